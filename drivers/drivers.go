@@ -1,0 +1,62 @@
+// Package drivers defines what every hardware driver emits and how the daemon
+// runs it. Each hardware family lives in a subpackage (gnss, lora, env, camera,
+// sim); this package holds only the shared contract: the Observation, the
+// Driver interface, and the observation data types that verifiers rely on.
+//
+// A driver never blocks the rest of the daemon: it hands observations to an
+// Emit function, which applies backpressure by blocking while the pipeline is
+// full, and returns ctx.Err() once the daemon stops.
+package drivers
+
+import (
+	"context"
+	"time"
+)
+
+// Observation is one physical reading, before it is stamped and signed.
+type Observation struct {
+	Kind   string    // one of the Kind… constants, e.g. KindGNSSFix
+	Source string    // the driver instance name from the config
+	Time   time.Time // when the reading was taken, device clock
+	// Data is the kind-specific body: one of the structs in observations.go.
+	// It must encode to a CBOR map; it becomes the record's "obs" claim.
+	Data any
+}
+
+// Emit hands one observation to the pipeline. It blocks while the pipeline is
+// full and returns ctx.Err() when ctx is done.
+type Emit func(ctx context.Context, o Observation) error
+
+// Driver is one configured hardware source.
+type Driver interface {
+	// Name is the instance name from the config; it is Observation.Source.
+	Name() string
+	// Run reads the hardware until ctx is done. Cancellation is a clean exit
+	// (return nil); a returned error means the driver gave up.
+	Run(ctx context.Context, emit Emit) error
+}
+
+// Probe is the outcome of looking for a driver's hardware at start-up.
+type Probe int
+
+const (
+	// Loaded means the hardware answered and the driver is running.
+	Loaded Probe = iota + 1
+	// Skipped means the hardware is not present (no device node, no chip at
+	// the address). It is not an error: doctor shows it as a warning.
+	Skipped
+	// Failed means the hardware is present but could not be used.
+	Failed
+)
+
+func (p Probe) String() string {
+	switch p {
+	case Loaded:
+		return "loaded"
+	case Skipped:
+		return "skipped"
+	case Failed:
+		return "failed"
+	}
+	return "unknown"
+}

@@ -1,0 +1,88 @@
+package drivers
+
+import "time"
+
+// Observation kinds. The record format (docs/attestation.md) documents the
+// "obs" map of each.
+const (
+	KindGNSSFix    = "gnss.fix"
+	KindLoRaRX     = "lora.rx"
+	KindLoRaStat   = "lora.stat"
+	KindEnvSample  = "env.sample"
+	KindCameraFile = "camera.file"
+	KindCounter    = "sim.counter" // synthetic load for tests and bench
+)
+
+// FixMode is the GNSS fix dimension, as NMEA GSA reports it.
+type FixMode uint8
+
+const (
+	FixNone FixMode = 1 // NMEA GSA mode 1: no fix
+	Fix2D   FixMode = 2
+	Fix3D   FixMode = 3
+)
+
+// Fix is one GNSS epoch: the data of a gnss.fix observation and the source of
+// the location stamp on every other record. A Fix with Mode < Fix2D carries
+// no position, whatever numbers the receiver printed.
+type Fix struct {
+	TimeUnixNano int64   `cbor:"t"`              // UTC time of the fix from the receiver
+	Lat          float64 `cbor:"lat"`            // degrees, WGS84, full float64 precision
+	Lon          float64 `cbor:"lon"`            // degrees, WGS84
+	AltMSL       float64 `cbor:"alt,omitempty"`  // metres above mean sea level
+	SpeedMS      float64 `cbor:"spd,omitempty"`  // metres per second over ground
+	TrackDeg     float64 `cbor:"trk,omitempty"`  // degrees true
+	Mode         FixMode `cbor:"mode"`           // 1 none, 2 2D, 3 3D
+	Sats         uint8   `cbor:"sats,omitempty"` // satellites used in the solution
+	HDOP         float64 `cbor:"hdop,omitempty"`
+}
+
+// Time returns the fix time.
+func (f Fix) Time() time.Time { return time.Unix(0, f.TimeUnixNano).UTC() }
+
+// HasPosition reports whether the fix carries a usable position.
+func (f Fix) HasPosition() bool { return f.Mode >= Fix2D }
+
+// LoRaRX is one LoRa frame received without CRC error (lora.rx).
+type LoRaRX struct {
+	SHA256    []byte  `cbor:"sha256"`            // SHA-256 of the PHY payload
+	Size      uint32  `cbor:"size"`              // PHY payload bytes
+	Payload   []byte  `cbor:"payload,omitempty"` // the PHY payload, when include_payload is set
+	FreqHz    uint64  `cbor:"freq"`
+	Mod       string  `cbor:"mod"`          // "LORA" or "FSK"
+	SF        uint8   `cbor:"sf,omitempty"` // spreading factor 5..12
+	BWHz      uint32  `cbor:"bw,omitempty"` // bandwidth
+	CodeRate  string  `cbor:"cr,omitempty"` // "4/5" …
+	DataRate  string  `cbor:"datr"`         // as the forwarder wrote it: "SF7BW125" or FSK bit rate
+	RSSI      float64 `cbor:"rssi"`         // dBm
+	SNR       float64 `cbor:"snr"`          // dB
+	Chan      uint8   `cbor:"chan"`
+	RFChain   uint8   `cbor:"rfch"`
+	Tmst      uint32  `cbor:"tmst"`           // concentrator counter, µs, wraps at 2^32
+	GPSTimeMS uint64  `cbor:"tmms,omitempty"` // GPS time of reception, ms since GPS epoch
+	Gateway   string  `cbor:"gw"`             // gateway EUI, 16 hex digits
+	MType     string  `cbor:"mtype,omitempty"`
+	DevAddr   string  `cbor:"devaddr,omitempty"` // 8 hex digits
+	FCnt      *uint32 `cbor:"fcnt,omitempty"`
+}
+
+// EnvSample is one environment sensor reading (env.sample).
+type EnvSample struct {
+	Chip        string   `cbor:"chip"`              // "bme280", "bmp280"
+	TempC       float64  `cbor:"temp_c"`            // degrees Celsius
+	PressurePa  float64  `cbor:"press_pa"`          // pascal
+	HumidityPct *float64 `cbor:"hum_pct,omitempty"` // relative humidity; BMP280 has none
+}
+
+// CameraFile is one complete dashcam segment or frame (camera.file).
+type CameraFile struct {
+	Name          string `cbor:"name"`   // path relative to the watched directory
+	Size          int64  `cbor:"size"`   // bytes
+	SHA256        []byte `cbor:"sha256"` // of the whole file, streamed
+	MTimeUnixNano int64  `cbor:"mtime"`
+}
+
+// Counter is synthetic load: a sequence number from the simulated source.
+type Counter struct {
+	N uint64 `cbor:"n"`
+}
