@@ -60,3 +60,14 @@ func (p Probe) String() string {
 	}
 	return "unknown"
 }
+
+// FixSink receives every GNSS epoch for the location stamp, whether or not
+// the epoch also becomes a gnss.fix record. It must not block.
+type FixSink func(Fix)
+
+// Prober is implemented by drivers whose hardware can be looked for without
+// running them: doctor calls it with the daemon down. The error says why the
+// outcome is Skipped or Failed and what to do about it.
+type Prober interface {
+	Probe(ctx context.Context) (Probe, error)
+}
