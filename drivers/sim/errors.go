@@ -1,0 +1,18 @@
+package sim
+
+import "errors"
+
+var (
+	// ErrUnknownKind is returned by New when Opts.Kind is not one of the
+	// Kind… constants.
+	ErrUnknownKind = errors.New("sim: unknown kind")
+	// ErrMissingOption is returned by New when an option the kind needs is
+	// empty, such as the directory of a simulated camera.
+	ErrMissingOption = errors.New("sim: missing option")
+	// ErrInvalidOption is returned by New when an option is set but out of
+	// range, such as a negative Interval or Count.
+	ErrInvalidOption = errors.New("sim: invalid option")
+	// ErrNoEpochs is returned by New when the NMEA track to replay holds no
+	// complete epoch.
+	ErrNoEpochs = errors.New("sim: NMEA track has no epochs")
+)
