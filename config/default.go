@@ -1,0 +1,113 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// DefaultTOML is the full default config: every key with its default value and a comment saying what it
+// does and what it accepts, plus commented-out examples. It is what `edge-agent config default` prints
+// and what the .deb ships as /etc/edge-agent/config.toml (packaging/config.toml; a test keeps them equal).
+// Parse(DefaultTOML()) equals Default().
+//
+// Example lines are commented with a bare "#" ("#name = ...") and prose with "# ", so a reader (and a
+// test) can tell an example from an explanation.
+func DefaultTOML() string {
+	d := Default()
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+
+	w(`# edge-agent configuration.
+# Every key is shown with its default. Unknown keys are an error, so a typo is caught at start-up.
+# Check a file with: edge-agent config check /etc/edge-agent/config.toml
+# Sizes: an integer number of bytes, or a string such as "256MiB" or "8 MB"
+#   (KiB, MiB, GiB, TiB = 1024^n; KB, MB, GB, TB = 1000^n).
+# Durations: a string such as "500ms", "10s", "1m30s", "2h" (units: ns, us, ms, s, m, h).
+
+# Format version of this file. Must be 1.
+version = %d
+
+[device]
+# Signing key URI. "file:PATH" is an Ed25519 key file, created with `+"`edge-agent keys init`"+`.
+key = %q
+# Where the agent keeps its state (absolute path). Other paths default to places under it.
+data_dir = %q
+
+[store]
+# Outbox database file (absolute path). "" = <data_dir>/outbox.db.
+path = %q
+# Most disk space the outbox may use; the oldest unsent records are dropped beyond it, and the
+# drop is recorded. At least %s.
+max_bytes = %q
+
+[pipeline]
+# A GNSS fix older than this is not stamped on records. More than 0s, at most %s.
+location_max_age = %q
+# Parallel signers. 0 = one per CPU; at most %d.
+sign_workers = %d
+# Records written per disk commit (fewer commits spare the SD card). 1 to %d.
+batch_max = %d
+# Observations buffered before drivers have to wait. 1 to %d.
+queue_len = %d
+
+[log]
+# Least important level logged: %s.
+level = %q
+# %s. "auto" = JSON under systemd (or when not on a terminal), text on a terminal.
+format = %q
+
+# Drivers: one [[drivers.FAMILY]] block per instance. Every name must be unique across all drivers
+# (1 to 32 of a-z, 0-9, "_", ".", "-"); it is the "source" of the records that driver produces.
+#
+# Simulated sources, for trying the agent without hardware. Keys:
+#   name      required
+#   kind      required: %s
+#   interval  time between observations; default "%s"; %s to %s (counter: from %s)
+#   nmea_file gnss only: NMEA 0183 file to replay; "" = built-in track
+#   dir       camera only: where segments are written; "" = <data_dir>/sim-camera
+#   count     stop after this many observations; 0 = no limit
+#
+#[[drivers.sim]]
+#name = "sim-gps"
+#kind = "gnss"
+#interval = "1s"
+#
+#[[drivers.sim]]
+#name = "sim-gateway"
+#kind = "lora"
+#interval = "2s"
+#count = 100
+
+[uplinks.file]
+# Write records to a spool directory as CBOR sequence files (USB export, testing).
+enabled = %t
+# Spool directory (absolute path). "" = <data_dir>/spool.
+dir = %q
+# Start a new spool file beyond this size. At least %s.
+rotate_bytes = %q
+# Also start a new file after this long. "0s" = by size only; otherwise at least %s.
+rotate_interval = %q
+`,
+		d.Version,
+		d.Device.Key, d.Device.DataDir,
+		d.Store.Path, minStoreBytes, d.Store.MaxBytes.String(),
+		formatDuration(maxLocationMaxAge), d.Pipeline.LocationMaxAge.String(),
+		maxSignWorkers, d.Pipeline.SignWorkers,
+		maxBatch, d.Pipeline.BatchMax,
+		maxQueueLen, d.Pipeline.QueueLen,
+		quoteList(logLevels), d.Log.Level,
+		quoteList(logFormats), d.Log.Format,
+		quoteList(simKinds), formatDuration(simDefaultInterval()), formatDuration(minSimInterval),
+		formatDuration(maxSimInterval), formatDuration(minCounterInterval),
+		d.Uplinks.File.Enabled, d.Uplinks.File.Dir, minRotateBytes, d.Uplinks.File.RotateBytes.String(),
+		formatDuration(minRotateInterval), d.Uplinks.File.RotateInterval.String(),
+	)
+	return b.String()
+}
+
+func simDefaultInterval() time.Duration {
+	var s Sim
+	s.setDefaults()
+	return s.Interval.Duration
+}
