@@ -1,0 +1,392 @@
+// Package agent is the daemon: it builds every component from the config and
+// runs them in the order the data flows.
+//
+//	drivers ─Emit→ Pipeline (stamp, chain, sign) ─Append→ store ─Queue→ uplinks
+//
+// Consumers start before producers and producers stop first: on shutdown the
+// drivers are cancelled, the pipeline commits what they handed over, the
+// uplinks get a bounded final flush, and the store is closed. A driver or an
+// uplink that fails is logged and restarted with backoff; only the store
+// failing stops the daemon, because without it nothing can be promised.
+//
+// Only this package and cmd/edge-agent import across the pipeline stages.
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/store"
+	"github.com/edge-agent/edge-agent/uplink"
+)
+
+// Options configures an Agent.
+type Options struct {
+	Config  *config.Config
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Rand    io.Reader
+	// Notifier receives systemd readiness, watchdog and status; nil → none.
+	Notifier Notifier
+	// FlushTimeout bounds the uplinks' final flush at shutdown (default 3s).
+	FlushTimeout time.Duration
+	// CreateKey lets New create a missing file: key (first start).
+	CreateKey bool
+	// OnDurable is passed to the pipeline (bench latency).
+	OnDurable func(observed []time.Time, durable time.Time)
+	// Drivers and Uplinks, when set, replace the ones the config describes
+	// (demo, bench and tests build their own).
+	Drivers []drivers.Driver
+	Uplinks []uplink.Uplink
+}
+
+// Agent is one running daemon.
+type Agent struct {
+	o        Options
+	log      *slog.Logger
+	signer   attest.Signer
+	store    *store.Store
+	pipeline *Pipeline
+	drivers  []drivers.Driver
+	uplinks  []uplink.Uplink
+	started  time.Time
+
+	mu           sync.Mutex
+	ackedAtStart map[string]uint64
+	failures     map[string]string // component → last error
+}
+
+// New opens the key and the store and builds every component; nothing runs
+// until Run. Close the agent (or Run it) to release the store.
+func New(o Options) (*Agent, error) {
+	if o.Config == nil {
+		return nil, errors.New("agent: no config")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.FlushTimeout <= 0 {
+		o.FlushTimeout = 3 * time.Second
+	}
+	cfg := o.Config
+	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}}
+
+	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.signer = signer
+
+	fixSink := func(f drivers.Fix) {
+		if a.pipeline != nil {
+			a.pipeline.UpdateFix(f)
+		}
+	}
+	a.uplinks = o.Uplinks
+	if a.uplinks == nil {
+		if a.uplinks, err = buildUplinks(cfg, signer, o); err != nil {
+			return nil, err
+		}
+	}
+	a.drivers = o.Drivers
+	if a.drivers == nil {
+		if a.drivers, err = buildDrivers(cfg, fixSink, o); err != nil {
+			return nil, err
+		}
+	}
+
+	names := make([]string, len(a.uplinks))
+	for i, u := range a.uplinks {
+		names[i] = u.Name()
+	}
+	st, err := store.Open(cfg.StorePath(), store.Options{
+		MaxBytes: int64(cfg.Store.MaxBytes),
+		Uplinks:  names,
+		Logger:   o.Logger.With("component", "store"),
+		Now:      o.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: open outbox %s: %w", cfg.StorePath(), err)
+	}
+	a.store = st
+
+	a.pipeline, err = NewPipeline(PipelineOpts{
+		Signer:      signer,
+		Outbox:      st,
+		Version:     o.Version,
+		QueueLen:    cfg.Pipeline.QueueLen,
+		BatchMax:    cfg.Pipeline.BatchMax,
+		SignWorkers: cfg.Pipeline.SignWorkers,
+		LocationAge: cfg.Pipeline.LocationMaxAge.Duration,
+		Logger:      o.Logger.With("component", "pipeline"),
+		Now:         o.Now,
+		Rand:        o.Rand,
+		OnDurable:   o.OnDurable,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.ackedAtStart = map[string]uint64{}
+	for _, n := range names {
+		acked, err := st.Queue(n).Acked()
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("agent: read %s acknowledgements: %w", n, err)
+		}
+		a.ackedAtStart[n] = acked
+	}
+	return a, nil
+}
+
+// openOrCreateKey opens the device key; a missing file: key is created when
+// allowed, so that a fresh install comes up with an identity by itself.
+func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger) (attest.Signer, error) {
+	s, err := attest.OpenSigner(uri)
+	if errors.Is(err, attest.ErrKeyNotFound) && create {
+		s, err = attest.CreateKey(uri, rnd)
+		if err == nil {
+			log.Info("created a new device key", "key", uri, "device_id", s.DeviceID())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Signer is the device identity.
+func (a *Agent) Signer() attest.Signer { return a.signer }
+
+// Store is the outbox (for status and tests).
+func (a *Agent) Store() *store.Store { return a.store }
+
+// Pipeline is the signing pipeline (for status and tests).
+func (a *Agent) Pipeline() *Pipeline { return a.pipeline }
+
+// Close releases the store when Run was never called.
+func (a *Agent) Close() error { return a.store.Close() }
+
+// Run runs the daemon until ctx is done, then shuts down in order and
+// returns nil. It closes the store before returning.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.store.Close()
+	a.started = a.o.Now()
+	a.log.Info("starting", "version", a.o.Version, "device_id", a.signer.DeviceID(),
+		"chain", fmt.Sprintf("%x", a.store.Head().Chain), "head_seq", a.store.Head().Seq,
+		"drivers", len(a.drivers), "uplinks", len(a.uplinks))
+	if rec := a.store.Recovery(); rec != nil {
+		a.log.Error("the outbox was replaced after corruption; records in the old file were not delivered",
+			"moved_to", rec.MovedTo, "reason", rec.Reason)
+	}
+
+	// Consumers first: uplinks, then the pipeline, then the drivers.
+	uplinkCtx, stopUplinks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUplinks()
+	var uplinks errgroup.Group
+	for _, u := range a.uplinks {
+		q := a.store.Queue(u.Name())
+		uplinks.Go(func() error {
+			a.supervise(uplinkCtx, "uplink "+u.Name(), func(ctx context.Context) error { return u.Run(ctx, q) })
+			return nil
+		})
+	}
+
+	pipeCtx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipeline()
+	pipeDone := make(chan error, 1)
+	go func() { pipeDone <- a.pipeline.Run(pipeCtx) }()
+
+	driverCtx, stopDrivers := context.WithCancel(ctx)
+	defer stopDrivers()
+	var drv errgroup.Group
+	for _, d := range a.drivers {
+		drv.Go(func() error {
+			a.supervise(driverCtx, "driver "+d.Name(), func(ctx context.Context) error {
+				return d.Run(ctx, a.pipeline.Emit)
+			})
+			return nil
+		})
+	}
+
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); a.watch(driverCtx) }()
+	if a.o.Notifier != nil {
+		a.o.Notifier.Notify("READY=1\nSTATUS=" + a.statusLine())
+	}
+
+	var pipeErr error
+	select {
+	case <-ctx.Done():
+	case pipeErr = <-pipeDone:
+		// The pipeline only stops by itself when the store failed.
+		a.log.Error("the signing pipeline stopped; shutting down", "err", pipeErr)
+	}
+	if a.o.Notifier != nil {
+		a.o.Notifier.Notify("STOPPING=1")
+	}
+
+	// Producers stop first, then the pipeline drains what they handed over.
+	stopDrivers()
+	drv.Wait()
+	<-watchDone
+	if pipeErr == nil {
+		a.pipeline.CloseInput()
+		pipeErr = <-pipeDone
+	}
+
+	// Give the uplinks a bounded chance to deliver the tail.
+	a.flush(a.o.FlushTimeout)
+	stopUplinks()
+	uplinks.Wait()
+	o, s, st := a.pipeline.Counts()
+	a.log.Info("stopped", "observed", o, "signed", s, "stored", st, "head_seq", a.store.Head().Seq)
+	return pipeErr
+}
+
+// flush waits until every uplink has acked the head, or the timeout.
+func (a *Agent) flush(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if a.backlog() == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.log.Warn("uplinks did not deliver everything before shutdown; the rest stays in the outbox",
+		"backlog", a.backlog())
+}
+
+// backlog is the number of records the slowest uplink has not acked.
+func (a *Agent) backlog() uint64 {
+	head := a.store.Head().Seq
+	var worst uint64
+	for _, u := range a.uplinks {
+		acked, err := a.store.Queue(u.Name()).Acked()
+		if err != nil {
+			continue
+		}
+		if head > acked && head-acked > worst {
+			worst = head - acked
+		}
+	}
+	return worst
+}
+
+// supervise runs fn until ctx is done, restarting it with backoff when it
+// fails or returns early: one broken component must not stop the others.
+func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Context) error) {
+	backoff := time.Second
+	for {
+		start := time.Now()
+		err := fn(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			// A driver that finishes (a sim with a count) is done, not broken.
+			a.log.Info("finished", "component", name)
+			return
+		}
+		a.mu.Lock()
+		a.failures[name] = err.Error()
+		a.mu.Unlock()
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		a.log.Error("component failed; restarting", "component", name, "err", err, "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(backoff*2, 5*time.Minute)
+	}
+}
+
+// Notifier speaks the systemd notify protocol (package sdnotify).
+type Notifier interface {
+	Notify(state string) error
+	// WatchdogInterval is systemd's WatchdogSec for this service, 0 if off.
+	WatchdogInterval() time.Duration
+}
+
+// Snapshot is the daemon's progress at one moment.
+type Snapshot struct {
+	Observed, Signed, Stored uint64
+	HeadSeq                  uint64
+	Delivered                map[string]uint64 // per uplink, since start
+	Backlog                  uint64            // records the slowest uplink has not acked
+	Failures                 map[string]string // component → last error
+	AppendError              string
+}
+
+// Snapshot reads the counters; it is cheap and safe from any goroutine.
+func (a *Agent) Snapshot() Snapshot {
+	o, s, st := a.pipeline.Counts()
+	snap := Snapshot{Observed: o, Signed: s, Stored: st, HeadSeq: a.store.Head().Seq,
+		Delivered: map[string]uint64{}, Backlog: a.backlog(), AppendError: a.pipeline.LastAppendError()}
+	for _, u := range a.uplinks {
+		if acked, err := a.store.Queue(u.Name()).Acked(); err == nil {
+			snap.Delivered[u.Name()] = acked - min(acked, a.ackedAtStart[u.Name()])
+		}
+	}
+	a.mu.Lock()
+	snap.Failures = make(map[string]string, len(a.failures))
+	for k, v := range a.failures {
+		snap.Failures[k] = v
+	}
+	a.mu.Unlock()
+	return snap
+}
+
+func (a *Agent) statusLine() string {
+	s := a.Snapshot()
+	return fmt.Sprintf("signed %d records, backlog %d", s.Stored, s.Backlog)
+}
+
+// watch feeds the systemd watchdog while the pipeline makes progress.
+func (a *Agent) watch(ctx context.Context) {
+	if a.o.Notifier == nil {
+		return
+	}
+	interval := a.o.Notifier.WatchdogInterval()
+	tick := 5 * time.Second
+	if interval > 0 {
+		tick = min(tick, interval/2)
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		msg := "STATUS=" + a.statusLine()
+		// Progress means the pipeline committed or idled recently; a store
+		// stuck in fsync on a dying SD card stops the heartbeat.
+		if interval > 0 && time.Since(a.pipeline.LastProgress()) < interval/2 {
+			msg += "\nWATCHDOG=1"
+		}
+		a.o.Notifier.Notify(msg)
+	}
+}

@@ -1,0 +1,397 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/store"
+)
+
+// Outbox is what the pipeline needs of the store.
+type Outbox interface {
+	Head() store.Head
+	Append(entries []store.Entry, announced []store.Range) (evicted []store.Range, err error)
+	PendingGaps() []store.Range
+}
+
+// PipelineOpts configures a Pipeline.
+type PipelineOpts struct {
+	Signer      attest.Signer
+	Outbox      Outbox
+	Version     string        // goes into the agent.boot record
+	QueueLen    int           // observations buffered before Emit blocks
+	BatchMax    int           // records per group commit
+	SignWorkers int           // goroutines signing one batch
+	LocationAge time.Duration // freshness limit of the location stamp
+	Logger      *slog.Logger
+	Now         func() time.Time
+	Rand        io.Reader // boot id
+	// OnDurable, if set, is called after each commit with the observation
+	// times of the committed records and the commit time (bench latency).
+	OnDurable func(observed []time.Time, durable time.Time)
+}
+
+// Pipeline turns observations into signed, durable records:
+//
+//	Emit → queue → sequencer (seq, prev, loc, payload) → parallel signing → group commit
+//
+// The sequencer and the committer are two goroutines joined by a one-batch
+// channel, so batch k+1 is signed while batch k is being fsynced. The chain
+// stays strict because prev links payloads, which the sequencer builds in
+// order; only the signatures are computed in parallel.
+//
+// Emit may be called from any goroutine until CloseInput; Run drains what was
+// accepted before it returns.
+type Pipeline struct {
+	o        PipelineOpts
+	in       chan drivers.Observation
+	loc      *locationStamp
+	bootID   [16]byte
+	inClosed chan struct{}
+
+	observed, signed, stored atomic.Uint64
+	lastProgress             atomic.Int64 // unix ns of the last commit or idle tick
+	appendErrors             atomic.Uint64
+	lastAppendErr            atomic.Pointer[string]
+
+	gapMu    sync.Mutex
+	inFlight []store.Range // evicted ranges whose agent.gap record is signed but not yet committed
+}
+
+// NewPipeline checks opts and fills defaults.
+func NewPipeline(o PipelineOpts) (*Pipeline, error) {
+	if o.Signer == nil || o.Outbox == nil {
+		return nil, errors.New("agent: pipeline needs a signer and an outbox")
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 1024
+	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = 256
+	}
+	if o.SignWorkers <= 0 {
+		o.SignWorkers = defaultWorkers()
+	}
+	if o.LocationAge <= 0 {
+		o.LocationAge = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	p := &Pipeline{
+		o:        o,
+		in:       make(chan drivers.Observation, o.QueueLen),
+		loc:      newLocationStamp(o.LocationAge, o.Now),
+		inClosed: make(chan struct{}),
+	}
+	if _, err := io.ReadFull(o.Rand, p.bootID[:]); err != nil {
+		return nil, fmt.Errorf("agent: boot id: %w", err)
+	}
+	p.lastProgress.Store(o.Now().UnixNano())
+	return p, nil
+}
+
+// Emit queues one observation; it is a drivers.Emit. It blocks while the
+// queue is full, which is how a slow SD card slows the drivers down instead
+// of growing memory.
+func (p *Pipeline) Emit(ctx context.Context, o drivers.Observation) error {
+	select {
+	case <-p.inClosed:
+		return errors.New("agent: pipeline input is closed")
+	default:
+	}
+	select {
+	case p.in <- o:
+		p.observed.Add(1)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// UpdateFix feeds the location stamp; it is a drivers.FixSink.
+func (p *Pipeline) UpdateFix(f drivers.Fix) { p.loc.Update(f) }
+
+// CloseInput tells Run that no more observations will come: Run commits what
+// is queued and returns. Call it only after every driver has returned.
+func (p *Pipeline) CloseInput() {
+	close(p.inClosed)
+	close(p.in)
+}
+
+// BootID is this start's random id, carried by every record.
+func (p *Pipeline) BootID() [16]byte { return p.bootID }
+
+// Counts reports observations accepted, records signed and records durable.
+func (p *Pipeline) Counts() (observed, signed, stored uint64) {
+	return p.observed.Load(), p.signed.Load(), p.stored.Load()
+}
+
+// LastProgress is when the pipeline last committed a batch or found nothing
+// to do; a stale value means it is stuck (the systemd watchdog uses it).
+func (p *Pipeline) LastProgress() time.Time { return time.Unix(0, p.lastProgress.Load()) }
+
+// LastAppendError is the most recent store failure ("" when none since start).
+func (p *Pipeline) LastAppendError() string {
+	if s := p.lastAppendErr.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// batch is one group commit on its way from the sequencer to the committer.
+type batch struct {
+	entries   []store.Entry
+	observed  []time.Time
+	announced []store.Range
+}
+
+// Run processes observations until CloseInput has been called and the queue
+// is drained, or until ctx is done (then queued observations are dropped:
+// they were never reported durable). It starts with an agent.boot record.
+func (p *Pipeline) Run(ctx context.Context) error {
+	head := p.o.Outbox.Head()
+	seq := &sequencer{p: p, chain: head.Chain, seq: head.Seq, prev: head.Hash}
+
+	toCommit := make(chan batch, 1)
+	commitErr := make(chan error, 1)
+	go func() { commitErr <- p.commitLoop(ctx, toCommit) }()
+
+	err := p.sequenceLoop(ctx, seq, toCommit)
+	close(toCommit)
+	if cerr := <-commitErr; cerr != nil {
+		return cerr
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- batch) error {
+	boot := drivers.Observation{
+		Kind: attest.KindBoot, Source: "agent", Time: p.o.Now(),
+		Data: attest.Boot{Version: p.o.Version},
+	}
+	pending := []drivers.Observation{boot}
+	idle := time.NewTicker(time.Second)
+	defer idle.Stop()
+	for {
+		if len(pending) == 0 {
+			select {
+			case o, ok := <-p.in:
+				if !ok {
+					return nil
+				}
+				pending = append(pending, o)
+			case <-idle.C:
+				p.lastProgress.Store(p.o.Now().UnixNano())
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		closed := false
+	fill:
+		for len(pending) < p.o.BatchMax {
+			select {
+			case o, ok := <-p.in:
+				if !ok {
+					closed = true
+					break fill
+				}
+				pending = append(pending, o)
+			default:
+				break fill
+			}
+		}
+		b, err := seq.build(pending)
+		if err != nil {
+			return err
+		}
+		pending = pending[:0]
+		if len(b.entries) == 0 {
+			continue
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if closed {
+			return nil
+		}
+	}
+}
+
+// commitLoop appends batches in order. A failing append (disk full, I/O
+// error) is retried with backoff, holding the batch: the records keep their
+// seqs, nothing is skipped, and the drivers block on the full queue.
+func (p *Pipeline) commitLoop(ctx context.Context, in <-chan batch) error {
+	for b := range in {
+		backoff := 100 * time.Millisecond
+		for {
+			_, err := p.o.Outbox.Append(b.entries, b.announced)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, store.ErrNotContiguous) || errors.Is(err, store.ErrClosed) {
+				return fmt.Errorf("agent: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
+			}
+			p.appendErrors.Add(1)
+			msg := err.Error()
+			p.lastAppendErr.Store(&msg)
+			p.o.Logger.Error("cannot store signed records; holding them and retrying",
+				"err", err, "records", len(b.entries), "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil // never reported durable: nothing is lost that was promised
+			}
+			backoff = min(backoff*2, 30*time.Second)
+		}
+		now := p.o.Now()
+		p.stored.Add(uint64(len(b.entries)))
+		p.lastProgress.Store(now.UnixNano())
+		if len(b.announced) > 0 {
+			p.gapMu.Lock()
+			p.inFlight = subtractRanges(p.inFlight, b.announced)
+			p.gapMu.Unlock()
+		}
+		if p.o.OnDurable != nil {
+			p.o.OnDurable(b.observed, now)
+		}
+	}
+	return nil
+}
+
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// sequencer owns the chain head while the pipeline runs.
+type sequencer struct {
+	p     *Pipeline
+	chain [16]byte
+	seq   uint64
+	prev  [32]byte
+}
+
+// build gives the observations their place in the chain, announces any
+// evicted ranges, and signs the batch on several cores. An observation that
+// cannot be encoded (a driver bug) is logged and dropped before it takes a
+// seq, so the chain has no hole.
+func (s *sequencer) build(obs []drivers.Observation) (batch, error) {
+	p := s.p
+	gaps := s.newGaps()
+	n := len(gaps) + len(obs)
+	b := batch{
+		entries:   make([]store.Entry, 0, n),
+		observed:  make([]time.Time, 0, n),
+		announced: gaps,
+	}
+	payloads := make([][]byte, 0, n)
+	now := p.o.Now()
+	loc := p.loc.Current()
+	add := func(o drivers.Observation) error {
+		c := attest.Claims{
+			Chain: s.chain, Seq: s.seq + 1, Prev: s.prev,
+			Time: now.UnixNano(), Kind: o.Kind, Source: o.Source,
+			Obs: o.Data, Boot: p.bootID[:],
+		}
+		if o.Kind != drivers.KindGNSSFix { // a fix record carries its own position
+			c.Loc = loc
+		}
+		payload, err := attest.EncodePayload(&c)
+		if err != nil {
+			return fmt.Errorf("agent: encode %s record from %s: %w", o.Kind, o.Source, err)
+		}
+		s.seq++
+		s.prev = attest.PayloadHash(payload)
+		payloads = append(payloads, payload)
+		b.entries = append(b.entries, store.Entry{Seq: s.seq, Hash: s.prev})
+		b.observed = append(b.observed, o.Time)
+		return nil
+	}
+	for _, g := range gaps {
+		err := add(drivers.Observation{Kind: attest.KindGap, Source: "agent", Time: now,
+			Data: attest.Gap{From: g.From, To: g.To, Reason: "quota"}})
+		if err != nil {
+			return batch{}, err
+		}
+	}
+	for _, o := range obs {
+		if err := add(o); err != nil {
+			p.o.Logger.Error("dropping an observation that cannot be encoded", "err", err)
+		}
+	}
+	if err := p.signAll(b.entries, payloads); err != nil {
+		return batch{}, err
+	}
+	p.signed.Add(uint64(len(b.entries)))
+	return b, nil
+}
+
+// newGaps returns the evicted ranges that no agent.gap record names yet, and
+// marks them as in flight.
+func (s *sequencer) newGaps() []store.Range {
+	pending := s.p.o.Outbox.PendingGaps()
+	if len(pending) == 0 {
+		return nil
+	}
+	s.p.gapMu.Lock()
+	defer s.p.gapMu.Unlock()
+	gaps := subtractRanges(pending, s.p.inFlight)
+	s.p.inFlight = append(s.p.inFlight, gaps...)
+	return gaps
+}
+
+// signAll signs payloads[i] into entries[i].Data, spreading the batch over
+// the configured workers.
+func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
+	workers := min(p.o.SignWorkers, len(entries))
+	if workers <= 1 {
+		return signRange(p.o.Signer, entries, payloads, 0, len(entries))
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	per := (len(entries) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min((w+1)*per, len(entries))
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = signRange(p.o.Signer, entries, payloads, lo, hi)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func signRange(s attest.Signer, entries []store.Entry, payloads [][]byte, lo, hi int) error {
+	for i := lo; i < hi; i++ {
+		raw, err := attest.SignPayload(s, payloads[i])
+		if err != nil {
+			return fmt.Errorf("agent: sign record %d: %w", entries[i].Seq, err)
+		}
+		entries[i].Data = raw
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/store"
+)
+
+func cmdQueue(_ context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return usagef("queue needs a subcommand: stats or export")
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(env, "queue "+sub, "queue "+sub+" [-c FILE] [--db PATH] [--json] [--out FILE]")
+	cfgPath := fs.String("c", defaultConfigPath, "config `file`")
+	dbPath := fs.String("db", "", "outbox `path` (overrides the config's)")
+	asJSON := fs.Bool("json", false, "stats: print JSON")
+	out := fs.String("out", "-", "export: write the records to this `file` (- for standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := *dbPath
+	if path == "" {
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("%w (or name the outbox with --db)", err)
+		}
+		path = cfg.StorePath()
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no outbox at %s: %w", path, err)
+	}
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	switch sub {
+	case "stats":
+		stats, err := st.Stats()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(env.stdout).Encode(stats)
+		}
+		printStats(env.stdout, path, stats)
+		return nil
+	case "export":
+		return exportQueue(env, st, *out)
+	}
+	return usagef("unknown queue subcommand %q: use stats or export", sub)
+}
+
+func printStats(w io.Writer, path string, s store.Stats) {
+	fmt.Fprintf(w, "outbox     %s (%s on disk)\n", path, humanBytes(s.FileBytes))
+	fmt.Fprintf(w, "chain      %s, head seq %d\n", hex.EncodeToString(s.Chain[:]), s.HeadSeq)
+	fmt.Fprintf(w, "records    %d (%s of %s quota)\n", s.Records, humanBytes(s.Bytes), humanBytes(s.MaxBytes))
+	if s.Records > 0 {
+		fmt.Fprintf(w, "oldest     seq %d, stored %s ago\n", s.OldestSeq, time.Since(s.OldestAppended).Round(time.Second))
+	}
+	fmt.Fprintf(w, "evicted    %d records in %d ranges, %d ranges not yet announced\n", s.Evicted, s.EvictedRanges, len(s.PendingGaps))
+	for _, u := range s.Uplinks {
+		fmt.Fprintf(w, "uplink     %-6s acked up to seq %d, backlog %d\n", u.Name, u.Acked, u.Backlog)
+	}
+	if s.Recovery != nil {
+		fmt.Fprintf(w, "RECOVERED  %s: the old file was moved to %s (%s)\n", s.Recovery.At.Format(time.RFC3339), s.Recovery.MovedTo, s.Recovery.Reason)
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// exportQueue writes every stored record as a CBOR sequence, the format
+// `edge-agent verify` reads. A file is written beside its final name and
+// renamed into place after fsync, so a half export never looks complete.
+func exportQueue(env *cliEnv, st *store.Store, out string) error {
+	var w io.Writer = env.stdout
+	var f *os.File
+	if out != "-" {
+		var err error
+		f, err = os.CreateTemp(filepath.Dir(out), ".export-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriterSize(w, 1<<16)
+	n := 0
+	err := st.Records(func(r store.Record) error {
+		n++
+		_, err := bw.Write(r.Data)
+		return err
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if f != nil {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		if err := os.Rename(f.Name(), out); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		fmt.Fprintf(env.stderr, "exported %d records to %s\n", n, out)
+	}
+	return nil
+}
