@@ -1,0 +1,293 @@
+package attest
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Kinds of records the agent itself writes. Observation kinds live in
+// package drivers.
+const (
+	// KindBoot is written once per process start; its obs is a Boot.
+	KindBoot = "agent.boot"
+	// KindGap announces seqs dropped on purpose; its obs is a Gap.
+	KindGap = "agent.gap"
+)
+
+// Gap reasons.
+const (
+	// GapReasonQuota: the store evicted the records to stay under its byte
+	// quota before every uplink acknowledged them.
+	GapReasonQuota = "quota"
+)
+
+// Boot reasons.
+const (
+	// BootStart: the process started and continues an existing chain.
+	BootStart = "start"
+	// BootNewChain: the store was empty and starts a new chain at seq 1.
+	BootNewChain = "new-chain"
+	// BootRecovered: the store was unreadable and was replaced; the chain
+	// starts again at seq 1 and PrevChain names the lost one.
+	BootRecovered = "recovered"
+)
+
+// Limits a record must respect. They bound what a verifier allocates; real
+// records are a few hundred bytes.
+const (
+	MaxRecordSize  = 64 << 10 // COSE_Sign1 bytes
+	MaxPayloadSize = 63 << 10 // payload bytes, leaving room for the envelope
+	MaxKindLen     = 64       // bytes of the kind claim
+	MaxSourceLen   = 128      // bytes of the source claim
+	maxNesting     = 16       // CBOR nesting inside obs
+)
+
+// Location is the "loc" claim: the latest fresh GNSS fix. Its CBOR keys are
+// those of the gnss.fix obs.
+type Location struct {
+	Lat          float64 `cbor:"lat"`            // degrees, WGS84, full float64 precision
+	Lon          float64 `cbor:"lon"`            // degrees, WGS84
+	AltMSL       float64 `cbor:"alt,omitempty"`  // metres above mean sea level
+	TimeUnixNano int64   `cbor:"t"`              // fix time
+	Mode         uint8   `cbor:"mode"`           // 2 or 3
+	Sats         uint8   `cbor:"sats,omitempty"` // satellites used
+	HDOP         float64 `cbor:"hdop,omitempty"`
+}
+
+// Claims is the payload of one record.
+type Claims struct {
+	Chain  [16]byte // random id of the outbox's chain
+	Seq    uint64   // from 1, never reused within a chain
+	Prev   [32]byte // PayloadHash of seq-1; zeros for seq 1
+	Time   int64    // device clock at signing, Unix ns, >= 0
+	Kind   string   // "gnss.fix", "agent.gap", …
+	Source string   // driver instance name from the config
+	// Obs is the observation. When encoding: any value that encodes to a
+	// CBOR map (a struct from drivers/observations.go, Gap, Boot, a map, or
+	// a cbor.RawMessage). After Decode: a cbor.RawMessage holding the exact
+	// bytes from the payload.
+	Obs  any
+	Loc  *Location // nil when there is no fresh fix
+	Boot []byte    // 16 random bytes chosen at process start, or nil
+}
+
+// Gap is the obs of an agent.gap record: seqs From..To (inclusive) of this
+// chain were dropped on purpose and will never be delivered.
+type Gap struct {
+	From   uint64 `cbor:"from"`
+	To     uint64 `cbor:"to"`
+	Reason string `cbor:"reason"` // GapReasonQuota for evictions
+}
+
+// Boot is the obs of an agent.boot record.
+type Boot struct {
+	Version string `cbor:"version"`          // agent version
+	Reason  string `cbor:"reason,omitempty"` // BootStart, BootNewChain, BootRecovered
+	// PrevChain and PrevSeq name where the previous chain of this device
+	// ended, when a new chain replaces it, so a verifier can tell a recovery
+	// from a device that hides records.
+	PrevChain []byte `cbor:"prev_chain,omitempty"`
+	PrevSeq   uint64 `cbor:"prev_seq,omitempty"`
+}
+
+// payloadWire is the payload map on the wire. Keys are small integers; the
+// encoder sorts them (1..9 are one byte each, so core deterministic order is
+// numeric order).
+type payloadWire struct {
+	Chain  []byte          `cbor:"1,keyasint"`
+	Seq    uint64          `cbor:"2,keyasint"`
+	Prev   []byte          `cbor:"3,keyasint"`
+	Time   uint64          `cbor:"4,keyasint"`
+	Kind   string          `cbor:"5,keyasint"`
+	Source string          `cbor:"6,keyasint"`
+	Obs    cbor.RawMessage `cbor:"7,keyasint"`
+	Loc    *Location       `cbor:"8,keyasint,omitempty"`
+	Boot   []byte          `cbor:"9,keyasint,omitempty"`
+}
+
+// The codec modes are built once and never change: EncMode and DecMode are
+// immutable and safe for concurrent use.
+var (
+	// detEnc is RFC 8949 §4.2.1 core deterministic encoding: preferred
+	// (shortest) integers, lengths and floats, definite lengths, map keys
+	// sorted bytewise.
+	detEnc = mustEncMode(cbor.CoreDetEncOptions())
+	// strictDec rejects what detEnc never writes and what a verifier must not
+	// be tricked by: duplicate keys, unknown struct fields, indefinite
+	// lengths, tags, invalid UTF-8, deep nesting.
+	strictDec = mustDecMode(cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+		MaxNestedLevels:   maxNesting,
+		MaxArrayElements:  MaxRecordSize,
+		MaxMapPairs:       MaxRecordSize,
+		UTF8:              cbor.UTF8RejectInvalid,
+	})
+)
+
+func mustEncMode(o cbor.EncOptions) cbor.EncMode {
+	m, err := o.EncMode()
+	if err != nil {
+		panic(err) // options are constants: a failure is a programming error
+	}
+	return m
+}
+
+func mustDecMode(o cbor.DecOptions) cbor.DecMode {
+	m, err := o.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// PayloadHash is the SHA-256 of the payload bytes: the next record's prev.
+func PayloadHash(payload []byte) [32]byte { return sha256.Sum256(payload) }
+
+// EncodePayload encodes c as the record payload: a deterministic CBOR map
+// (RFC 8949 §4.2 core deterministic) with keys 1 chain, 2 seq, 3 prev,
+// 4 time, 5 kind, 6 source, 7 obs, 8 loc (omitted if nil), 9 boot (omitted
+// if nil). It refuses claims that Decode would reject, so the device never
+// signs a record a verifier calls malformed.
+func EncodePayload(c *Claims) ([]byte, error) {
+	if c == nil {
+		return nil, errors.New("attest: encode payload: nil claims")
+	}
+	if err := checkClaims(c); err != nil {
+		return nil, fmt.Errorf("attest: encode payload seq %d: %w", c.Seq, err)
+	}
+	obs, err := encodeObs(c.Obs)
+	if err != nil {
+		return nil, fmt.Errorf("attest: encode payload seq %d kind %q: %w", c.Seq, c.Kind, err)
+	}
+	if err := checkAgentObs(c.Kind, c.Seq, obs); err != nil {
+		return nil, fmt.Errorf("attest: encode payload seq %d: %w", c.Seq, err)
+	}
+	p, err := marshalPayload(c, obs)
+	if err != nil {
+		return nil, fmt.Errorf("attest: encode payload seq %d: %w", c.Seq, err)
+	}
+	if len(p) > MaxPayloadSize {
+		return nil, fmt.Errorf("attest: encode payload seq %d kind %q: %d bytes exceeds the %d-byte limit", c.Seq, c.Kind, len(p), MaxPayloadSize)
+	}
+	return p, nil
+}
+
+func marshalPayload(c *Claims, obs cbor.RawMessage) ([]byte, error) {
+	w := payloadWire{
+		Chain:  c.Chain[:],
+		Seq:    c.Seq,
+		Prev:   c.Prev[:],
+		Time:   uint64(c.Time),
+		Kind:   c.Kind,
+		Source: c.Source,
+		Obs:    obs,
+		Loc:    c.Loc,
+		Boot:   c.Boot,
+	}
+	return detEnc.Marshal(&w)
+}
+
+// encodeObs encodes the obs claim and checks it is a well-formed map that a
+// verifier will accept (valid UTF-8, bounded nesting).
+func encodeObs(obs any) (cbor.RawMessage, error) {
+	var b []byte
+	switch o := obs.(type) {
+	case nil:
+		return nil, errors.New("obs is nil; it must encode to a CBOR map")
+	case cbor.RawMessage:
+		b = o
+	default:
+		var err error
+		if b, err = detEnc.Marshal(obs); err != nil {
+			return nil, fmt.Errorf("obs: %w", err)
+		}
+	}
+	if len(b) == 0 || b[0]>>5 != 5 {
+		return nil, fmt.Errorf("obs (%T) must encode to a CBOR map", obs)
+	}
+	if err := strictDec.Wellformed(b); err != nil {
+		return nil, fmt.Errorf("obs: %w", err)
+	}
+	return b, nil
+}
+
+// checkClaims holds the sanity rules shared by EncodePayload and Decode.
+func checkClaims(c *Claims) error {
+	switch {
+	case c.Seq == 0:
+		return errors.New("seq is 0; chains start at 1")
+	case c.Time < 0:
+		return fmt.Errorf("time %d is before 1970", c.Time)
+	case c.Kind == "":
+		return errors.New("kind is empty")
+	case len(c.Kind) > MaxKindLen:
+		return fmt.Errorf("kind is %d bytes, limit %d", len(c.Kind), MaxKindLen)
+	case !utf8.ValidString(c.Kind):
+		return errors.New("kind is not valid UTF-8")
+	case len(c.Source) > MaxSourceLen:
+		return fmt.Errorf("source is %d bytes, limit %d", len(c.Source), MaxSourceLen)
+	case !utf8.ValidString(c.Source):
+		return errors.New("source is not valid UTF-8")
+	case c.Boot != nil && len(c.Boot) != 16:
+		return fmt.Errorf("boot id is %d bytes, want 16 or none", len(c.Boot))
+	case c.Seq == 1 && c.Prev != [32]byte{}:
+		return errors.New("seq 1 must have an all-zero prev")
+	}
+	if c.Loc != nil {
+		if err := checkLocation(c.Loc); err != nil {
+			return fmt.Errorf("loc: %w", err)
+		}
+	}
+	return nil
+}
+
+func checkLocation(l *Location) error {
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	switch {
+	case !finite(l.Lat) || l.Lat < -90 || l.Lat > 90:
+		return fmt.Errorf("latitude %v out of range", l.Lat)
+	case !finite(l.Lon) || l.Lon < -180 || l.Lon > 180:
+		return fmt.Errorf("longitude %v out of range", l.Lon)
+	case !finite(l.AltMSL):
+		return fmt.Errorf("altitude %v is not finite", l.AltMSL)
+	case !finite(l.HDOP) || l.HDOP < 0:
+		return fmt.Errorf("hdop %v out of range", l.HDOP)
+	case l.Mode != 2 && l.Mode != 3:
+		return fmt.Errorf("fix mode %d, want 2 or 3 (no location without a fix)", l.Mode)
+	case l.TimeUnixNano < 0:
+		return fmt.Errorf("fix time %d is before 1970", l.TimeUnixNano)
+	}
+	return nil
+}
+
+// checkAgentObs checks the obs of the agent's own kinds, which Audit relies
+// on: a gap must name earlier seqs of its own chain.
+func checkAgentObs(kind string, seq uint64, obs cbor.RawMessage) error {
+	switch kind {
+	case KindGap:
+		var g Gap
+		if err := strictDec.Unmarshal(obs, &g); err != nil {
+			return fmt.Errorf("agent.gap obs: %w", err)
+		}
+		if g.From == 0 || g.From > g.To || g.To >= seq {
+			return fmt.Errorf("agent.gap obs names seqs %d..%d; want 1 <= from <= to < its own seq %d", g.From, g.To, seq)
+		}
+	case KindBoot:
+		var b Boot
+		if err := strictDec.Unmarshal(obs, &b); err != nil {
+			return fmt.Errorf("agent.boot obs: %w", err)
+		}
+		if b.PrevChain != nil && len(b.PrevChain) != 16 {
+			return fmt.Errorf("agent.boot obs: prev_chain is %d bytes, want 16", len(b.PrevChain))
+		}
+	}
+	return nil
+}

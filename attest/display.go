@@ -1,0 +1,137 @@
+package attest
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// ObsMap decodes the obs claim for display. The result is JSON-friendly:
+// byte strings become lowercase hex strings (hashes are read and compared
+// in hex), map keys become strings, and NaN and ±Inf floats become the
+// strings "NaN", "+Inf" and "-Inf".
+func (r *Record) ObsMap() (map[string]any, error) {
+	raw, ok := r.Claims.Obs.(cbor.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = encodeObs(r.Claims.Obs); err != nil {
+			return nil, fmt.Errorf("attest: obs of seq %d: %w", r.Claims.Seq, err)
+		}
+	}
+	var v any
+	if err := strictDec.Unmarshal(raw, &v); err != nil {
+		return nil, fmt.Errorf("attest: obs of seq %d: %w: %w", r.Claims.Seq, ErrMalformed, err)
+	}
+	m, ok := displayValue(v).(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("attest: obs of seq %d: %w: not a map", r.Claims.Seq, ErrMalformed)
+	}
+	return m, nil
+}
+
+func displayValue(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			ks, ok := k.(string)
+			if !ok {
+				ks = fmt.Sprint(displayValue(k))
+			}
+			m[ks] = displayValue(e)
+		}
+		return m
+	case []any:
+		for i := range x {
+			x[i] = displayValue(x[i])
+		}
+		return x
+	case []byte:
+		return hex.EncodeToString(x)
+	case cbor.ByteString:
+		return hex.EncodeToString([]byte(x))
+	case float64:
+		return displayFloat(x)
+	case float32:
+		return displayFloat(float64(x))
+	}
+	return v
+}
+
+func displayFloat(f float64) any {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	}
+	return f
+}
+
+type recordJSON struct {
+	Device        string         `json:"device"`
+	Chain         string         `json:"chain"`
+	Seq           uint64         `json:"seq"`
+	Prev          string         `json:"prev"`
+	Time          string         `json:"time"`
+	Kind          string         `json:"kind"`
+	Source        string         `json:"source"`
+	Obs           map[string]any `json:"obs"`
+	Loc           *locationJSON  `json:"loc,omitempty"`
+	Boot          string         `json:"boot,omitempty"`
+	PayloadSHA256 string         `json:"payload_sha256"`
+}
+
+type locationJSON struct {
+	Lat    float64 `json:"lat"`
+	Lon    float64 `json:"lon"`
+	AltMSL float64 `json:"alt_msl"`
+	Time   string  `json:"time"`
+	Mode   uint8   `json:"mode"`
+	Sats   uint8   `json:"sats"`
+	HDOP   float64 `json:"hdop"`
+}
+
+func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
+
+// JSON renders the record as one JSON object for `verify --json`: device,
+// chain (hex), seq, prev (hex), time (RFC 3339 with nanoseconds, UTC), kind,
+// source, obs (as ObsMap), loc (omitted when absent), boot (hex, omitted
+// when absent) and payload_sha256 (hex). It says nothing about the
+// signature: the caller knows whether it ran Verify.
+func (r *Record) JSON() ([]byte, error) {
+	obs, err := r.ObsMap()
+	if err != nil {
+		return nil, err
+	}
+	c := &r.Claims
+	h := PayloadHash(r.Payload)
+	j := recordJSON{
+		Device:        r.DeviceID,
+		Chain:         hex.EncodeToString(c.Chain[:]),
+		Seq:           c.Seq,
+		Prev:          hex.EncodeToString(c.Prev[:]),
+		Time:          rfc3339(c.Time),
+		Kind:          c.Kind,
+		Source:        c.Source,
+		Obs:           obs,
+		PayloadSHA256: hex.EncodeToString(h[:]),
+	}
+	if c.Boot != nil {
+		j.Boot = hex.EncodeToString(c.Boot)
+	}
+	if l := c.Loc; l != nil {
+		j.Loc = &locationJSON{Lat: l.Lat, Lon: l.Lon, AltMSL: l.AltMSL, Time: rfc3339(l.TimeUnixNano), Mode: l.Mode, Sats: l.Sats, HDOP: l.HDOP}
+	}
+	b, err := json.Marshal(&j)
+	if err != nil {
+		return nil, fmt.Errorf("attest: json of seq %d: %w", c.Seq, err)
+	}
+	return b, nil
+}

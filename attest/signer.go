@@ -1,0 +1,254 @@
+package attest
+
+import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/veraison/go-cose"
+)
+
+// Signer signs on the device. Implementations are safe for concurrent use
+// (the pipeline signs on several cores).
+type Signer interface {
+	// Algorithm is the COSE algorithm: cose.AlgorithmEdDSA now; ES256 for
+	// secure elements later.
+	Algorithm() cose.Algorithm
+	// Sign returns the COSE-format signature over content (it satisfies
+	// cose.Signer).
+	Sign(rand io.Reader, content []byte) ([]byte, error)
+	// KeyID is the raw public key; it goes in the protected header as kid.
+	KeyID() []byte
+	// DeviceID is the libp2p peer ID string of the public key ("12D3KooW…").
+	DeviceID() string
+}
+
+// maxKeyFileSize bounds what OpenSigner reads: a PKCS#8 PEM Ed25519 key is
+// about 120 bytes, so anything large is not a key.
+const maxKeyFileSize = 16 << 10
+
+// fileSigner is an Ed25519 key held in memory, loaded from a PEM file.
+type fileSigner struct {
+	priv ed25519.PrivateKey
+	pub  []byte
+	id   string
+}
+
+var _ cose.Signer = (*fileSigner)(nil)
+
+func newFileSigner(priv ed25519.PrivateKey) (*fileSigner, error) {
+	pub := []byte(priv.Public().(ed25519.PublicKey))
+	id, err := DeviceID(cose.AlgorithmEdDSA, pub)
+	if err != nil {
+		return nil, err
+	}
+	return &fileSigner{priv: priv, pub: pub, id: id}, nil
+}
+
+func (s *fileSigner) Algorithm() cose.Algorithm { return cose.AlgorithmEdDSA }
+
+// Sign ignores rand: Ed25519 signatures are deterministic.
+func (s *fileSigner) Sign(_ io.Reader, content []byte) ([]byte, error) {
+	return ed25519.Sign(s.priv, content), nil
+}
+
+// KeyID returns a copy so callers cannot change the signer's identity.
+func (s *fileSigner) KeyID() []byte    { return append([]byte(nil), s.pub...) }
+func (s *fileSigner) DeviceID() string { return s.id }
+
+// DeviceID returns the libp2p peer ID string of the public key kid, as found
+// in a record's protected header. Only EdDSA (Ed25519, 32-byte kid) is
+// supported by this build.
+func DeviceID(alg cose.Algorithm, kid []byte) (string, error) {
+	if alg != cose.AlgorithmEdDSA {
+		return "", fmt.Errorf("attest: device id: algorithm %v is not supported by this build (only EdDSA)", alg)
+	}
+	if len(kid) != ed25519.PublicKeySize {
+		return "", fmt.Errorf("attest: device id: Ed25519 kid is %d bytes, want %d", len(kid), ed25519.PublicKeySize)
+	}
+	pk, err := crypto.UnmarshalEd25519PublicKey(kid)
+	if err != nil {
+		return "", fmt.Errorf("attest: device id: %w", err)
+	}
+	id, err := peer.IDFromPublicKey(pk)
+	if err != nil {
+		return "", fmt.Errorf("attest: device id: %w", err)
+	}
+	return id.String(), nil
+}
+
+// keyPath resolves a key URI to a file path. It accepts "file:/path",
+// "file:///path", "file:relative" and a bare path; it refuses any other
+// scheme with ErrUnsupportedKeyScheme.
+func keyPath(uri string) (string, error) {
+	if uri == "" {
+		return "", fmt.Errorf("attest: key uri is empty: set it to file:/path/to/key.pem")
+	}
+	if scheme, rest, ok := strings.Cut(uri, ":"); ok && isScheme(scheme) {
+		if scheme != "file" {
+			return "", fmt.Errorf("attest: key uri %q: %q: %w", uri, scheme+":", ErrUnsupportedKeyScheme)
+		}
+		if p, ok := strings.CutPrefix(rest, "//"); ok {
+			// file://host/path: only the empty host (file:///path) makes sense.
+			if !strings.HasPrefix(p, "/") {
+				return "", fmt.Errorf("attest: key uri %q: use file:/absolute/path (no host)", uri)
+			}
+			rest = p
+		}
+		if rest == "" {
+			return "", fmt.Errorf("attest: key uri %q has no path: use file:/path/to/key.pem", uri)
+		}
+		return rest, nil
+	}
+	return uri, nil
+}
+
+// isScheme reports whether s looks like a URI scheme (RFC 3986 §3.1) rather
+// than the start of a path such as "./a:b" or "/tmp/x:y".
+func isScheme(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// OpenSigner loads the device key named by uri: "file:/path/key.pem" or a
+// bare path, holding a PKCS#8 PEM Ed25519 private key. It refuses a key file
+// that group or others may read or write (ErrKeyPermissions).
+func OpenSigner(uri string) (Signer, error) {
+	path, err := keyPath(uri)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("attest: open key %s: %w (create one with \"edge-agent keys init\")", path, ErrKeyNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attest: open key %s: %w", path, err)
+	}
+	defer f.Close()
+	// Stat the open file, not the path, so the mode checked is the mode of
+	// the bytes read.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("attest: open key %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("attest: open key %s: not a regular file: %w", path, ErrKeyPermissions)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("attest: open key %s: mode %04o lets group or others access the key: %w; run \"chmod 600 %s\" (and consider the key exposed if others could read it)",
+			path, perm, ErrKeyPermissions, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("attest: read key %s: %w", path, err)
+	}
+	if len(data) > maxKeyFileSize {
+		return nil, fmt.Errorf("attest: read key %s: larger than %d bytes: %w", path, maxKeyFileSize, ErrKeyInvalid)
+	}
+	priv, err := parseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("attest: parse key %s: %w", path, err)
+	}
+	return newFileSigner(priv)
+}
+
+func parseKey(data []byte) (ed25519.PrivateKey, error) {
+	block, rest := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("no PEM block: %w", ErrKeyInvalid)
+	}
+	if block.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("PEM block is %q, want \"PRIVATE KEY\": %w", block.Type, ErrKeyInvalid)
+	}
+	if len(strings.TrimSpace(string(rest))) != 0 {
+		return nil, fmt.Errorf("data after the PEM block: %w", ErrKeyInvalid)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeyInvalid, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("key is %T, want Ed25519: %w", k, ErrKeyInvalid)
+	}
+	return priv, nil
+}
+
+// CreateKey generates an Ed25519 key from rand and writes it to the file
+// named by uri as PKCS#8 PEM with mode 0600. It never overwrites a key
+// (ErrKeyExists) and creates a missing parent directory with mode 0700.
+// The file and its directory are synced: a factory-provisioned identity must
+// survive a power cut right after provisioning.
+func CreateKey(uri string, rand io.Reader) (Signer, error) {
+	path, err := keyPath(uri)
+	if err != nil {
+		return nil, err
+	}
+	// Read the seed ourselves: ed25519.GenerateKey may ignore its reader,
+	// and tests and factories need the reader they pass to be used.
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := io.ReadFull(rand, seed); err != nil {
+		return nil, fmt.Errorf("attest: create key %s: read randomness: %w", path, err)
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("attest: create key %s: %w", path, err)
+	}
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("attest: create key %s: make directory: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("attest: create key %s: %w (keep it, or move it away first to make a new device identity)", path, ErrKeyExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attest: create key %s: %w", path, err)
+	}
+	if err := writeSync(f, pemBytes); err != nil {
+		// A partial key would block every retry with ErrKeyExists.
+		os.Remove(path)
+		return nil, fmt.Errorf("attest: create key %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return nil, fmt.Errorf("attest: create key %s: sync directory: %w", path, err)
+		}
+	}
+	return newFileSigner(priv)
+}
+
+func writeSync(f *os.File, b []byte) error {
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
