@@ -1,0 +1,31 @@
+package gnss
+
+import "errors"
+
+// Sentinel errors. Match them with errors.Is: the returned errors wrap them
+// with the operation and the offending input.
+var (
+	// ErrBadChecksum is returned by Assembler.Feed when a sentence's "*hh"
+	// checksum does not match its contents (line noise, a dropped byte).
+	ErrBadChecksum = errors.New("gnss: bad checksum")
+	// ErrGarbled is returned by Assembler.Feed when a line is not a
+	// well-formed sentence: truncated, no checksum, binary bytes, or a field
+	// that does not parse.
+	ErrGarbled = errors.New("gnss: garbled sentence")
+	// ErrUnknown is returned by Assembler.Feed for a well-formed sentence the
+	// assembler does not use: proprietary ($P…) sentences and types other
+	// than RMC, GGA, GNS, GSA, VTG, GSV and ZDA. It is not a fault.
+	ErrUnknown = errors.New("gnss: sentence not used")
+	// ErrNoDevice is returned by Dev.Probe when the configured serial device
+	// node does not exist.
+	ErrNoDevice = errors.New("gnss: no device")
+	// ErrPermission is returned by Dev.Probe and Dev.Run when the serial
+	// device exists but this user may not open it.
+	ErrPermission = errors.New("gnss: permission denied")
+	// ErrNoGPSD is returned by Dev.Probe when nothing listens at GPSDAddr.
+	ErrNoGPSD = errors.New("gnss: gpsd not reachable")
+	// ErrHighFD is returned when the serial port was given a file descriptor
+	// of 1024 or more, which go.bug.st/serial cannot select(2) on (it would
+	// panic on the first read).
+	ErrHighFD = errors.New("gnss: serial port file descriptor too high")
+)
