@@ -190,8 +190,8 @@ func degrees(field, hemi string, degDigits int) (float64, error) {
 		return 0, fmt.Errorf("coordinate %q: %w", field, err)
 	}
 	mins, ok := new(big.Rat).SetString(field[degDigits:])
-	if !ok || mins.Sign() < 0 {
-		return 0, fmt.Errorf("coordinate %q: bad minutes", field)
+	if !ok || mins.Sign() < 0 || mins.Cmp(big.NewRat(60, 1)) >= 0 {
+		return 0, fmt.Errorf("coordinate %q: minutes out of range", field)
 	}
 	r := mins.Quo(mins, big.NewRat(60, 1))
 	r.Add(r, new(big.Rat).SetInt64(int64(deg)))

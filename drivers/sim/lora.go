@@ -40,7 +40,7 @@ func (d *Dev) runLoRa(ctx context.Context, emit drivers.Emit) error {
 	rng := d.rng(2)
 	nodes := make([]loraNode, 12)
 	for i := range nodes {
-		// NetID 0x000013's DevAddr prefix (0x26…), as on The Things Network.
+		// NetID 0x000013's 7-bit DevAddr prefix (0x26/0x27…), as on The Things Network.
 		nodes[i] = loraNode{devAddr: 0x26000000 | rng.Uint32()&0x01ffffff, fcnt: rng.Uint32N(5000)}
 	}
 	tmst0 := rng.Uint32()
