@@ -1,0 +1,38 @@
+# packaging/Makefile.mk: release binaries, .deb packages and their tests.
+# Included by the top-level Makefile, which defines VERSION, COMMIT, BIN, GO.
+# The work is done by the scripts next to this file so each step also runs
+# by hand; see packaging/README.md.
+
+PKG_DIST     ?= dist
+# Debootstrap root tarballs and other downloads worth keeping between runs
+# (CI: cache this directory).
+PKG_CACHE    ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/edge-agent-packaging
+PKG_NFPM     ?= bin/tools/nfpm
+# Every timestamp inside a .deb; the commit time keeps rebuilds identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+PKG_ENV = VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' \
+	NFPM='$(abspath $(PKG_NFPM))' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' \
+	PKG_CACHE='$(PKG_CACHE)' PKG_DIST='$(PKG_DIST)' BIN='$(BIN)'
+
+.PHONY: dist deb test-packaging check-reproducible qemu-smoke
+
+dist: ## static stripped binaries for linux arm64, armv6 (armhf) and amd64 in dist/
+	@$(PKG_ENV) packaging/build.sh $(PKG_DIST)
+
+# nfpm is pinned in tools/go.mod; rebuilt only when the pin changes.
+$(PKG_NFPM): tools/go.mod tools/go.sum
+	$(GO) build -modfile=tools/go.mod -o $@ github.com/goreleaser/nfpm/v2/cmd/nfpm
+
+deb: dist $(PKG_NFPM) ## one .deb per architecture (arm64, armhf, amd64) in dist/, built with the pinned nfpm
+	@$(PKG_ENV) packaging/deb.sh $(PKG_DIST) $(PKG_DIST) >/dev/null
+	@ls -l $(PKG_DIST)/*.deb
+
+test-packaging: deb ## package contents, lintian, systemd-analyze, install/upgrade/remove/purge in a debootstrap chroot
+	@$(PKG_ENV) packaging/test.sh
+
+check-reproducible: $(PKG_NFPM) ## build binaries and .debs twice (second time with an empty Go build cache) and compare sha256
+	@$(PKG_ENV) packaging/check-reproducible.sh
+
+qemu-smoke: dist build ## run the ARM binaries under qemu user mode: version, config, keys, a verified demo, peak RSS
+	@$(PKG_ENV) packaging/qemu-smoke.sh

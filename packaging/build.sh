@@ -1,0 +1,32 @@
+#!/bin/sh
+# build.sh OUTDIR [DISTARCH...]: static, stripped, reproducible release
+# binaries OUTDIR/edge-agent_VERSION_linux_DISTARCH for the release matrix
+# (arm64, armv6, amd64 by default).
+#
+# Environment: VERSION, COMMIT (stamped into main.version/main.commit), GO.
+# Reproducible by construction: -trimpath drops local paths, -buildvcs=false
+# drops VCS state that differs between a checkout and a tarball, and the
+# stamped values come from the caller, not from the clock.
+set -eu
+here=$(dirname "$0")
+. "$here/lib.sh"
+
+[ $# -ge 1 ] || die "usage: build.sh OUTDIR [arm64|armv6|amd64...]"
+out=$1
+shift
+: "${VERSION:?VERSION must be set}"
+: "${COMMIT:?COMMIT must be set}"
+GO=${GO:-go}
+want=${*:-arm64 armv6 amd64}
+
+mkdir -p "$out"
+targets | while read -r dist goarch goarm deb; do
+	case " $want " in *" $dist "*) ;; *) continue ;; esac
+	bin="$out/edge-agent_${VERSION}_linux_${dist}"
+	[ "$goarm" = - ] && goarm=
+	echo "build $bin" >&2
+	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm GOAMD64=v1 GOARM64=v8.0 GOFLAGS= \
+		"$GO" build -trimpath -buildvcs=false \
+		-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT" \
+		-o "$bin" ./cmd/edge-agent
+done

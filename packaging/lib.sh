@@ -1,0 +1,41 @@
+# lib.sh: shell helpers shared by the packaging scripts. Sourced, not run.
+# POSIX sh; every script that sources it runs with set -eu.
+
+# die MESSAGE... prints to stderr and exits 1.
+die() {
+	echo "packaging: $*" >&2
+	exit 1
+}
+
+# need CMD DEBPKG makes sure CMD is on PATH. When it is missing it tries to
+# apt-get install DEBPKG (as root) and fails naming the package otherwise:
+# a missing tool is a test failure, never a skip.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "packaging: $1 missing, installing Debian package $2" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >&2 ||
+			die "apt-get install $2 failed; install the Debian package '$2' to get $1"
+	fi
+	command -v "$1" >/dev/null 2>&1 ||
+		die "$1 not found: install the Debian package '$2' (apt-get install -y $2)"
+}
+
+# deb_version VERSION maps a git-describe style version to a Debian native
+# version: v0.1.0 -> 0.1.0, v0.1.0-3-gabc -> 0.1.0+3+gabc (sorts after
+# 0.1.0, as the commit does), anything not starting with a digit (dev, a
+# bare hash) -> 0.0.0~VERSION (sorts before every release).
+deb_version() {
+	echo "$1" | sed -e 's/^v//' -e 's/-/+/g' -e 's/_/./g' -e '/^[0-9]/!s/^/0.0.0~/'
+}
+
+# targets: the release matrix as "distarch goarch goarm debarch" lines.
+# armv6 is Debian armhf's baseline on the Raspberry Pi Zero/1 and runs on
+# every later ARM board.
+targets() {
+	cat <<'T'
+arm64 arm64 - arm64
+armv6 arm 6 armhf
+amd64 amd64 - amd64
+T
+}
