@@ -185,6 +185,11 @@ func degrees(field, hemi string, degDigits int) (float64, error) {
 	if dot != degDigits+2 {
 		return 0, fmt.Errorf("coordinate %q: want %d degree digits and 2 minute digits", field, degDigits)
 	}
+	// Only digits and the one dot: big.Rat would also take exponents, and
+	// "1e999999999" would cost it minutes and gigabytes.
+	if strings.Trim(field[:dot]+field[min(dot+1, len(field)):], "0123456789") != "" {
+		return 0, fmt.Errorf("coordinate %q: want digits", field)
+	}
 	deg, err := strconv.ParseUint(field[:degDigits], 10, 16)
 	if err != nil {
 		return 0, fmt.Errorf("coordinate %q: %w", field, err)

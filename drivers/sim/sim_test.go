@@ -388,6 +388,8 @@ func TestDegrees(t *testing.T) {
 		{"52a1.0", "N", 2, 0, true},
 		{"5231.0", "X", 2, 0, true},
 		{"5231.-1", "N", 2, 0, true},
+		{"4807.0e-999999999", "N", 2, 0, true},
+		{"4807.", "N", 2, 48 + 7.0/60, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field+tt.hemi, func(t *testing.T) {
