@@ -29,8 +29,8 @@ const (
 	rankNone = iota
 	rankUBX
 	rankGSA
-	rankRMC
 	rankVTG
+	rankRMC
 	rankGNS
 	rankGGA
 )
@@ -219,18 +219,33 @@ func (e *epoch) reset() {
 func (a *Assembler) add(p *part) (drivers.Fix, bool) {
 	var out drivers.Fix
 	complete := false
-	if p.hasTOD {
+	switch {
+	case p.hasTOD:
 		if a.cur.hasTOD && absDur(a.cur.tod-p.tod) >= int64(epochTolerance) {
-			out = a.finish()
-			complete = true
+			out, complete = a.finish(), true
 			a.cur.reset()
 		}
 		if !a.cur.hasTOD {
 			a.started = true
 		}
+	case p.statusBearing() && a.cur.hasTOD:
+		// An RMC/GGA/GNS with an empty time field is a later epoch of a
+		// receiver that lost its time, not part of this one.
+		out, complete = a.finish(), true
+		a.cur.reset()
 	}
 	a.cur.merge(p)
 	return out, complete
+}
+
+// statusBearing reports whether the part is one of the per-epoch sentences
+// that state fix validity and carry the epoch's time.
+func (p *part) statusBearing() bool {
+	switch p.Type {
+	case nmea.TypeRMC, nmea.TypeGGA, nmea.TypeGNS, ubxType:
+		return true
+	}
+	return false
 }
 
 func absDur(d int64) int64 {
@@ -269,7 +284,7 @@ func (e *epoch) merge(p *part) {
 	case p.status < 0:
 		e.invalid = true
 	}
-	if p.Type == nmea.TypeRMC || p.Type == nmea.TypeGGA || p.Type == nmea.TypeGNS || p.Type == ubxType {
+	if p.statusBearing() {
 		e.statused = true
 	}
 	if p.Type == nmea.TypeGSA && p.mode != 0 && e.gsaMode == 0 {

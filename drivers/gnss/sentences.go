@@ -115,9 +115,13 @@ func parseRMC(s nmea.BaseSentence) (nmea.Sentence, error) {
 		if err != nil || dt.MM < 1 || dt.MM > 12 || dt.DD < 1 || dt.DD > 31 {
 			f.SetErr("date", d)
 		} else {
-			// Two-digit year: this software runs after 2000, and a receiver
-			// with the GPS week-rollover bug shows up as a clock offset.
-			p.date, p.hasDate = civilDate{y: 2000 + dt.YY, m: time.Month(dt.MM), d: dt.DD}, true
+			// Two-digit year, pivoted on 1980 (GPS time began then). A
+			// receiver with the week-rollover bug shows up as a clock offset.
+			y := 2000 + dt.YY
+			if dt.YY >= 80 {
+				y = 1900 + dt.YY
+			}
+			p.date, p.hasDate = civilDate{y: y, m: time.Month(dt.MM), d: dt.DD}, true
 		}
 	}
 	if m := f.optString(11); m != "" {
