@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
@@ -195,10 +196,11 @@ func marshalPayload(c *Claims, obs cbor.RawMessage) ([]byte, error) {
 	return detEnc.Marshal(&w)
 }
 
-// encodeObs encodes the obs claim and checks it is a well-formed map that a
-// verifier will accept (valid UTF-8, bounded nesting).
+// encodeObs encodes the obs claim and checks that a verifier will accept
+// it: a map, core deterministic, valid UTF-8, bounded nesting, no tags.
 func encodeObs(obs any) (cbor.RawMessage, error) {
 	var b []byte
+	trusted := false // encoded here from a struct: sorted, no duplicate keys
 	switch o := obs.(type) {
 	case nil:
 		return nil, errors.New("obs is nil; it must encode to a CBOR map")
@@ -209,12 +211,92 @@ func encodeObs(obs any) (cbor.RawMessage, error) {
 		if b, err = detEnc.Marshal(obs); err != nil {
 			return nil, fmt.Errorf("obs: %w", err)
 		}
+		t := reflect.TypeOf(obs)
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		trusted = t.Kind() == reflect.Struct
 	}
 	if len(b) == 0 || b[0]>>5 != 5 {
 		return nil, fmt.Errorf("obs (%T) must encode to a CBOR map", obs)
 	}
-	if err := strictDec.Wellformed(b); err != nil {
+	if trusted {
+		// The encoder wrote it, so only what the encoder does not check
+		// remains: text must be UTF-8 (Go strings need not be) and nesting
+		// bounded. This walk costs far less than a decode.
+		rest, err := checkItem(b, 0)
+		if err == nil && len(rest) != 0 {
+			err = errors.New("trailing bytes")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("obs: %w", err)
+		}
+		return b, nil
+	}
+	if err := checkCanonicalObs(b); err != nil {
 		return nil, fmt.Errorf("obs: %w", err)
+	}
+	return b, nil
+}
+
+// checkItem walks one definite-length CBOR item at the start of b and
+// returns what follows it. It accepts only what strictDec decodes and detEnc
+// writes back unchanged for encoder-written data: no tags, no indefinite
+// lengths, no simple values but false, true and null, UTF-8 text.
+func checkItem(b []byte, depth int) ([]byte, error) {
+	if depth > maxNesting {
+		return nil, fmt.Errorf("nested deeper than %d", maxNesting)
+	}
+	if len(b) == 0 {
+		return nil, errors.New("truncated")
+	}
+	major, ai := b[0]>>5, b[0]&0x1f
+	b = b[1:]
+	var n uint64
+	switch {
+	case ai < 24:
+		n = uint64(ai)
+	case ai <= 27:
+		w := 1 << (ai - 24)
+		if len(b) < w {
+			return nil, errors.New("truncated")
+		}
+		for _, c := range b[:w] {
+			n = n<<8 | uint64(c)
+		}
+		b = b[w:]
+	default:
+		return nil, fmt.Errorf("indefinite length or reserved additional information %d", ai)
+	}
+	switch major {
+	case 2, 3:
+		if n > uint64(len(b)) {
+			return nil, errors.New("truncated")
+		}
+		if major == 3 && !utf8.Valid(b[:n]) {
+			return nil, errors.New("text is not valid UTF-8")
+		}
+		return b[n:], nil
+	case 4, 5:
+		if n > uint64(len(b)) {
+			return nil, errors.New("truncated")
+		}
+		if major == 5 {
+			n *= 2
+		}
+		var err error
+		for i := uint64(0); i < n; i++ {
+			if b, err = checkItem(b, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return b, nil
+	case 6:
+		return nil, errors.New("tags are not allowed")
+	case 7:
+		if ai < 20 || ai == 23 || ai == 24 {
+			return nil, fmt.Errorf("simple value %d is not allowed", ai)
+		}
 	}
 	return b, nil
 }
