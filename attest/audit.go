@@ -70,7 +70,7 @@ type ChainReport struct {
 	// 1..FirstSeq-1 unless the audit is Partial.
 	UnannouncedGaps []Range
 	// BrokenLinks are seqs whose prev is not the payload hash of seq-1 (both
-	// present), and seq 1 if its prev is not all zeros.
+	// present). (Seq 1 must have a zero prev; Decode rejects it otherwise.)
 	BrokenLinks []uint64
 	Forks       []Fork
 	Boots       int // agent.boot records
@@ -265,21 +265,17 @@ func (a *Audit) chainReport(chain [16]byte, cs *chainState) ChainReport {
 	}
 	cr.AnnouncedGaps, cr.UnannouncedGaps = splitGaps(missing, mergeRanges(cs.gaps))
 
-	var zero [32]byte
 	for _, s := range seqs {
 		st := cs.seqs[s]
-		vs := append([]variant{st.first}, st.alts...)
+		// Seq 1 has no predecessor; Decode already insists its prev is zero.
 		broken := false
-		if s == 1 {
-			for _, v := range vs {
-				broken = broken || v.prev != zero
-			}
-		} else if before, ok := cs.seqs[s-1]; ok {
-			prevs := append([]variant{before.first}, before.alts...)
-			for _, v := range vs {
-				linked := false
-				for _, p := range prevs {
-					linked = linked || v.prev == p.hash
+		if before, ok := cs.seqs[s-1]; ok && s > 1 {
+			// With a fork on either side, a link holds if it matches any
+			// variant: the fork itself is reported separately.
+			for _, v := range append([]variant{st.first}, st.alts...) {
+				linked := before.first.hash == v.prev
+				for _, p := range before.alts {
+					linked = linked || p.hash == v.prev
 				}
 				broken = broken || !linked
 			}
