@@ -182,6 +182,9 @@ func boltOptions(opts Options, o *opened) *bolt.Options {
 		Timeout:  opts.LockTimeout,
 		ReadOnly: opts.ReadOnly,
 		OpenFile: o.openFile(opts.ReadOnly, opts.LockTimeout),
+		// Load the freelist inside Open, where faults are recovered, and
+		// not first inside tx.Check's own goroutine, where they are not.
+		PreLoadFreelist: true,
 	}
 	if opts.MaxBytes > 0 {
 		bo.MaxSize = int(min(uint64(opts.MaxBytes)*2+32<<20, uint64(math.MaxInt)))

@@ -271,6 +271,10 @@ func verify(tx *bolt.Tx, fileSize int64) (loaded, error) {
 	if err != nil {
 		return ld, err
 	}
+	// Touch every meta page here, where a fault is recovered (see above).
+	if err := tx.Bucket([]byte(bucketMeta)).ForEach(func(k, v []byte) error { return nil }); err != nil {
+		return ld, err
+	}
 	recs := tx.Bucket([]byte(bucketRecords))
 	if recs == nil {
 		return ld, corruptf("bucket %q missing", bucketRecords)
