@@ -24,9 +24,10 @@ const (
 	shutdownGrace = 2 * time.Second
 	// writeTimeout bounds paho handing one packet to its writer goroutine.
 	writeTimeout = 10 * time.Second
-	// ackFlushEvery bounds how long PUBACKed records wait before the queue
-	// hears of it when the window is not draining in big steps.
-	ackFlushEvery = time.Second
+	// ackFlushEvery is how often PUBACKed records are acked in the queue.
+	// Each Ack is a bbolt commit with two fdatasyncs, costly on an SD card;
+	// what a crash loses between flushes is only re-sent as duplicates.
+	ackFlushEvery = 250 * time.Millisecond
 	// minBatch is the smallest Pending read: each read is a bbolt
 	// transaction, so small windows still read in useful chunks.
 	minBatch = 256
@@ -172,16 +173,16 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 		return &queueError{fmt.Errorf("mqtt: read ack mark: %w", err)}
 	}
 	var (
-		window   = u.c.Window
-		batch    = max(window, minBatch)
-		fl       = newRing(window)
-		buf      []store.Record
-		sent     = acked // highest seq published in this session
-		done     = acked // highest seq below which every record is PUBACKed
-		stored   = acked // what the queue has been told
-		ackEvery = uint64(max(window/2, 1))
-		changed  <-chan struct{}
-		watchdog = time.NewTicker(time.Second)
+		window    = u.c.Window
+		batch     = max(window, minBatch)
+		fl        = newRing(window)
+		buf       []store.Record
+		sent      = acked // highest seq published in this session
+		done      = acked // highest seq below which every record is PUBACKed
+		stored    = acked // what the queue has been told
+		changed   <-chan struct{}
+		lastFlush = time.Now()
+		watchdog  = time.NewTicker(ackFlushEvery)
 		// A PUBACK slower than this means the connection is dead even if
 		// TCP has not noticed; paho's keepalive normally fires first.
 		pubackLimit = 2*u.c.KeepAlive + u.c.ConnectTimeout
@@ -195,7 +196,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 		if err := q.Ack(done); err != nil {
 			return &queueError{fmt.Errorf("mqtt: ack seq %d: %w", done, err)}
 		}
-		stored = done
+		stored, lastFlush = done, time.Now()
 		u.update(func(s *Status) { s.AckedSeq = done })
 		return nil
 	}
@@ -223,6 +224,16 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 	}
 
 	for {
+		// Reap first: a PUBACK just in makes room for the fill below.
+		if err := reap(); err != nil {
+			return err
+		}
+		if time.Since(lastFlush) >= ackFlushEvery {
+			if err := flushAck(); err != nil {
+				return err
+			}
+		}
+
 		// Fill the window.
 		changed = nil
 		for fl.len() < window {
@@ -254,15 +265,6 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 		}
 		if len(buf) == 0 {
 			buf = nil // let the batch's backing array go
-		}
-
-		if err := reap(); err != nil {
-			return err
-		}
-		if done-stored >= ackEvery || fl.len() == 0 {
-			if err := flushAck(); err != nil {
-				return err
-			}
 		}
 
 		var headDone <-chan struct{}
