@@ -16,8 +16,8 @@ import (
 func (s *Store) Stats() (Stats, error) {
 	var out Stats
 	err := s.view(func(tx *bolt.Tx) error {
-		ld, err := readState(tx)
-		if err != nil {
+		var ld loaded
+		if err := readState(tx, &ld); err != nil {
 			return err
 		}
 		st := ld.st
@@ -109,8 +109,8 @@ func (s *Store) Check() error {
 	}
 	err = protect(func() error {
 		return s.db.View(func(tx *bolt.Tx) error {
-			ld, err := verify(tx, fi.Size())
-			if err != nil {
+			var ld loaded
+			if err := verify(tx, fi.Size(), &ld); err != nil {
 				return err
 			}
 			s.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -33,9 +34,12 @@ func openOnce(path string, opts Options, log *slog.Logger, rec *Recovery) (*Stor
 	switch {
 	case err == nil:
 	case errors.Is(err, errPanicked):
-		// bbolt may hold its locks after a panic, so DB.Close could hang:
-		// abandon the DB (its mapping leaks, once) and just drop the flock.
+		// bbolt.Open panicked half-way and gave us no DB to close. Drop
+		// the flock explicitly: the leaked mapping still references the
+		// open file, so closing the fd alone would keep the lock held.
+		// The mapping itself leaks, once per recovery.
 		if o.f != nil {
+			_ = syscall.Flock(int(o.f.Fd()), syscall.LOCK_UN)
 			_ = o.f.Close()
 		}
 		return nil, &corruption{err: err, id: o.id}, nil
@@ -72,16 +76,13 @@ func openOnce(path string, opts Options, log *slog.Logger, rec *Recovery) (*Stor
 			if err != nil {
 				return fmt.Errorf("stat: %w", err)
 			}
-			ld, err = verify(tx, fi.Size())
-			return err
+			return verify(tx, fi.Size(), &ld)
 		})
 	})
 	if err != nil {
-		if errors.Is(err, errPanicked) {
-			_ = o.f.Close()
-		} else {
-			_ = db.Close()
-		}
+		// Safe after a panic too: View's deferred rollback released the
+		// transaction before protect recovered.
+		_ = db.Close()
 		if errors.Is(err, ErrCorrupt) {
 			return nil, &corruption{err: err, id: o.id, chain: ld.chain}, nil
 		}
@@ -183,29 +184,29 @@ type loaded struct {
 }
 
 // readState decodes meta, checking each value's shape.
-func readState(tx *bolt.Tx) (ld loaded, err error) {
+func readState(tx *bolt.Tx, ld *loaded) error {
 	meta := tx.Bucket([]byte(bucketMeta))
 	if meta == nil {
-		return ld, corruptf("bucket %q missing", bucketMeta)
+		return corruptf("bucket %q missing", bucketMeta)
 	}
 	if c := meta.Get([]byte(keyChain)); len(c) == len(ld.chain) {
 		copy(ld.chain[:], c)
 	} else {
-		return ld, corruptf("chain id missing or malformed")
+		return corruptf("chain id missing or malformed")
 	}
 	f := meta.Get([]byte(keyFormat))
 	if len(f) != 8 {
-		return ld, corruptf("format version missing")
+		return corruptf("format version missing")
 	}
 	switch v := binary.BigEndian.Uint64(f); {
 	case v > formatVersion:
-		return ld, fmt.Errorf("store: outbox format %d is newer than this edge-agent understands (%d): upgrade edge-agent, or move the file aside to start a new chain", v, formatVersion)
+		return fmt.Errorf("store: outbox format %d is newer than this edge-agent understands (%d): upgrade edge-agent, or move the file aside to start a new chain", v, formatVersion)
 	case v < 1:
-		return ld, corruptf("format version %d invalid", v)
+		return corruptf("format version %d invalid", v)
 	}
 	h := meta.Get([]byte(keyHead))
 	if len(h) != 40 {
-		return ld, corruptf("head missing or malformed")
+		return corruptf("head missing or malformed")
 	}
 	ld.st.head = Head{Chain: ld.chain, Seq: binary.BigEndian.Uint64(h)}
 	copy(ld.st.head.Hash[:], h[8:])
@@ -220,32 +221,32 @@ func readState(tx *bolt.Tx) (ld loaded, err error) {
 	} {
 		b := meta.Get([]byte(c.k))
 		if len(b) != 8 {
-			return ld, corruptf("counter %q missing or malformed", c.k)
+			return corruptf("counter %q missing or malformed", c.k)
 		}
 		*c.v = binary.BigEndian.Uint64(b)
 	}
 	g := meta.Get([]byte(keyGaps))
 	if g == nil || len(g)%16 != 0 {
-		return ld, corruptf("pending gaps missing or malformed")
+		return corruptf("pending gaps missing or malformed")
 	}
 	ld.st.gaps = decodeRanges(g)
 	for i, r := range ld.st.gaps {
 		if r.From == 0 || r.From > r.To || r.To > ld.st.head.Seq || (i > 0 && r.From <= ld.st.gaps[i-1].To+1) {
-			return ld, corruptf("pending gap %d-%d out of order or beyond the head %d", r.From, r.To, ld.st.head.Seq)
+			return corruptf("pending gap %d-%d out of order or beyond the head %d", r.From, r.To, ld.st.head.Seq)
 		}
 	}
 	if b := meta.Get([]byte(keyRecovery)); b != nil {
 		ld.rec = new(Recovery)
 		if err := json.Unmarshal(b, ld.rec); err != nil {
-			return ld, corruptf("recovery note: %v", err)
+			return corruptf("recovery note: %v", err)
 		}
 	}
 	acks := tx.Bucket([]byte(bucketAcks))
 	if acks == nil {
-		return ld, corruptf("bucket %q missing", bucketAcks)
+		return corruptf("bucket %q missing", bucketAcks)
 	}
 	ld.acks = make(map[string]uint64)
-	err = acks.ForEach(func(k, v []byte) error {
+	return acks.ForEach(func(k, v []byte) error {
 		if len(v) != 8 {
 			return corruptf("ack of uplink %q malformed", k)
 		}
@@ -255,7 +256,6 @@ func readState(tx *bolt.Tx) (ld loaded, err error) {
 		}
 		return nil
 	})
-	return ld, err
 }
 
 // verify is the full consistency check: the file covers bbolt's pages, meta
@@ -263,36 +263,35 @@ func readState(tx *bolt.Tx) (ld loaded, err error) {
 // run ending at or before the head, the counters match them, and bbolt's own
 // page check passes. Touching every page here first also matters for safety:
 // tx.Check runs in its own goroutine, where a fault would not be recovered.
-func verify(tx *bolt.Tx, fileSize int64) (loaded, error) {
+func verify(tx *bolt.Tx, fileSize int64, ld *loaded) error {
 	if fileSize < tx.Size() {
-		return loaded{}, corruptf("file is %d bytes but its pages end at %d: truncated", fileSize, tx.Size())
+		return corruptf("file is %d bytes but its pages end at %d: truncated", fileSize, tx.Size())
 	}
-	ld, err := readState(tx)
-	if err != nil {
-		return ld, err
+	if err := readState(tx, ld); err != nil {
+		return err
 	}
 	// Touch every meta page here, where a fault is recovered (see above).
 	if err := tx.Bucket([]byte(bucketMeta)).ForEach(func(k, v []byte) error { return nil }); err != nil {
-		return ld, err
+		return err
 	}
 	recs := tx.Bucket([]byte(bucketRecords))
 	if recs == nil {
-		return ld, corruptf("bucket %q missing", bucketRecords)
+		return corruptf("bucket %q missing", bucketRecords)
 	}
 	var n, total, first, last uint64
 	c := recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 || len(v) < valueHeader {
-			return ld, corruptf("record key %x malformed", k)
+			return corruptf("record key %x malformed", k)
 		}
 		seq := binary.BigEndian.Uint64(k)
 		if binary.BigEndian.Uint32(v) != recordCRC(k, v[4:]) {
-			return ld, corruptf("record %d: checksum mismatch", seq)
+			return corruptf("record %d: checksum mismatch", seq)
 		}
 		if n == 0 {
 			first = seq
 		} else if seq != last+1 {
-			return ld, corruptf("records jump from %d to %d", last, seq)
+			return corruptf("records jump from %d to %d", last, seq)
 		}
 		last = seq
 		n++
@@ -300,9 +299,9 @@ func verify(tx *bolt.Tx, fileSize int64) (loaded, error) {
 	}
 	switch {
 	case n > 0 && (first == 0 || last > ld.st.head.Seq):
-		return ld, corruptf("records %d-%d outside the chain (head %d)", first, last, ld.st.head.Seq)
+		return corruptf("records %d-%d outside the chain (head %d)", first, last, ld.st.head.Seq)
 	case n != ld.st.count || total != ld.st.bytes:
-		return ld, corruptf("meta counts %d records of %d bytes, the file holds %d of %d", ld.st.count, ld.st.bytes, n, total)
+		return corruptf("meta counts %d records of %d bytes, the file holds %d of %d", ld.st.count, ld.st.bytes, n, total)
 	}
 	var errs []error
 	for err := range tx.Check() { // drain it all: the checker goroutine blocks otherwise
@@ -311,9 +310,9 @@ func verify(tx *bolt.Tx, fileSize int64) (loaded, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return ld, corruptf("bbolt check: %w", errors.Join(errs...))
+		return corruptf("bbolt check: %w", errors.Join(errs...))
 	}
-	return ld, nil
+	return nil
 }
 
 // sameState reports whether what is on disk matches the in-memory copy.
