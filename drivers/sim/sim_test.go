@@ -337,6 +337,12 @@ func TestParseTrackMerge(t *testing.T) {
 		"$GNGGA,120001.00,4807.038,N,01131.000,W,1,05,1.50,500.0,M,47.0,M,,*",
 		"$GNTXT,01,01,02,ignored*",
 		"$GNRMC,120002.00,A,0030.0,S,00000.0,E,0.000,,010630,,,A,V*",
+		// Receivers that keep printing the last position without a fix:
+		// the status says no, so the merger must not believe the numbers.
+		"$GNRMC,120003.00,V,5231.20048,N,01322.87113,E,0.000,,010630,,,N,V*",
+		"$GNGGA,120004.00,5231.20048,N,01322.87113,E,0,00,99.99,35.0,M,39.4,M,,*",
+		"$GNRMC,120005.00,A,5231.20048,N,01322.87113,E,0.000,,010630,,,A,V*",
+		"$GNGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99,1*",
 		"",
 	}, "\r\n")
 	fixes, err := parseTrack([]byte(withChecksums(track)))
@@ -349,6 +355,9 @@ func TestParseTrackMerge(t *testing.T) {
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 1, 0, time.UTC).UnixNano(), Lat: 48.1173, Lon: -(11 + 31.0/60),
 			AltMSL: 500, Mode: drivers.Fix3D, Sats: 5, HDOP: 1.5},
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 2, 0, time.UTC).UnixNano(), Lat: -0.5, Mode: drivers.Fix2D},
+		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 3, 0, time.UTC).UnixNano(), Mode: drivers.FixNone},
+		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 4, 0, time.UTC).UnixNano(), Mode: drivers.FixNone},
+		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 5, 0, time.UTC).UnixNano(), Mode: drivers.FixNone},
 	}
 	if !reflect.DeepEqual(fixes, want) {
 		t.Fatalf("got\n%+v\nwant\n%+v", fixes, want)
