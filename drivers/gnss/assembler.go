@@ -62,8 +62,8 @@ type part struct {
 }
 
 type civilDate struct {
-	y    int
-	m    time.Month
+	y int
+	m time.Month
 	d int
 }
 
@@ -98,12 +98,12 @@ type Assembler struct {
 	// When nil, such epochs have no time and therefore no position.
 	Now func() time.Time
 
-	p        nmea.SentenceParser
-	cur      epoch
-	started  bool // the last Feed started a new timed epoch
-	date     civilDate
-	hasDate  bool
-	lastTOD  int64
+	p       nmea.SentenceParser
+	cur     epoch
+	started bool // the last Feed started a new timed epoch
+	date    civilDate
+	hasDate bool
+	lastTOD int64
 }
 
 // NewAssembler returns an Assembler with no epoch pending.

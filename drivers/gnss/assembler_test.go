@@ -204,7 +204,7 @@ func navPVT(tb testing.TB, at time.Time, fixType, flags byte, lat, lon float64, 
 	le.PutUint32(b[24:], uint32(int32(math.Round(lon*1e7))))
 	le.PutUint32(b[28:], uint32(int32(math.Round(lat*1e7))))
 	le.PutUint32(b[36:], uint32(hMSLmm))
-	le.PutUint32(b[60:], uint32(int32(1234)))   // 1.234 m/s
+	le.PutUint32(b[60:], uint32(int32(1234)))    // 1.234 m/s
 	le.PutUint32(b[64:], uint32(int32(9000000))) // 90 degrees
 	return b
 }

@@ -48,13 +48,13 @@ func DefaultOpts() Opts {
 
 // Stats is a snapshot of a Dev's counters, for status and doctor.
 type Stats struct {
-	Counts               // sentence-level counters (for gpsd: JSON reports)
-	Epochs      uint64   // epochs completed, with or without a position
-	Fixes       uint64   // epochs with a position
-	Reconnects  uint64   // times the port or gpsd connection was re-opened after a loss
-	Connected   bool     // the port is open / gpsd is connected now
-	LastFix     drivers.Fix
-	LastFixAt   time.Time // system clock when the last epoch with a position arrived
+	Counts            // sentence-level counters (for gpsd: JSON reports)
+	Epochs     uint64 // epochs completed, with or without a position
+	Fixes      uint64 // epochs with a position
+	Reconnects uint64 // times the port or gpsd connection was re-opened after a loss
+	Connected  bool   // the port is open / gpsd is connected now
+	LastFix    drivers.Fix
+	LastFixAt  time.Time // system clock when the last epoch with a position arrived
 	// ClockOffset is GNSS time minus the system clock, measured when the
 	// first timed sentence of the last dated epoch arrived; positive means
 	// the system clock is behind. It includes the receiver's output latency

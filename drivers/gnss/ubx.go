@@ -87,7 +87,7 @@ func parseNAVPVT(b []byte) (*part, error) {
 	if p.lat >= -90 && p.lat <= 90 && p.lon >= -180 && p.lon <= 180 {
 		p.posRank = rankUBX
 	}
-	p.alt, p.altRank = float64(int32(le.Uint32(b[36:])))/1e3, rankUBX // hMSL, mm
+	p.alt, p.altRank = float64(int32(le.Uint32(b[36:])))/1e3, rankUBX   // hMSL, mm
 	p.speed, p.spdRank = float64(int32(le.Uint32(b[60:])))/1e3, rankUBX // gSpeed, mm/s
 	p.track, p.trkRank = float64(int32(le.Uint32(b[64:])))/1e5, rankUBX // headMot, 1e-5 deg
 	return p, nil
