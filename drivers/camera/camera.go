@@ -279,12 +279,15 @@ type watcher struct {
 	pending map[string]pending
 	writing map[string]bool    // created, not yet closed (inotify only)
 	failed  map[string]fileKey // version that last failed to read, logged once
-	buf     []byte
+	// listFailed is set while the directory cannot be listed.
+	listFailed bool
+	buf        []byte
 }
 
 // Run implements drivers.Driver. It returns an error only if the state
-// directory cannot be created; files it cannot read are logged, counted in
-// Stats and retried at the next rescan.
+// directory cannot be created. Files it cannot read are logged, counted in
+// Stats and retried at the next rescan; a directory that is missing or goes
+// away (an unmounted card) is waited for.
 func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	if err := os.MkdirAll(d.opts.StateDir, 0o750); err != nil {
 		return fmt.Errorf("camera: create state dir: %w", err)
@@ -322,14 +325,20 @@ func (w *watcher) run(ctx context.Context) error {
 		}
 	}()
 	// watch (re)starts inotify; the directory may come and go with a mount.
+	watchWarned := false
 	watch := func() {
 		if !d.inotify || stopWatch != nil {
 			return
 		}
 		var err error
 		if stopWatch, err = watchDir(d.opts.Dir, events); err != nil {
-			d.log.Warn("no inotify; finding files by rescan only", "err", err, "rescan", d.opts.Rescan, "settle", d.opts.Settle)
+			if !watchWarned {
+				d.log.Warn("no inotify watch; finding files by rescan only", "err", err, "rescan", d.opts.Rescan, "settle", d.opts.Settle)
+				watchWarned = true
+			}
+			return
 		}
+		watchWarned = false
 	}
 	watch()
 	// Scan once at start: files written while the agent was down.
@@ -426,8 +435,17 @@ func (w *watcher) scan(ctx context.Context) error {
 	entries, err := os.ReadDir(w.d.opts.Dir)
 	if err != nil {
 		// Keep the state: the directory may be a mount that comes back.
-		w.d.noteError(fmt.Errorf("camera: list %s: %w", w.d.opts.Dir, err), true)
+		// Log the change, not every rescan.
+		w.d.noteError(fmt.Errorf("camera: list %s: %w", w.d.opts.Dir, err), false)
+		if !w.listFailed {
+			w.d.log.Warn("cannot list the directory; will keep trying", "dir", w.d.opts.Dir, "err", err)
+		}
+		w.listFailed = true
 		return nil
+	}
+	if w.listFailed {
+		w.d.log.Info("directory readable again", "dir", w.d.opts.Dir)
+		w.listFailed = false
 	}
 	present := make(map[string]bool, len(entries))
 	for _, e := range entries {

@@ -163,7 +163,11 @@ func TestCompleteFilesAreAttested(t *testing.T) {
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					dir, tmp := t.TempDir(), t.TempDir()
-					d := newDev(t, fastOpts(t, dir, t.TempDir()))
+					o := fastOpts(t, dir, t.TempDir())
+					if inotify {
+						o.Settle = time.Hour // only the event can make it complete
+					}
+					d := newDev(t, o)
 					d.inotify = inotify
 					r := start(t, d)
 					name := tt.write(t, dir, tmp)
@@ -181,7 +185,8 @@ func TestCompleteFilesAreAttested(t *testing.T) {
 func TestPartialFileWaitsForClose(t *testing.T) {
 	dir := t.TempDir()
 	o := fastOpts(t, dir, t.TempDir())
-	o.Settle = time.Hour // the rescan must not settle it: inotify knows it is open
+	// Settle is short: the rescan would take the paused file as complete,
+	// but inotify saw it created and not yet closed.
 	d := newDev(t, o)
 	r := start(t, d)
 
@@ -212,9 +217,10 @@ func TestRestart(t *testing.T) {
 	r := start(t, d)
 	writeFile(t, filepath.Join(dir, "a.mp4"), []byte("a"))
 	writeFile(t, filepath.Join(dir, "b.mp4"), []byte("b"))
-	seen := map[string]bool{r.next(t).Name: true, r.next(t).Name: true}
-	if !seen["a.mp4"] || !seen["b.mp4"] {
-		t.Fatalf("first run attested %v, want a.mp4 and b.mp4", seen)
+	writeFile(t, filepath.Join(dir, "d.mp4"), []byte("d"))
+	seen := map[string]bool{r.next(t).Name: true, r.next(t).Name: true, r.next(t).Name: true}
+	if !seen["a.mp4"] || !seen["b.mp4"] || !seen["d.mp4"] {
+		t.Fatalf("first run attested %v, want a.mp4, b.mp4 and d.mp4", seen)
 	}
 	r.stop(t)
 
@@ -235,7 +241,7 @@ func TestRestart(t *testing.T) {
 		cf := r2.next(t)
 		got[cf.Name] = cf
 	}
-	r2.none(t) // and nothing twice
+	r2.none(t) // d.mp4 is unchanged: not attested twice
 	if _, ok := got["c.mp4"]; !ok {
 		t.Errorf("file written while down not attested; got %v", got)
 	}
@@ -249,12 +255,32 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 2 || files["b.mp4"].MTime != past.UnixNano() || files["c.mp4"].Size != 1 {
-		t.Errorf("state = %+v, want b.mp4 (new mtime) and c.mp4 only", files)
+	if len(files) != 3 || files["b.mp4"].MTime != past.UnixNano() || files["c.mp4"].Size != 1 || files["d.mp4"].Size != 1 {
+		t.Errorf("state = %+v, want b.mp4 (new mtime), c.mp4 and d.mp4 only", files)
 	}
 	matches, _ := filepath.Glob(filepath.Join(stateDir, "*.tmp*"))
 	if len(matches) != 0 {
 		t.Errorf("temp state files left behind: %v", matches)
+	}
+}
+
+func TestDirectoryAppearsLater(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "card")
+	logs := &logRecorder{}
+	o := fastOpts(t, dir, t.TempDir())
+	o.Logger = slog.New(logs)
+	r := start(t, newDev(t, o))
+	time.Sleep(quiet) // many rescans of a missing directory
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "a.mp4"), []byte("a"))
+	check(t, dir, r.next(t), "a.mp4")
+	if n := logs.count("cannot list the directory; will keep trying"); n != 1 {
+		t.Errorf("logged the missing directory %d times, want once", n)
+	}
+	if n := logs.count("no inotify watch; finding files by rescan only"); n != 1 {
+		t.Errorf("logged the missing watch %d times, want once", n)
 	}
 }
 
