@@ -159,11 +159,15 @@ func evictOldest(recs *bolt.Bucket, need uint64) (evicted []Range, n, freed uint
 		seqs = append(seqs, binary.BigEndian.Uint64(k))
 		freed += uint64(len(v) - valueHeader)
 	}
+	key := make([]byte, 8) // Delete does not keep the key: one buffer will do
 	for _, seq := range seqs {
-		if err := recs.Delete(seqKey(seq)); err != nil {
+		binary.BigEndian.PutUint64(key, seq)
+		if err := recs.Delete(key); err != nil {
 			return nil, 0, 0, err
 		}
-		evicted = mergeRanges(evicted, []Range{{From: seq, To: seq}})
+	}
+	if len(seqs) > 0 { // the records are one contiguous run
+		evicted = []Range{{From: seqs[0], To: seqs[len(seqs)-1]}}
 	}
 	return evicted, uint64(len(seqs)), freed, nil
 }
@@ -177,8 +181,10 @@ func deleteUpTo(recs *bolt.Bucket, upTo uint64) (n, freed uint64, err error) {
 		seqs = append(seqs, binary.BigEndian.Uint64(k))
 		freed += uint64(len(v) - valueHeader)
 	}
+	key := make([]byte, 8)
 	for _, seq := range seqs {
-		if err := recs.Delete(seqKey(seq)); err != nil {
+		binary.BigEndian.PutUint64(key, seq)
+		if err := recs.Delete(key); err != nil {
 			return 0, 0, err
 		}
 	}

@@ -527,3 +527,86 @@ func TestCreatesPrivateFile(t *testing.T) {
 		t.Errorf("outbox mode = %v, want 0600", fi.Mode().Perm())
 	}
 }
+
+// TestConcurrentAppendAck runs the pipeline's Append, two uplinks' Pending
+// and Ack, and an inspector's Stats and Check at once (run it with -race).
+func TestConcurrentAppendAck(t *testing.T) {
+	opts, _ := testOptions(t, 14)
+	opts.Uplinks = []string{"mqtt", "p2p"}
+	opts.MaxBytes = 40 << 10
+	s := openStore(t, dbPath(t), opts)
+	const batches = 40
+	done := make(chan struct{})
+	errc := make(chan error, 4)
+	go func() {
+		defer close(done)
+		for range batches {
+			if _, err := s.Append(entries(t, s.Head().Seq, 50, 100), s.PendingGaps()); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for _, name := range opts.Uplinks {
+		go func() {
+			q := s.Queue(name)
+			for {
+				changed := q.Changed()
+				acked, err := q.Acked()
+				if err != nil {
+					errc <- err
+					return
+				}
+				recs, err := q.Pending(acked, 64)
+				if err != nil {
+					errc <- err
+					return
+				}
+				if len(recs) > 0 {
+					if err := q.Ack(recs[len(recs)-1].Seq); err != nil {
+						errc <- err
+						return
+					}
+					continue
+				}
+				select {
+				case <-changed:
+				case <-done:
+					if s.Head().Seq == acked {
+						errc <- nil
+						return
+					}
+				}
+			}
+		}()
+	}
+	go func() {
+		for {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			default:
+			}
+			if _, err := s.Stats(); err != nil {
+				errc <- err
+				return
+			}
+			if err := s.Check(); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for range 3 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := storedSeqs(t, s); len(got) != 0 {
+		t.Errorf("%d records left after both uplinks acked the head", len(got))
+	}
+	if s.Head().Seq != batches*50 {
+		t.Errorf("head = %d, want %d", s.Head().Seq, batches*50)
+	}
+}
