@@ -93,8 +93,8 @@ func parseNAVPVT(b []byte) (*part, error) {
 	return p, nil
 }
 
-// appendNAVPVTFrame builds a whole NAV-PVT frame; the tests and drivers/sim
-// use it to synthesise interleaved streams.
+// appendNAVPVTFrame builds a whole NAV-PVT frame; the tests use it to
+// synthesise interleaved streams.
 func appendNAVPVTFrame(dst []byte, payload []byte) []byte {
 	start := len(dst)
 	dst = append(dst, ubxSync1, ubxSync2, ubxClassNAV, ubxIDPVT, byte(len(payload)), byte(len(payload)>>8))
