@@ -213,15 +213,22 @@ func (s *Store) deleteAckedAtOpen() error {
 	}
 	st := s.st
 	st.gaps = slices.Clone(st.gaps)
+	errNothing := errors.New("nothing to delete") // rolls back: no commit, no fsync
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		n, freed, err := deleteUpTo(tx.Bucket([]byte(bucketRecords)), upTo)
-		if err != nil || n == 0 {
+		if err != nil {
 			return err
+		}
+		if n == 0 {
+			return errNothing
 		}
 		st.count -= n
 		st.bytes -= freed
 		return putState(tx.Bucket([]byte(bucketMeta)), st)
 	})
+	if errors.Is(err, errNothing) {
+		return nil
+	}
 	if err != nil {
 		return s.writeErr("delete acked records", err)
 	}
