@@ -86,10 +86,10 @@ func DefaultOpts() Opts {
 type Dev struct {
 	name    string
 	opts    Opts
-	busNum  int     // for New: the N of /dev/i2c-N
-	bus     i2c.Bus // for NewWithBus: the caller's bus, which Dev never closes
-	devDir  string  // where the bus node lives; "/dev" except in tests
-	os      bmxx80.Oversampling
+	busNum  int                 // for New: the N of /dev/i2c-N
+	bus     i2c.Bus             // for NewWithBus: the caller's bus, which Dev never closes
+	devDir  string              // where to look for i2c-N; tests point it at an empty directory
+	osrs    bmxx80.Oversampling // one setting for all three channels
 	log     *slog.Logger
 	backoff backoff
 
@@ -161,7 +161,7 @@ func newDev(name string, o *Opts) (*Dev, error) {
 	if opts.Addr != 0x76 && opts.Addr != 0x77 {
 		return nil, fmt.Errorf("env: new %q: address %#x: a BME280/BMP280 answers only at 0x76 or 0x77: %w", name, opts.Addr, ErrInvalidOption)
 	}
-	os, ok := oversampling(opts.Oversampling)
+	osrs, ok := oversampling(opts.Oversampling)
 	if !ok {
 		return nil, fmt.Errorf("env: new %q: oversampling %d: use 1, 2, 4, 8 or 16: %w", name, opts.Oversampling, ErrInvalidOption)
 	}
@@ -173,7 +173,7 @@ func newDev(name string, o *Opts) (*Dev, error) {
 		opts:    opts,
 		busNum:  -1,
 		devDir:  "/dev",
-		os:      os,
+		osrs:    osrs,
 		log:     opts.Logger.With("component", "env", "driver", name),
 		backoff: backoff{min: time.Second, max: max(opts.Interval, time.Minute)},
 	}, nil
@@ -312,7 +312,7 @@ func (d *Dev) connect(bus i2c.Bus) (*sensor, error) {
 	}
 	// bmxx80 reads the id again, then the trimming parameters (datasheet
 	// 4.2.2) and writes ctrl_hum, config and ctrl_meas (5.4.3 to 5.4.6).
-	bd, err := bmxx80.NewI2C(bus, d.opts.Addr, &bmxx80.Opts{Temperature: d.os, Pressure: d.os, Humidity: d.os})
+	bd, err := bmxx80.NewI2C(bus, d.opts.Addr, &bmxx80.Opts{Temperature: d.osrs, Pressure: d.osrs, Humidity: d.osrs})
 	if err != nil {
 		return nil, fmt.Errorf("env: configure %s at %#x on %s: %w", chip, d.opts.Addr, bus, err)
 	}
