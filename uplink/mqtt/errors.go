@@ -79,7 +79,10 @@ func (c *config) explain(err error) string {
 		return "broker unreachable: connection timed out"
 	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		if c.tls != nil && len(c.tls.Certificates) > 0 {
-			return "broker closed the connection during connect — over TLS this usually means it rejected the client certificate; check cert_file/key_file"
+			// A broker that refuses the certificate may close before its
+			// alert is read, so the alert above is not always seen.
+			return fmt.Sprintf("TLS: broker rejected the client certificate, it seems (it closed the connection during connect; the certificate expires %s) — check cert_file/key_file and that the broker trusts their CA",
+				c.certExpiry.UTC().Format(time.DateOnly))
 		}
 		return "broker closed the connection during connect"
 	}

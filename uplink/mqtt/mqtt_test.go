@@ -190,10 +190,9 @@ func TestBrokerRestart(t *testing.T) {
 	if st.Reconnects < 1 || st.Failures < 1 {
 		t.Errorf("Status() = %+v, want reconnects and failures counted", st)
 	}
+	// Duplicates come from both legs: the agent re-sending what it had not
+	// acked, and the broker redelivering to the recorder's resumed session.
 	t.Logf("%d records, %d duplicates at the receiver, status %+v", n, dups, st)
-	if uint64(dups) > st.Resent {
-		t.Errorf("receiver saw %d duplicates but Status().Resent = %d", dups, st.Resent)
-	}
 }
 
 func TestConnectFailures(t *testing.T) {
@@ -246,7 +245,6 @@ func TestConnectFailures(t *testing.T) {
 			// plain, and nothing leaves the queue.
 			waitUntil(t, 10*time.Second, "three failed attempts", func() bool { return u.Status().Failures >= 3 })
 			st := u.Status()
-			t.Logf("LastError: %s", st.LastError)
 			if !strings.HasPrefix(st.LastError, tt.want) {
 				t.Errorf("Status().LastError = %q, want prefix %q", st.LastError, tt.want)
 			}

@@ -200,6 +200,8 @@ func TestExplain(t *testing.T) {
 		{"hostname", cc, netErr(x509.HostnameError{Host: "10.0.0.1", Certificate: &x509.Certificate{}}), "not valid for 10.0.0.1"},
 		{"expired", cc, netErr(x509.CertificateInvalidError{Reason: x509.Expired}), "check the device clock"},
 		{"client cert alert", cc, netErr(errors.New("remote error: tls: unknown certificate authority")), "TLS: broker rejected the client certificate (tls: unknown certificate authority; it expires 2031-05-06)"},
+		{"closed after handshake", cc, netErr(syscall.ECONNRESET), "TLS: broker rejected the client certificate, it seems (it closed the connection during connect; the certificate expires 2031-05-06)"},
+		{"closed without TLS", plain, netErr(syscall.ECONNRESET), "broker closed the connection during connect"},
 		{"alert without cert", plain, netErr(errors.New("remote error: tls: certificate required")), "set cert_file and key_file"},
 		{"timeout", plain, fmt.Errorf("x: %w", ErrTimeout), "connection timed out"},
 	}
