@@ -134,6 +134,14 @@ func (s *Sim) setDefaults() { s.Interval = D(time.Second) }
 // Parse reads a config file's contents: defaults first, then the file over them. Unknown keys, wrong
 // types and bad values are all reported, each naming its key and line, joined in line order.
 func Parse(data []byte) (*Config, error) {
+	if len(data) > maxFileBytes {
+		return nil, &KeyError{Err: ErrInvalid,
+			Detail: fmt.Sprintf("the file is larger than %s; is it really the config file?", ByteSize(maxFileBytes))}
+	}
+	if depth, line := nestingDepth(data); depth > maxNesting {
+		return nil, &KeyError{Line: line, Err: ErrInvalid,
+			Detail: fmt.Sprintf("arrays or tables nested %d deep (at most %d); is this really the config file?", depth, maxNesting)}
+	}
 	raw := map[string]any{}
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, syntaxError(err)
@@ -182,12 +190,13 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	if len(data) > maxFileBytes {
-		return nil, fmt.Errorf("%w: %s is larger than %s; is it really the config file?", ErrInvalid, path, ByteSize(maxFileBytes))
-	}
 	c, err := Parse(data)
 	if err != nil {
-		forEachProblem(err, func(e *KeyError) { e.File = path })
+		n := 0
+		forEachProblem(err, func(e *KeyError) { e.File = path; n++ })
+		if n == 0 {
+			return nil, fmt.Errorf("config: load %s: %w", path, err)
+		}
 		return nil, err
 	}
 	return c, nil

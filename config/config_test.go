@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -563,7 +564,7 @@ func TestLoad(t *testing.T) {
 	t.Run("huge file", func(t *testing.T) {
 		p := write(t, "huge.toml", strings.Repeat("# x\n", maxFileBytes/4+1))
 		_, err := Load(p)
-		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than 1MiB") {
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "config: "+p+": the file is larger than 1MiB") {
 			t.Errorf("got %v", err)
 		}
 	})
@@ -591,5 +592,38 @@ func TestEncodeRoundTrip(t *testing.T) {
 	got := mustParse(t, b.String())
 	if !reflect.DeepEqual(*got, c) {
 		t.Fatalf("round trip:\n%s\ngot  %+v\nwant %+v", b.String(), *got, c)
+	}
+}
+
+func TestParseRefusesPathologicalInput(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		msg  string
+	}{
+		{"too large", "version = 1\n" + strings.Repeat("#\n", maxFileBytes/2), "config: the file is larger than 1MiB"},
+		{"deep arrays", "version = 1\na = " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "\n",
+			"config: syntax error at line 2: arrays or tables nested 100 deep (at most 64)"},
+		{"deep inline tables", "version = 1\n\na = {" + strings.Repeat("b = {", 70) + strings.Repeat("}", 71) + "\n",
+			"at line 3: arrays or tables nested 71 deep"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Parse([]byte(tt.src))
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(fmt.Sprint(err), tt.msg) {
+				t.Errorf("got %v, want ErrInvalid containing %q", err, tt.msg)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("took %v", d)
+			}
+		})
+	}
+}
+
+func TestNestingDepthIgnoresStringsAndComments(t *testing.T) {
+	src := "a = \"[[[{{{\" # [[[[[\nb = '''\n[[[[\n'''\nc = \"\"\"x\\\"[[[[\"\"\"\"\nd = [[1], [2]]\n[[t]]\n"
+	if depth, line := nestingDepth([]byte(src)); depth != 2 || line != 6 {
+		t.Errorf("nestingDepth = %d at line %d, want 2 at line 6", depth, line)
 	}
 }

@@ -24,6 +24,7 @@ type defaulter interface{ setDefaults() }
 
 type decoder struct {
 	root reflect.Type // for suggestions across sections
+	keys []string     // schemaKeys(root), computed on the first unknown key
 	errs []*KeyError
 }
 
@@ -197,7 +198,10 @@ func (d *decoder) suggest(path, k string, siblings map[string]int) string {
 	if d.root == nil {
 		return ""
 	}
-	for _, full := range schemaKeys("", d.root) {
+	if d.keys == nil {
+		d.keys = schemaKeys("", d.root)
+	}
+	for _, full := range d.keys {
 		if strings.Contains(full, "[]") {
 			continue // we cannot know which element was meant
 		}

@@ -26,7 +26,7 @@ var (
 // KeyError is one problem in a config, tied to a key. Parse and Validate return several of them joined
 // with errors.Join, ordered by line, so a field tech sees every problem at once.
 type KeyError struct {
-	Key    string // full key with array indices, e.g. "drivers.sim[1].interval"; "" for a TOML syntax error
+	Key    string // full key with array indices, e.g. "drivers.sim[1].interval"; "" for the file as a whole
 	Line   int    // 1-based line in the file; 0 when unknown (a Config built in code, or a missing key)
 	Col    int    // 1-based column, set only for syntax errors
 	File   string // set by Load
@@ -52,18 +52,24 @@ func (e *KeyError) Error() string {
 	var b strings.Builder
 	b.WriteString("config: ")
 	switch {
+	case e.Key == "" && e.Line == 0: // the file as a whole
+		if e.File != "" {
+			b.WriteString(e.File + ": ")
+		}
+		b.WriteString(e.Detail)
+		return b.String()
 	case e.Key == "":
 		b.WriteString("syntax error" + where)
 	case errors.Is(e.Err, ErrUnknownKey):
-		fmt.Fprintf(&b, "unknown key %q%s", e.Key, where)
+		fmt.Fprintf(&b, "unknown key %q%s", truncate(e.Key), where)
 		if e.Detail != "" {
 			b.WriteString(" — " + e.Detail)
 		}
 		return b.String()
 	case errors.Is(e.Err, ErrMissing):
-		b.WriteString(e.Key + " is missing" + where)
+		b.WriteString(truncate(e.Key) + " is missing" + where)
 	default:
-		b.WriteString(e.Key + where)
+		b.WriteString(truncate(e.Key) + where)
 	}
 	if e.Detail != "" {
 		b.WriteString(": " + e.Detail)

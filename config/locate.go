@@ -309,3 +309,37 @@ func (s *scanner) skipString() bool {
 	}
 	return false
 }
+
+// nestingDepth returns the deepest bracket/brace nesting outside strings and comments, and the line it
+// is reached on. The TOML library's cost grows with the square of the nesting depth (a 1 MiB file of
+// nested inline tables takes minutes), so Parse refuses deep files before handing them over; no real
+// config nests more than three levels.
+func nestingDepth(src []byte) (depth, line int) {
+	s := &scanner{src: string(src), line: 1}
+	cur := 0
+	for s.i < len(s.src) {
+		switch c := s.src[s.i]; c {
+		case '\n':
+			s.line++
+			s.i++
+		case '#':
+			s.skipLine()
+		case '"', '\'':
+			if !s.skipString() && s.i < len(s.src) && s.src[s.i] == '\n' {
+				continue // an unterminated one-line string ends at the newline; the parser will say so
+			}
+		case '[', '{':
+			cur++
+			if cur > depth {
+				depth, line = cur, s.line
+			}
+			s.i++
+		case ']', '}':
+			cur = max(cur-1, 0)
+			s.i++
+		default:
+			s.i++
+		}
+	}
+	return depth, line
+}
