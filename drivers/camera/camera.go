@@ -7,8 +7,8 @@
 // rescan backs this up for filesystems without inotify (some FUSE and SMB
 // mounts) and for events lost to a queue overflow: a file it finds whose size
 // and mtime have not changed for Settle counts as complete. A file inotify
-// saw created stays "being written" until it is closed, whatever the rescan
-// sees, so a paused writer does not get a half file attested.
+// saw created stays "being written" until it is closed (or unchanged for ten
+// minutes), so a paused writer does not get a half file attested.
 //
 // The user's files are only ever opened read-only and never modified, moved
 // or deleted. Only the directory's top level is watched; names starting with
@@ -264,6 +264,10 @@ const (
 	evWatchLost                      // the directory went away or the reader failed
 )
 
+// staleWriter is how long a file inotify saw created, and never closed, must
+// stay unchanged before the rescan takes it as complete.
+const staleWriter = 10 * time.Minute
+
 // pending is a file seen by a scan that is not known complete yet.
 type pending struct {
 	key   fileKey
@@ -454,9 +458,6 @@ func (w *watcher) scan(ctx context.Context) error {
 			continue
 		}
 		present[name] = true
-		if w.writing[name] {
-			continue
-		}
 		fi, err := e.Info()
 		if err != nil {
 			continue // removed since the listing
@@ -497,7 +498,13 @@ func (w *watcher) settlePending(ctx context.Context) error {
 			w.pending[name] = pending{key: k, since: now}
 			continue
 		}
-		if now.Sub(p.since) < w.d.opts.Settle {
+		settle := w.d.opts.Settle
+		if w.writing[name] {
+			// Created and not closed: wait for IN_CLOSE_WRITE, but not
+			// forever, as a hard link arrives by IN_CREATE alone.
+			settle = max(settle, staleWriter)
+		}
+		if now.Sub(p.since) < settle {
 			continue
 		}
 		delete(w.pending, name)

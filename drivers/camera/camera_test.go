@@ -211,6 +211,43 @@ func TestPartialFileWaitsForClose(t *testing.T) {
 	}
 }
 
+// fakeClock is a settable Now for the settle logic.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestHardLinkSettlesAfterStaleWriterTime(t *testing.T) {
+	dir, tmp := t.TempDir(), t.TempDir()
+	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	o := fastOpts(t, dir, t.TempDir())
+	o.Now = clock.now
+	r := start(t, newDev(t, o))
+	src := filepath.Join(tmp, "seg.mp4")
+	writeFile(t, src, []byte("linked"))
+	// A link arrives by IN_CREATE with no IN_CLOSE_WRITE to follow.
+	if err := os.Link(src, filepath.Join(dir, "seg.mp4")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(quiet) // scans see it and start its clock
+	clock.add(time.Minute)
+	r.none(t)
+	clock.add(staleWriter)
+	check(t, dir, r.next(t), "seg.mp4")
+}
+
 func TestRestart(t *testing.T) {
 	dir, stateDir := t.TempDir(), t.TempDir()
 	d := newDev(t, fastOpts(t, dir, stateDir))
