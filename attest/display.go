@@ -24,11 +24,11 @@ func (r *Record) ObsMap() (map[string]any, error) {
 	}
 	var v any
 	if err := strictDec.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("attest: obs of seq %d: %w: %w", r.Claims.Seq, ErrMalformed, err)
+		return nil, fmt.Errorf("%w: obs of seq %d: %w", ErrMalformed, r.Claims.Seq, err)
 	}
 	m, ok := displayValue(v).(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("attest: obs of seq %d: %w: not a map", r.Claims.Seq, ErrMalformed)
+		return nil, fmt.Errorf("%w: obs of seq %d is not a map", ErrMalformed, r.Claims.Seq)
 	}
 	return m, nil
 }

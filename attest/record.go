@@ -130,7 +130,7 @@ type protectedWire struct {
 func Decode(raw []byte) (*Record, error) {
 	r, err := decode(raw)
 	if err != nil {
-		return nil, fmt.Errorf("attest: decode: %w: %w", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	return r, nil
 }
@@ -270,11 +270,11 @@ func (r *Record) Verify() error {
 	if r.Alg != cose.AlgorithmEdDSA || len(r.KeyID) != ed25519.PublicKeySize {
 		// ed25519.Verify panics on a wrong-sized key; Decode never yields
 		// one, but a Record is a plain struct anyone can fill.
-		return fmt.Errorf("attest: verify seq %d: unsupported algorithm %v or %d-byte key: %w", r.Claims.Seq, r.Alg, len(r.KeyID), ErrBadSignature)
+		return fmt.Errorf("%w: seq %d: unsupported algorithm %v or %d-byte key", ErrBadSignature, r.Claims.Seq, r.Alg, len(r.KeyID))
 	}
 	v, err := cose.NewVerifier(r.Alg, ed25519.PublicKey(r.KeyID))
 	if err != nil {
-		return fmt.Errorf("attest: verify seq %d: %w: %w", r.Claims.Seq, ErrBadSignature, err)
+		return fmt.Errorf("%w: seq %d: %w", ErrBadSignature, r.Claims.Seq, err)
 	}
 	msg := cose.Sign1Message{
 		Headers: cose.Headers{
@@ -287,7 +287,7 @@ func (r *Record) Verify() error {
 		Signature: r.Signature,
 	}
 	if err := msg.Verify(nil, v); err != nil {
-		return fmt.Errorf("attest: verify seq %d of device %s: %w: %w", r.Claims.Seq, r.DeviceID, ErrBadSignature, err)
+		return fmt.Errorf("%w: seq %d of device %s: %w", ErrBadSignature, r.Claims.Seq, r.DeviceID, err)
 	}
 	return nil
 }

@@ -36,13 +36,16 @@ func ReadSequence(r io.Reader, fn func(raw []byte) error) error {
 		}
 		s.buf = nil
 		if err := s.item(0); err != nil {
-			if err == errBreak {
-				err = fmt.Errorf("%w: stray break byte 0xff", ErrMalformed)
+			switch {
+			case err == errBreak:
+				err = errors.New("stray break byte 0xff")
+			case errors.Is(err, io.EOF):
+				err = fmt.Errorf("truncated item, was the file cut short? (%w)", io.ErrUnexpectedEOF)
+			case !errors.Is(err, errGarbage):
+				// The reader failed: not the data's fault.
+				return fmt.Errorf("attest: read sequence: item at byte offset %d: %w", off, err)
 			}
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("%w: %w (truncated item: was the file cut short?)", ErrMalformed, io.ErrUnexpectedEOF)
-			}
-			return fmt.Errorf("attest: read sequence: item at byte offset %d: %w", off, err)
+			return fmt.Errorf("%w: read sequence: item at byte offset %d: %w", ErrMalformed, off, err)
 		}
 		off += int64(len(s.buf))
 		if err := fn(s.buf); err != nil {
@@ -58,11 +61,14 @@ type itemScanner struct {
 	buf []byte
 }
 
-var errBreak = errors.New("break")
+var (
+	errBreak   = errors.New("break")
+	errGarbage = errors.New("bad CBOR item")
+)
 
 func (s *itemScanner) read(n uint64) error {
 	if n > MaxSequenceItem || uint64(len(s.buf))+n > MaxSequenceItem {
-		return fmt.Errorf("%w: item larger than %d bytes", ErrMalformed, MaxSequenceItem)
+		return fmt.Errorf("%w: item larger than %d bytes", errGarbage, MaxSequenceItem)
 	}
 	start := len(s.buf)
 	s.buf = append(s.buf, make([]byte, n)...)
@@ -96,12 +102,12 @@ func (s *itemScanner) head() (major, ai byte, arg uint64, err error) {
 	case ai == 31:
 		return major, ai, 0, nil
 	}
-	return 0, 0, 0, fmt.Errorf("%w: reserved additional information %d", ErrMalformed, ai)
+	return 0, 0, 0, fmt.Errorf("%w: reserved additional information %d", errGarbage, ai)
 }
 
 func (s *itemScanner) item(depth int) error {
 	if depth > maxSequenceDepth {
-		return fmt.Errorf("%w: nested deeper than %d", ErrMalformed, maxSequenceDepth)
+		return fmt.Errorf("%w: nested deeper than %d", errGarbage, maxSequenceDepth)
 	}
 	major, ai, arg, err := s.head()
 	if err != nil {
@@ -121,7 +127,7 @@ func (s *itemScanner) item(depth int) error {
 					return nil
 				}
 				if cm != major || cai == 31 {
-					return fmt.Errorf("%w: bad chunk in indefinite-length string", ErrMalformed)
+					return fmt.Errorf("%w: bad chunk in indefinite-length string", errGarbage)
 				}
 				if err := s.read(n); err != nil {
 					return err
@@ -132,7 +138,7 @@ func (s *itemScanner) item(depth int) error {
 				err := s.item(depth + 1)
 				if err == errBreak {
 					if major == 5 && i%2 == 1 {
-						return fmt.Errorf("%w: map ends after a key", ErrMalformed)
+						return fmt.Errorf("%w: map ends after a key", errGarbage)
 					}
 					return nil
 				}
@@ -141,12 +147,12 @@ func (s *itemScanner) item(depth int) error {
 				}
 			}
 		}
-		return fmt.Errorf("%w: indefinite length on major type %d", ErrMalformed, major)
+		return fmt.Errorf("%w: indefinite length on major type %d", errGarbage, major)
 	}
 	switch major {
 	case 0, 1, 7:
 		if major == 7 && ai == 24 && arg < 32 {
-			return fmt.Errorf("%w: two-byte simple value %d", ErrMalformed, arg)
+			return fmt.Errorf("%w: two-byte simple value %d", errGarbage, arg)
 		}
 		return nil
 	case 2, 3:
@@ -155,7 +161,7 @@ func (s *itemScanner) item(depth int) error {
 		n := arg
 		if major == 5 {
 			if n > MaxSequenceItem {
-				return fmt.Errorf("%w: item larger than %d bytes", ErrMalformed, MaxSequenceItem)
+				return fmt.Errorf("%w: item larger than %d bytes", errGarbage, MaxSequenceItem)
 			}
 			n *= 2
 		}
@@ -164,7 +170,7 @@ func (s *itemScanner) item(depth int) error {
 		for i := uint64(0); i < n; i++ {
 			if err := s.item(depth + 1); err != nil {
 				if err == errBreak {
-					return fmt.Errorf("%w: break inside a definite-length container", ErrMalformed)
+					return fmt.Errorf("%w: break inside a definite-length container", errGarbage)
 				}
 				return err
 			}
@@ -173,7 +179,7 @@ func (s *itemScanner) item(depth int) error {
 	case 6:
 		err := s.item(depth + 1)
 		if err == errBreak {
-			return fmt.Errorf("%w: break after a tag", ErrMalformed)
+			return fmt.Errorf("%w: break after a tag", errGarbage)
 		}
 		return err
 	}

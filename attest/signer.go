@@ -95,7 +95,7 @@ func keyPath(uri string) (string, error) {
 	}
 	if scheme, rest, ok := strings.Cut(uri, ":"); ok && isScheme(scheme) {
 		if scheme != "file" {
-			return "", fmt.Errorf("attest: key uri %q: %q: %w", uri, scheme+":", ErrUnsupportedKeyScheme)
+			return "", fmt.Errorf("%w (key uri %q)", ErrUnsupportedKeyScheme, uri)
 		}
 		if p, ok := strings.CutPrefix(rest, "//"); ok {
 			// file://host/path: only the empty host (file:///path) makes sense.
@@ -137,7 +137,7 @@ func OpenSigner(uri string) (Signer, error) {
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("attest: open key %s: %w (create one with \"edge-agent keys init\")", path, ErrKeyNotFound)
+		return nil, fmt.Errorf("%w: %s (create one with \"edge-agent keys init\")", ErrKeyNotFound, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attest: open key %s: %w", path, err)
@@ -150,22 +150,22 @@ func OpenSigner(uri string) (Signer, error) {
 		return nil, fmt.Errorf("attest: open key %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("attest: open key %s: not a regular file: %w", path, ErrKeyPermissions)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrKeyPermissions, path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("attest: open key %s: mode %04o lets group or others access the key: %w; run \"chmod 600 %s\" (and consider the key exposed if others could read it)",
-			path, perm, ErrKeyPermissions, path)
+		return nil, fmt.Errorf("%w: %s has mode %04o, so group or others can reach the device key; run \"chmod 600 %s\" (and treat the key as exposed if others could read it)",
+			ErrKeyPermissions, path, perm, path)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("attest: read key %s: %w", path, err)
 	}
 	if len(data) > maxKeyFileSize {
-		return nil, fmt.Errorf("attest: read key %s: larger than %d bytes: %w", path, maxKeyFileSize, ErrKeyInvalid)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrKeyInvalid, path, maxKeyFileSize)
 	}
 	priv, err := parseKey(data)
 	if err != nil {
-		return nil, fmt.Errorf("attest: parse key %s: %w", path, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrKeyInvalid, path, err)
 	}
 	return newFileSigner(priv)
 }
@@ -173,21 +173,21 @@ func OpenSigner(uri string) (Signer, error) {
 func parseKey(data []byte) (ed25519.PrivateKey, error) {
 	block, rest := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("no PEM block: %w", ErrKeyInvalid)
+		return nil, errors.New("no PEM block")
 	}
 	if block.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("PEM block is %q, want \"PRIVATE KEY\": %w", block.Type, ErrKeyInvalid)
+		return nil, fmt.Errorf("PEM block is %q, want \"PRIVATE KEY\"", block.Type)
 	}
 	if len(strings.TrimSpace(string(rest))) != 0 {
-		return nil, fmt.Errorf("data after the PEM block: %w", ErrKeyInvalid)
+		return nil, errors.New("data after the PEM block")
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeyInvalid, err)
+		return nil, err
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("key is %T, want Ed25519: %w", k, ErrKeyInvalid)
+		return nil, fmt.Errorf("key is %T, want Ed25519", k)
 	}
 	return priv, nil
 }
@@ -221,7 +221,7 @@ func CreateKey(uri string, rand io.Reader) (Signer, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("attest: create key %s: %w (keep it, or move it away first to make a new device identity)", path, ErrKeyExists)
+		return nil, fmt.Errorf("%w: %s (keep it; move it away first only if this device needs a new identity)", ErrKeyExists, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attest: create key %s: %w", path, err)
