@@ -118,10 +118,11 @@ func New(o Options) (*Agent, error) {
 		names[i] = u.Name()
 	}
 	st, err := store.Open(cfg.StorePath(), store.Options{
-		MaxBytes: int64(cfg.Store.MaxBytes),
-		Uplinks:  names,
-		Logger:   o.Logger.With("component", "store"),
-		Now:      o.Now,
+		MaxBytes:      int64(cfg.Store.MaxBytes),
+		EvictHeadroom: int64(cfg.Store.MaxBytes) / 16,
+		Uplinks:       names,
+		Logger:        o.Logger.With("component", "store"),
+		Now:           o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open outbox %s: %w", cfg.StorePath(), err)

@@ -57,7 +57,7 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 	}
 	hist := newLatencyHistogram()
 	a, err := New(Options{
-		Config: cfg, Version: o.Version, CreateKey: true,
+		Config: &cfg, Version: o.Version, CreateKey: true,
 		Logger:    slog.New(slog.DiscardHandler),
 		Drivers:   []drivers.Driver{src},
 		Uplinks:   nil,
@@ -99,7 +99,7 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 		PerSecond:    float64(stored) / elapsed.Seconds(),
 		P50:          hist.quantile(0.50),
 		P99:          hist.quantile(0.99),
-		PeakRSSBytes: after.Maxrss * 1024,
+		PeakRSSBytes: int64(after.Maxrss) * 1024,
 		BatchMax:     cfg.Pipeline.BatchMax,
 		SignWorkers:  a.pipeline.o.SignWorkers,
 	}

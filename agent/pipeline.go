@@ -181,6 +181,26 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	if err == nil {
+		return p.announceRemainingGaps(ctx, seq)
+	}
+	return nil
+}
+
+// announceRemainingGaps names, before a clean stop, the ranges the last
+// batches evicted. Gap records can themselves evict at the quota, so it
+// tries a few rounds; whatever is left stays pending in the store and is
+// announced at the next start.
+func (p *Pipeline) announceRemainingGaps(ctx context.Context, seq *sequencer) error {
+	for round := 0; round < 3; round++ {
+		b, err := seq.build(nil)
+		if err != nil || len(b.entries) == 0 {
+			return err
+		}
+		if err := p.commit(ctx, b); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -245,38 +265,51 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 // seqs, nothing is skipped, and the drivers block on the full queue.
 func (p *Pipeline) commitLoop(ctx context.Context, in <-chan batch) error {
 	for b := range in {
-		backoff := 100 * time.Millisecond
-		for {
-			_, err := p.o.Outbox.Append(b.entries, b.announced)
-			if err == nil {
-				break
+		if err := p.commit(ctx, b); err != nil {
+			if errors.Is(err, context.Canceled) {
+				// Stopped mid-retry: the batch was never reported durable,
+				// so dropping it and what follows breaks no promise.
+				return nil
 			}
-			if errors.Is(err, store.ErrNotContiguous) || errors.Is(err, store.ErrClosed) {
-				return fmt.Errorf("agent: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
-			}
-			p.appendErrors.Add(1)
-			msg := err.Error()
-			p.lastAppendErr.Store(&msg)
-			p.o.Logger.Error("cannot store signed records; holding them and retrying",
-				"err", err, "records", len(b.entries), "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return nil // never reported durable: nothing is lost that was promised
-			}
-			backoff = min(backoff*2, 30*time.Second)
+			return err
 		}
-		now := p.o.Now()
-		p.stored.Add(uint64(len(b.entries)))
-		p.lastProgress.Store(now.UnixNano())
-		if len(b.announced) > 0 {
-			p.gapMu.Lock()
-			p.inFlight = subtractRanges(p.inFlight, b.announced)
-			p.gapMu.Unlock()
+	}
+	return nil
+}
+
+// commit appends one batch, retrying until it is durable or ctx ends.
+func (p *Pipeline) commit(ctx context.Context, b batch) error {
+	backoff := 100 * time.Millisecond
+	for {
+		_, err := p.o.Outbox.Append(b.entries, b.announced)
+		if err == nil {
+			break
 		}
-		if p.o.OnDurable != nil {
-			p.o.OnDurable(b.observed, now)
+		if errors.Is(err, store.ErrNotContiguous) || errors.Is(err, store.ErrClosed) {
+			return fmt.Errorf("agent: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
 		}
+		p.appendErrors.Add(1)
+		msg := err.Error()
+		p.lastAppendErr.Store(&msg)
+		p.o.Logger.Error("cannot store signed records; holding them and retrying",
+			"err", err, "records", len(b.entries), "retry_in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+	now := p.o.Now()
+	p.stored.Add(uint64(len(b.entries)))
+	p.lastProgress.Store(now.UnixNano())
+	if len(b.announced) > 0 {
+		p.gapMu.Lock()
+		p.inFlight = subtractRanges(p.inFlight, b.announced)
+		p.gapMu.Unlock()
+	}
+	if p.o.OnDurable != nil {
+		p.o.OnDurable(b.observed, now)
 	}
 	return nil
 }

@@ -72,7 +72,10 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 		}
 		keep := entries
 		if limit := uint64(s.opts.MaxBytes); limit > 0 && st.bytes+batch > limit {
-			rs, n, freed, err := evictOldest(recs, st.bytes+batch-limit)
+			// Evict down to a low-water mark below the quota, not just
+			// the overflow: at a full quota every batch would otherwise
+			// evict a few records and need an agent.gap record of its own.
+			rs, n, freed, err := evictOldest(recs, st.bytes+batch-limit+uint64(s.opts.EvictHeadroom))
 			if err != nil {
 				return err
 			}

@@ -36,6 +36,11 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock before returning
 	// ErrLocked; 0 means 1s.
 	LockTimeout time.Duration
+	// EvictHeadroom is how many bytes beyond the overflow an eviction frees.
+	// With 0 a full outbox evicts a few records on every append; the daemon
+	// frees max_bytes/16 at a time so that one agent.gap record covers many
+	// batches.
+	EvictHeadroom int64
 }
 
 func (o Options) withDefaults() Options {

@@ -610,3 +610,33 @@ func TestConcurrentAppendAck(t *testing.T) {
 		t.Errorf("head = %d, want %d", s.Head().Seq, batches*50)
 	}
 }
+
+// TestEvictHeadroom: with headroom, one eviction frees enough for many
+// later appends, so a full outbox does not evict on every batch.
+func TestEvictHeadroom(t *testing.T) {
+	opts, _ := testOptions(t, 9)
+	opts.MaxBytes = 1000 // ten 100-byte records
+	opts.EvictHeadroom = 300
+	s := openStore(t, dbPath(t), opts)
+	var evictions int
+	for i := 0; i < 20; i++ {
+		ev, err := s.Append(entries(t, s.Head().Seq, 1, 100), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev) > 0 {
+			evictions++
+			if got := ev[0].To - ev[0].From + 1; got != 4 {
+				t.Fatalf("append %d evicted %d records, want the 1 over the quota plus 3 of headroom", i, got)
+			}
+		}
+	}
+	// 10 fill the quota; then each eviction frees 4 slots: appends 11, 15, 19 evict.
+	if evictions != 3 {
+		t.Fatalf("%d evictions in 20 appends, want 3", evictions)
+	}
+	st, _ := s.Stats()
+	if st.Bytes > opts.MaxBytes {
+		t.Fatalf("%d bytes stored, over the quota", st.Bytes)
+	}
+}

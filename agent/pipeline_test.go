@@ -1,0 +1,314 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/store"
+)
+
+func testSigner(t testing.TB) attest.Signer {
+	t.Helper()
+	s, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k.pem"), fixedRand{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// fixedRand is a deterministic reader for keys and ids in tests.
+type fixedRand struct{}
+
+func (fixedRand) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	return len(p), nil
+}
+
+func openStore(t testing.TB, maxBytes int64, uplinks ...string) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{MaxBytes: maxBytes, Uplinks: uplinks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// runPipeline feeds obs through a pipeline into box and waits for the drain.
+func runPipeline(t testing.TB, p *Pipeline, obs []drivers.Observation) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	for _, o := range obs {
+		if err := p.Emit(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.CloseInput()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("pipeline did not drain")
+	}
+}
+
+func auditStore(t testing.TB, st *store.Store) (attest.Report, []*attest.Record) {
+	t.Helper()
+	audit := attest.NewAudit(attest.AuditOptions{})
+	var recs []*attest.Record
+	err := st.Records(func(r store.Record) error {
+		v, rec, err := audit.Add(r.Data)
+		if v != attest.Accepted {
+			return fmt.Errorf("seq %d: %v %v", r.Seq, v, err)
+		}
+		if rec.Claims.Seq != r.Seq {
+			return fmt.Errorf("store seq %d holds record seq %d", r.Seq, rec.Claims.Seq)
+		}
+		recs = append(recs, rec)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return audit.Report(), recs
+}
+
+func counters(n int) []drivers.Observation {
+	obs := make([]drivers.Observation, n)
+	for i := range obs {
+		obs[i] = drivers.Observation{Kind: drivers.KindCounter, Source: "load", Time: time.Now(), Data: drivers.Counter{N: uint64(i)}}
+	}
+	return obs
+}
+
+func TestPipelineChainsEveryObservation(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		n, batch, worker int
+	}{
+		{"one by one", 10, 1, 1},
+		{"batched serial", 1000, 64, 1},
+		{"batched parallel", 3000, 256, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t, 0)
+			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, Version: "test",
+				BatchMax: tc.batch, SignWorkers: tc.worker, QueueLen: 16})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runPipeline(t, p, counters(tc.n))
+			rep, recs := auditStore(t, st)
+			if !rep.OK() {
+				t.Fatalf("report not OK: %+v", rep)
+			}
+			if len(recs) != tc.n+1 {
+				t.Fatalf("%d records, want %d observations + boot", len(recs), tc.n)
+			}
+			if recs[0].Claims.Kind != attest.KindBoot {
+				t.Fatalf("first record is %q, want agent.boot", recs[0].Claims.Kind)
+			}
+			boot := p.BootID()
+			for i, r := range recs {
+				if string(r.Claims.Boot) != string(boot[:]) {
+					t.Fatalf("record %d has boot id %x, want %x", i, r.Claims.Boot, boot)
+				}
+			}
+			if o, s, d := p.Counts(); o != uint64(tc.n) || s != uint64(tc.n+1) || d != uint64(tc.n+1) {
+				t.Fatalf("counts observed %d signed %d stored %d", o, s, d)
+			}
+		})
+	}
+}
+
+func TestPipelineContinuesChainAcrossRestarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	signer := testSigner(t)
+	for run := 0; run < 3; run++ {
+		st, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPipeline(PipelineOpts{Signer: signer, Outbox: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runPipeline(t, p, counters(50))
+		st.Close()
+	}
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rep, recs := auditStore(t, st)
+	if !rep.OK() || len(recs) != 153 || rep.Devices[0].Chains[0].Boots != 3 {
+		t.Fatalf("after 3 runs: %d records, report %+v", len(recs), rep)
+	}
+}
+
+func TestLocationStamp(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	st := openStore(t, 0)
+	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, Now: clock, LocationAge: 10 * time.Second, BatchMax: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	emit := func(kind string) {
+		t.Helper()
+		if err := p.Emit(context.Background(), drivers.Observation{Kind: kind, Source: "s", Time: now, Data: drivers.Counter{}}); err != nil {
+			t.Fatal(err)
+		}
+		waitStored(t, p)
+	}
+	fix := drivers.Fix{TimeUnixNano: now.UnixNano(), Lat: 52.520008123456789, Lon: 13.404954987654321, AltMSL: 34.5, Mode: drivers.Fix3D, Sats: 9, HDOP: 0.8}
+	emit(drivers.KindCounter) // no fix yet
+	p.UpdateFix(fix)
+	emit(drivers.KindCounter) // fresh fix
+	now = now.Add(11 * time.Second)
+	emit(drivers.KindCounter) // stale
+	p.UpdateFix(fix)
+	p.UpdateFix(drivers.Fix{Mode: drivers.FixNone, Lat: 1, Lon: 1}) // receiver lost the fix
+	emit(drivers.KindCounter)
+	p.CloseInput()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, recs := auditStore(t, st)
+	want := []bool{false, false, true, false, false} // boot, then the four emits
+	for i, r := range recs {
+		if got := r.Claims.Loc != nil; got != want[i] {
+			t.Errorf("record %d (%s): has location %v, want %v", i, r.Claims.Kind, got, want[i])
+		}
+	}
+	if l := recs[2].Claims.Loc; l != nil && (l.Lat != fix.Lat || l.Lon != fix.Lon || l.Sats != 9 || l.Mode != 3) {
+		t.Errorf("location stamp lost precision or fields: %+v", l)
+	}
+}
+
+func waitStored(t testing.TB, p *Pipeline) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		o, _, s := p.Counts()
+		if s == o+1 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("pipeline did not store the observation")
+}
+
+func TestQuotaEvictionIsAnnounced(t *testing.T) {
+	st := openStore(t, 1<<20) // 1 MiB quota, no uplink acks anything
+	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, BatchMax: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := make([]drivers.Observation, 6000) // ~300 B each: well over the quota
+	for i := range big {
+		big[i] = drivers.Observation{Kind: drivers.KindCounter, Source: "load", Time: time.Now(),
+			Data: map[string]any{"n": i, "pad": make([]byte, 200)}}
+	}
+	runPipeline(t, p, big)
+	stats, err := st.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Bytes > 1<<20 {
+		t.Fatalf("store holds %d bytes, over the 1 MiB quota", stats.Bytes)
+	}
+	if stats.Evicted == 0 {
+		t.Fatal("nothing was evicted: the test does not exercise the quota")
+	}
+	// What is left, plus what was evicted, must be fully announced: audit
+	// the remaining records as a partial chain.
+	audit := attest.NewAudit(attest.AuditOptions{Partial: true})
+	gaps := 0
+	st.Records(func(r store.Record) error {
+		_, rec, _ := audit.Add(r.Data)
+		if rec != nil && rec.Claims.Kind == attest.KindGap {
+			gaps++
+		}
+		return nil
+	})
+	if gaps == 0 {
+		t.Fatal("evictions happened but no agent.gap record is left in the outbox")
+	}
+	rep := audit.Report()
+	if len(rep.Devices) != 1 || len(rep.Devices[0].Chains[0].UnannouncedGaps) != 0 || !rep.OK() {
+		t.Fatalf("eviction left unannounced gaps: %+v", rep)
+	}
+	if pending := st.PendingGaps(); len(pending) != 0 {
+		t.Fatalf("gaps still pending after the drain: %v", pending)
+	}
+}
+
+// failingOutbox fails the first n appends, as a full disk would.
+type failingOutbox struct {
+	*store.Store
+	failures atomic.Int32
+	mu       sync.Mutex
+}
+
+func (f *failingOutbox) Append(e []store.Entry, a []store.Range) ([]store.Range, error) {
+	if f.failures.Add(-1) >= 0 {
+		return nil, errors.New("write outbox.db: no space left on device")
+	}
+	return f.Store.Append(e, a)
+}
+
+func TestAppendFailureHoldsTheBatch(t *testing.T) {
+	box := &failingOutbox{Store: openStore(t, 0)}
+	box.failures.Store(3)
+	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box, BatchMax: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPipeline(t, p, counters(40))
+	if p.LastAppendError() == "" {
+		t.Fatal("the append failure was not reported")
+	}
+	rep, recs := auditStore(t, box.Store)
+	if !rep.OK() || len(recs) != 41 {
+		t.Fatalf("after disk-full retries: %d records, %+v", len(recs), rep)
+	}
+}
+
+func TestSubtractRanges(t *testing.T) {
+	r := func(a, b uint64) store.Range { return store.Range{From: a, To: b} }
+	for _, tc := range []struct {
+		name string
+		a, b []store.Range
+		want []store.Range
+	}{
+		{"nothing to cut", []store.Range{r(1, 10)}, nil, []store.Range{r(1, 10)}},
+		{"cut middle", []store.Range{r(1, 10)}, []store.Range{r(4, 6)}, []store.Range{r(1, 3), r(7, 10)}},
+		{"cut all", []store.Range{r(1, 10)}, []store.Range{r(1, 10)}, nil},
+		{"merged pending minus in flight", []store.Range{r(1, 200)}, []store.Range{r(1, 100)}, []store.Range{r(101, 200)}},
+		{"disjoint", []store.Range{r(5, 6)}, []store.Range{r(1, 2), r(8, 9)}, []store.Range{r(5, 6)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := subtractRanges(tc.a, tc.b)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
