@@ -1,0 +1,230 @@
+package status
+
+import (
+	"context"
+	"time"
+)
+
+// SchemaVersion is the version of Doc this build writes and reads. Readers
+// refuse a document with a higher version (ErrSchema) rather than misreading
+// it; fields added without a version bump are simply ignored by old readers.
+const SchemaVersion = 1
+
+// Source produces the status document. The daemon implements it; the server
+// calls it once per request and fills Schema and Time itself when left zero.
+type Source interface {
+	Status(ctx context.Context) (*Doc, error)
+}
+
+// SourceFunc adapts a function to Source.
+type SourceFunc func(ctx context.Context) (*Doc, error)
+
+// Status calls f.
+func (f SourceFunc) Status(ctx context.Context) (*Doc, error) { return f(ctx) }
+
+// Doc is the whole status document, as served at /v1/status. Times are
+// RFC 3339 in UTC and absent when unknown; an age is Time minus the
+// timestamp, so a reader needs no clock of its own.
+type Doc struct {
+	Schema   int       `json:"schema"`  // SchemaVersion
+	Time     time.Time `json:"time"`    // when the document was made, daemon clock
+	Started  time.Time `json:"started"` // when the daemon started; uptime is Time - Started
+	Identity Identity  `json:"identity"`
+	Pipeline Pipeline  `json:"pipeline"`
+	Drivers  []Driver  `json:"drivers"`
+	Store    Store     `json:"store"`
+	Uplinks  []Uplink  `json:"uplinks"`
+	Clock    Clock     `json:"clock"`
+	Disk     Disk      `json:"disk"`
+}
+
+// Uptime is how long the daemon had been running when the document was made.
+func (d *Doc) Uptime() time.Duration {
+	if d.Started.IsZero() || d.Time.Before(d.Started) {
+		return 0
+	}
+	return d.Time.Sub(d.Started)
+}
+
+// Age is how long before the document t was; 0 when t is zero (never).
+func (d *Doc) Age(t time.Time) time.Duration {
+	if t.IsZero() || d.Time.Before(t) {
+		return 0
+	}
+	return d.Time.Sub(t)
+}
+
+// Identity is who this device is and what it runs.
+type Identity struct {
+	DeviceID  string `json:"device_id"`  // libp2p-style peer id of the device key
+	PublicKey string `json:"public_key"` // hex of the raw public key (the records' kid)
+	Version   string `json:"version"`    // edge-agent version
+	Commit    string `json:"commit,omitempty"`
+	GoVersion string `json:"go_version,omitempty"`
+	BootID    string `json:"boot_id,omitempty"` // hex of the per-boot id stamped on records
+}
+
+// Pipeline counts observations through signing into the outbox since start.
+type Pipeline struct {
+	Observed uint64 `json:"observed"` // observations handed over by drivers
+	Signed   uint64 `json:"signed"`   // records signed
+	Stored   uint64 `json:"stored"`   // records durably appended
+	// AppendErrors counts failed outbox commits; LastAppendError is the
+	// latest one, empty when the last commit succeeded.
+	AppendErrors    uint64    `json:"append_errors"`
+	LastAppendError string    `json:"last_append_error,omitempty"`
+	LastProgress    time.Time `json:"last_progress,omitzero"` // last commit or idle tick; the watchdog's view
+}
+
+// Driver states. A driver is loaded while it runs; skipped when its hardware
+// is absent; failed when present but unusable (Reason says why); finished
+// when it stopped by itself without error (a simulation with a count).
+const (
+	StateLoaded   = "loaded"
+	StateSkipped  = "skipped"
+	StateFailed   = "failed"
+	StateFinished = "finished"
+)
+
+// Driver is one configured driver instance.
+type Driver struct {
+	Name   string `json:"name"`   // instance name from the config (the records' source)
+	Family string `json:"family"` // gnss, lora, env, camera, sim
+	State  string `json:"state"`  // one of the State… constants
+	Reason string `json:"reason,omitempty"`
+	// Observations counts what the driver emitted since start, by kind
+	// ("gnss.fix", "lora.rx", …).
+	Observations    map[string]uint64 `json:"observations"`
+	LastObservation time.Time         `json:"last_observation,omitzero"`
+	// PerMinute is the observation rate over the last few minutes.
+	PerMinute float64 `json:"per_minute"`
+
+	// Exactly one of these is set for the hardware families, none for sim.
+	GNSS   *GNSS   `json:"gnss,omitempty"`
+	LoRa   *LoRa   `json:"lora,omitempty"`
+	Env    *Env    `json:"env,omitempty"`
+	Camera *Camera `json:"camera,omitempty"`
+}
+
+// GNSS is a receiver's state (drivers/gnss Stats).
+type GNSS struct {
+	Connected bool `json:"connected"` // the port is open / gpsd is connected
+	// Mode is the last epoch's fix: 1 none, 2 2D, 3 3D; 0 before any epoch.
+	Mode       int       `json:"mode"`
+	Satellites int       `json:"satellites"` // used in the last solution
+	HDOP       float64   `json:"hdop"`
+	LastFix    time.Time `json:"last_fix,omitzero"` // system clock at the last epoch with a position
+	Epochs     uint64    `json:"epochs"`
+	Fixes      uint64    `json:"fixes"`
+	// ClockOffsetSeconds is GNSS time minus the system clock (positive: the
+	// system clock is behind); null until measured.
+	ClockOffsetSeconds *float64 `json:"clock_offset_seconds,omitempty"`
+}
+
+// LoRa is a packet forwarder or radio's state.
+type LoRa struct {
+	PacketsPerMinute float64 `json:"packets_per_minute"` // received frames, CRC-good, recent rate
+	// Gateways counts packets by gateway EUI and outcome ("ok", "crc_error",
+	// "rejected", …): the forwarders feeding this driver.
+	Gateways    []LoRaGateway `json:"gateways"`
+	SocketDrops uint64        `json:"socket_drops"` // datagrams the kernel dropped on the receive socket
+}
+
+// LoRaGateway is one packet forwarder seen by a LoRa driver.
+type LoRaGateway struct {
+	EUI      string            `json:"eui"` // 16 hex digits
+	LastSeen time.Time         `json:"last_seen,omitzero"`
+	Packets  map[string]uint64 `json:"packets"` // outcome → count
+}
+
+// Env is an environment sensor's last reading.
+type Env struct {
+	Chip        string    `json:"chip"`
+	At          time.Time `json:"at,omitzero"` // zero: no reading yet
+	TempC       float64   `json:"temp_c"`
+	PressurePa  float64   `json:"pressure_pa"`
+	HumidityPct *float64  `json:"humidity_pct,omitempty"` // BMP280 has none
+}
+
+// Camera is a watched dashcam directory.
+type Camera struct {
+	FilesAttested uint64    `json:"files_attested"`
+	LastFile      string    `json:"last_file,omitempty"`
+	LastAttested  time.Time `json:"last_attested,omitzero"`
+	Errors        uint64    `json:"errors"`
+	LastError     string    `json:"last_error,omitempty"`
+}
+
+// Store is the outbox.
+type Store struct {
+	Path        string    `json:"path"`
+	Chain       string    `json:"chain"` // hex chain id
+	HeadSeq     uint64    `json:"head_seq"`
+	Records     int64     `json:"records"`
+	Bytes       int64     `json:"bytes"`     // stored record bytes (the quota's unit)
+	MaxBytes    int64     `json:"max_bytes"` // quota; 0 = none
+	FileBytes   int64     `json:"file_bytes"`
+	Oldest      time.Time `json:"oldest,omitzero"` // when the oldest stored record was appended
+	Evicted     uint64    `json:"evicted"`         // records dropped by the quota, over the file's life
+	PendingGaps int       `json:"pending_gaps"`    // evicted ranges not yet announced by an agent.gap record
+	LastCheck   *Check    `json:"last_check,omitempty"`
+	Recovery    *Recovery `json:"recovery,omitempty"` // set when this file replaced a corrupt one
+}
+
+// QuotaUsed is Bytes/MaxBytes, 0 without a quota.
+func (s Store) QuotaUsed() float64 {
+	if s.MaxBytes <= 0 {
+		return 0
+	}
+	return float64(s.Bytes) / float64(s.MaxBytes)
+}
+
+// Check is the outcome of the last consistency check of the outbox.
+type Check struct {
+	At    time.Time `json:"at"`
+	Error string    `json:"error,omitempty"` // empty: passed
+}
+
+// Recovery says the outbox was replaced after corruption.
+type Recovery struct {
+	At      time.Time `json:"at"`
+	MovedTo string    `json:"moved_to"`
+	Reason  string    `json:"reason"`
+}
+
+// Uplink is one transport.
+type Uplink struct {
+	Name        string    `json:"name"` // the ack cursor's name: "mqtt", "p2p", "file"
+	Connected   bool      `json:"connected"`
+	Server      string    `json:"server,omitempty"` // current or last tried broker / peer
+	AckedSeq    uint64    `json:"acked_seq"`
+	Delivered   uint64    `json:"delivered"` // records acknowledged since start
+	Backlog     int64     `json:"backlog"`   // stored records not yet acknowledged
+	LastAck     time.Time `json:"last_ack,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// ClientCertExpiry is the NotAfter of the TLS client certificate.
+	ClientCertExpiry time.Time `json:"client_cert_expiry,omitzero"`
+	Peers            *int      `json:"peers,omitempty"` // p2p: connected peers
+}
+
+// Clock is the system clock's health.
+type Clock struct {
+	// Synced is the kernel's view (adjtimex STA_UNSYNC clear): an NTP client
+	// disciplines the clock. Null when the kernel could not be asked.
+	Synced *bool `json:"synced,omitempty"`
+	// MaxErrorSeconds is the kernel's maximum error estimate.
+	MaxErrorSeconds float64 `json:"max_error_seconds"`
+	// GNSSOffsetSeconds is GNSS time minus system time from the first GNSS
+	// driver that measured it; null without one.
+	GNSSOffsetSeconds *float64 `json:"gnss_offset_seconds,omitempty"`
+}
+
+// Disk is the filesystem holding the data directory.
+type Disk struct {
+	Path       string `json:"path"`
+	FreeBytes  int64  `json:"free_bytes"` // available to unprivileged users
+	TotalBytes int64  `json:"total_bytes"`
+	ReadOnly   bool   `json:"read_only"`
+	Error      string `json:"error,omitempty"` // statfs failed
+}
