@@ -65,6 +65,12 @@ func (s *fileSigner) Sign(_ io.Reader, content []byte) ([]byte, error) {
 func (s *fileSigner) KeyID() []byte    { return append([]byte(nil), s.pub...) }
 func (s *fileSigner) DeviceID() string { return s.id }
 
+// Ed25519PrivateKey exposes the key for transports whose own identity is the
+// device key (the libp2p host of uplink/p2p), so the device id is the host's
+// peer ID. Secure-element signers will not implement it: their key never
+// leaves the chip.
+func (s *fileSigner) Ed25519PrivateKey() ed25519.PrivateKey { return s.priv }
+
 // DeviceID returns the libp2p peer ID string of the public key kid, as found
 // in a record's protected header. Only EdDSA (Ed25519, 32-byte kid) is
 // supported by this build.
