@@ -112,18 +112,18 @@ func run() error {
 			peakAnon = max(peakAnon, rssAnon())
 		}
 	case "steady":
-		tick := time.NewTicker(time.Second / time.Duration(*rate))
-		end := time.After(*duration)
-	loop:
-		for {
-			select {
-			case <-tick.C:
-				gen.add(1)
-			case <-end:
-				break loop
+		// Catch up from the wall clock: a ticker silently drops ticks.
+		var added uint64
+		for time.Since(start) < *duration {
+			time.Sleep(time.Second / time.Duration(*rate))
+			if due := uint64(time.Since(start).Seconds()*float64(*rate)) - added; due > 0 {
+				gen.add(due)
+				added += due
+			}
+			if added%uint64(*rate) == 0 { // about once a second: reading /proc costs CPU too
+				peakAnon = max(peakAnon, rssAnon())
 			}
 		}
-		tick.Stop()
 	case "idle":
 		time.Sleep(*duration)
 	default:
