@@ -129,7 +129,13 @@ func New(o Options) (*Agent, error) {
 	}
 	a.store = st
 
+	var boot attest.Boot
+	if rec := st.Recovery(); rec != nil && st.Head().Seq == 0 {
+		// Tell verifiers which chain this one replaces and why it ends.
+		boot = attest.Boot{Reason: attest.BootRecovered, PrevChain: rec.OldChain[:]}
+	}
 	a.pipeline, err = NewPipeline(PipelineOpts{
+		Boot:        boot,
 		Signer:      signer,
 		Outbox:      st,
 		Version:     o.Version,

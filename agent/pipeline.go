@@ -29,6 +29,7 @@ type PipelineOpts struct {
 	Signer      attest.Signer
 	Outbox      Outbox
 	Version     string        // goes into the agent.boot record
+	Boot        attest.Boot   // the agent.boot observation; Version is filled in
 	QueueLen    int           // observations buffered before Emit blocks
 	BatchMax    int           // records per group commit
 	SignWorkers int           // goroutines signing one batch
@@ -155,6 +156,19 @@ func (p *Pipeline) LastAppendError() string {
 	return ""
 }
 
+// bootObs says why this boot record starts where it does.
+func (p *Pipeline) bootObs() attest.Boot {
+	b := p.o.Boot
+	b.Version = p.o.Version
+	if b.Reason == "" {
+		b.Reason = attest.BootStart
+		if p.o.Outbox.Head().Seq == 0 {
+			b.Reason = attest.BootNewChain
+		}
+	}
+	return b
+}
+
 // batch is one group commit on its way from the sequencer to the committer.
 type batch struct {
 	entries   []store.Entry
@@ -207,7 +221,7 @@ func (p *Pipeline) announceRemainingGaps(ctx context.Context, seq *sequencer) er
 func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- batch) error {
 	boot := drivers.Observation{
 		Kind: attest.KindBoot, Source: "agent", Time: p.o.Now(),
-		Data: attest.Boot{Version: p.o.Version},
+		Data: p.bootObs(),
 	}
 	pending := []drivers.Observation{boot}
 	idle := time.NewTicker(time.Second)

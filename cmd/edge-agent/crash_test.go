@@ -119,7 +119,7 @@ rotate_interval = "1s"
 		}
 		err = attest.ReadSequence(f, func(raw []byte) error {
 			v, rec, err := audit.Add(raw)
-			if v == attest.BadSignature || v == attest.Malformed || v == attest.Fork {
+			if v == attest.BadSignature || v == attest.Malformed || v == attest.Forked {
 				t.Errorf("%s: verdict %v: %v", name, v, err)
 				return nil
 			}

@@ -36,7 +36,7 @@ func demoConfig(dir string) *config.Config {
 		sim("dashcam0", "camera", 2*time.Second),
 	}
 	cfg.Drivers.Sim[3].Dir = filepath.Join(dir, "camera")
-	return cfg
+	return &cfg
 }
 
 func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
