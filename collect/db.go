@@ -1,0 +1,288 @@
+package collect
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/edge-agent/edge-agent/attest"
+)
+
+// Bucket layout of collector.db (format 1):
+//
+//	meta     format → uint64 BE
+//	records  kid[32] ‖ chain[16] ‖ seq u64 BE → payload SHA-256[32] ‖ COSE bytes
+//	forks    kid ‖ chain ‖ seq ‖ payload SHA-256 → COSE bytes of the conflicting record
+//	chains   kid ‖ chain → chainState (CBOR)
+//
+// The key order makes an export come out per device, per chain, in seq
+// order, which is what `edge-agent verify` reads best.
+var (
+	bucketMeta    = []byte("meta")
+	bucketRecords = []byte("records")
+	bucketForks   = []byte("forks")
+	bucketChains  = []byte("chains")
+	keyFormat     = []byte("format")
+)
+
+const dbFormat = 1
+
+// chainState is the running summary of one device chain, updated in the
+// same transaction as the records it counts, so it is rebuilt from the DB
+// after any crash.
+type chainState struct {
+	Device     string      `cbor:"1,keyasint"`
+	Records    uint64      `cbor:"2,keyasint"`
+	Duplicates uint64      `cbor:"3,keyasint"`
+	Forks      uint64      `cbor:"4,keyasint"`
+	Held       [][2]uint64 `cbor:"5,keyasint"` // seqs stored, merged ranges
+	Announced  [][2]uint64 `cbor:"6,keyasint"` // seqs named by agent.gap records
+	Boots      uint64      `cbor:"7,keyasint"`
+	FirstSeen  int64       `cbor:"8,keyasint"` // collector clock, Unix ns
+	LastSeen   int64       `cbor:"9,keyasint"`
+}
+
+func recordKey(kid []byte, chain [16]byte, seq uint64) []byte {
+	k := make([]byte, 0, 56)
+	k = append(k, kid...)
+	k = append(k, chain[:]...)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func openDB(path string, readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("collect: open %s: %w (is another collector running on this data_dir?)", path, err)
+	}
+	if readOnly {
+		return db, nil
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketRecords, bucketForks, bucketChains} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		if v := meta.Get(keyFormat); v != nil {
+			if len(v) != 8 {
+				return fmt.Errorf("format marker: %w", ErrCorrupt)
+			}
+			if f := binary.BigEndian.Uint64(v); f > dbFormat {
+				return fmt.Errorf("format %d: %w", f, ErrFormat)
+			}
+			return nil
+		}
+		return meta.Put(keyFormat, binary.BigEndian.AppendUint64(nil, dbFormat))
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("collect: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func getChain(b *bolt.Bucket, key []byte) (*chainState, error) {
+	v := b.Get(key)
+	if v == nil {
+		return nil, nil
+	}
+	var cs chainState
+	if err := cbor.Unmarshal(v, &cs); err != nil {
+		return nil, fmt.Errorf("chain %x: %w: %w", key, ErrCorrupt, err)
+	}
+	return &cs, nil
+}
+
+func putChain(b *bolt.Bucket, key []byte, cs *chainState) error {
+	v, err := cbor.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, v)
+}
+
+// addRange adds [from, to] to merged ranges rs.
+func addRange(rs [][2]uint64, from, to uint64) [][2]uint64 {
+	rs = append(rs, [2]uint64{from, to})
+	slices.SortFunc(rs, func(a, b [2]uint64) int {
+		switch {
+		case a[0] < b[0]:
+			return -1
+		case a[0] > b[0]:
+			return 1
+		}
+		return 0
+	})
+	out := rs[:1]
+	for _, r := range rs[1:] {
+		if n := len(out); r[0] <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// ChainSummary is what the collector holds of one chain.
+type ChainSummary struct {
+	Chain           string      `json:"chain"` // hex
+	Records         uint64      `json:"records"`
+	Duplicates      uint64      `json:"duplicates"`
+	Forks           uint64      `json:"forks"`
+	Boots           uint64      `json:"boots"`
+	FirstSeq        uint64      `json:"first_seq"`
+	LastSeq         uint64      `json:"last_seq"`
+	AnnouncedGaps   [][2]uint64 `json:"announced_gaps,omitempty"`
+	UnannouncedGaps [][2]uint64 `json:"unannounced_gaps,omitempty"`
+	LastSeen        time.Time   `json:"last_seen"`
+}
+
+// DeviceSummary groups the chains of one device.
+type DeviceSummary struct {
+	Device string         `json:"device"`
+	Chains []ChainSummary `json:"chains"`
+}
+
+func summarize(chain []byte, cs *chainState) ChainSummary {
+	s := ChainSummary{
+		Chain: hex.EncodeToString(chain), Records: cs.Records, Duplicates: cs.Duplicates,
+		Forks: cs.Forks, Boots: cs.Boots, LastSeen: time.Unix(0, cs.LastSeen).UTC(),
+	}
+	if len(cs.Held) == 0 {
+		return s
+	}
+	s.FirstSeq, s.LastSeq = cs.Held[0][0], cs.Held[len(cs.Held)-1][1]
+	// Missing seqs in 1..LastSeq, split by what agent.gap records announced.
+	next := uint64(1)
+	for _, h := range cs.Held {
+		if h[0] > next {
+			for q := next; q < h[0]; {
+				covered, end := false, h[0]-1
+				for _, a := range cs.Announced {
+					if a[0] <= q && q <= a[1] {
+						covered, end = true, min(a[1], h[0]-1)
+						break
+					}
+					if a[0] > q && a[0] <= end {
+						end = a[0] - 1
+					}
+				}
+				if covered {
+					s.AnnouncedGaps = append(s.AnnouncedGaps, [2]uint64{q, end})
+				} else {
+					s.UnannouncedGaps = append(s.UnannouncedGaps, [2]uint64{q, end})
+				}
+				q = end + 1
+			}
+		}
+		next = h[1] + 1
+	}
+	return s
+}
+
+func readSummaries(tx *bolt.Tx) ([]DeviceSummary, error) {
+	var out []DeviceSummary
+	err := tx.Bucket(bucketChains).ForEach(func(k, v []byte) error {
+		var cs chainState
+		if err := cbor.Unmarshal(v, &cs); err != nil || len(k) != 48 {
+			return fmt.Errorf("chain %x: %w", k, ErrCorrupt)
+		}
+		s := summarize(k[32:], &cs)
+		if n := len(out); n > 0 && out[n-1].Device == cs.Device {
+			out[n-1].Chains = append(out[n-1].Chains, s)
+			return nil
+		}
+		out = append(out, DeviceSummary{Device: cs.Device, Chains: []ChainSummary{s}})
+		return nil
+	})
+	slices.SortFunc(out, func(a, b DeviceSummary) int { return bytes.Compare([]byte(a.Device), []byte(b.Device)) })
+	return out, err
+}
+
+// ReadStatus opens collector.db read-only (beside a running collector) and
+// returns the per-device summary.
+func ReadStatus(dbPath string) ([]DeviceSummary, error) {
+	db, err := openDB(dbPath, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var out []DeviceSummary
+	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketChains) == nil {
+			return nil
+		}
+		var err error
+		out, err = readSummaries(tx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collect: status of %s: %w", dbPath, err)
+	}
+	return out, nil
+}
+
+// exportTx writes every stored record (not fork evidence) to w as a CBOR
+// sequence, the format `edge-agent verify` reads.
+func exportTx(tx *bolt.Tx, w io.Writer) (int, error) {
+	b := tx.Bucket(bucketRecords)
+	if b == nil {
+		return 0, nil
+	}
+	n := 0
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) <= 32 {
+			return fmt.Errorf("record %x: %w", k, ErrCorrupt)
+		}
+		if _, err := w.Write(v[32:]); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// ExportDB exports collector.db (opened read-only) to w.
+func ExportDB(dbPath string, w io.Writer) (int, error) {
+	db, err := openDB(dbPath, true)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = exportTx(tx, w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("collect: export %s: %w", dbPath, err)
+	}
+	return n, nil
+}
+
+// gapOf extracts an agent.gap record's announced range.
+func gapOf(rec *attest.Record) (attest.Gap, bool) {
+	if rec.Claims.Kind != attest.KindGap {
+		return attest.Gap{}, false
+	}
+	raw, ok := rec.Claims.Obs.(cbor.RawMessage)
+	if !ok {
+		return attest.Gap{}, false
+	}
+	var g attest.Gap
+	if cbor.Unmarshal(raw, &g) != nil || g.From == 0 || g.From > g.To {
+		return attest.Gap{}, false
+	}
+	return g, true
+}
