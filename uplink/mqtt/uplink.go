@@ -40,9 +40,10 @@ type Uplink struct {
 	attTopic    string
 	statusTopic string
 
-	mu      sync.Mutex
-	st      Status
-	maxSent uint64 // highest seq ever published by this process; guarded by mu
+	mu        sync.Mutex // guards st, maxSent, connected
+	st        Status
+	maxSent   uint64 // highest seq ever published by this process
+	connected bool   // a connection has succeeded before
 }
 
 // New validates o, reads its TLS files and returns an Uplink ready to Run.
@@ -92,7 +93,7 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 			next++ // this broker is not working: try the next one
 		}
 		wait := u.c.backoff(max(failures, 1))
-		u.log.Warn("mqtt connection ended, retrying", "server", server.Redacted(), "reason", u.Status().LastError, "err", err, "retry_in", wait)
+		u.log.Warn("mqtt: "+u.Status().LastError, "server", server.Redacted(), "err", err, "retry_in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -114,20 +115,25 @@ type flight struct {
 // session runs one connection from CONNECT to its end. progressed reports
 // whether the broker acknowledged anything, which resets the backoff.
 func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (progressed bool, err error) {
+	u.update(func(s *Status) { s.Server = server.Redacted() })
 	lost := make(chan error, 1)
 	client := paho.NewClient(u.clientOptions(server, lost))
 	if err := waitToken(ctx, client.Connect(), u.c.ConnectTimeout+time.Second, nil); err != nil {
 		client.Disconnect(0)
-		u.failed(server, fmt.Errorf("mqtt: connect to %s: %w", server.Redacted(), err), u.c.explain(err))
-		return false, err
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		u.failed(u.c.explain(err))
+		return false, fmt.Errorf("mqtt: connect to %s: %w", server.Redacted(), err)
 	}
 	defer client.Disconnect(250)
 
 	since := u.c.Now()
 	u.update(func(s *Status) {
-		if s.Published > 0 || s.Reconnects > 0 || s.Failures > 0 {
+		if u.connected {
 			s.Reconnects++
 		}
+		u.connected = true
 		s.Connected, s.Server, s.Since, s.LastError, s.LastErrorAt = true, server.Redacted(), since, "", time.Time{}
 	})
 	u.log.Info("mqtt connected", "server", server.Redacted(), "client_id", u.c.ClientID)
@@ -138,8 +144,8 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 			u.update(func(s *Status) { s.Connected = false })
 			return false, nil
 		}
-		u.failed(server, fmt.Errorf("mqtt: publish online status: %w", err), "connection lost: "+err.Error())
-		return false, err
+		u.failed("connection lost: " + err.Error())
+		return false, fmt.Errorf("mqtt: publish online status: %w", err)
 	}
 
 	err = u.pump(ctx, q, client, lost)
@@ -148,20 +154,20 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 	}
 	var qe *queueError
 	if !errors.As(err, &qe) {
-		u.failed(server, err, "connection lost: "+err.Error())
+		u.failed("connection lost: " + err.Error())
 	}
 	return true, err
 }
 
-// failed records why a connection attempt or connection ended.
-func (u *Uplink) failed(server *url.URL, err error, reason string) {
+// failed records why a connection attempt or connection ended; Run logs it
+// with the retry delay.
+func (u *Uplink) failed(reason string) {
 	now := u.c.Now()
 	u.update(func(s *Status) {
-		s.Connected, s.Server, s.Since, s.InFlight = false, server.Redacted(), now, 0
+		s.Connected, s.Since, s.InFlight = false, now, 0
 		s.LastError, s.LastErrorAt = reason, now
 		s.Failures++
 	})
-	u.log.Warn("mqtt: "+reason, "server", server.Redacted(), "err", err)
 }
 
 // pump publishes records in seq order with up to Window in flight, acks the
