@@ -1,0 +1,35 @@
+package lora
+
+import "time"
+
+// logLimiter is a token bucket for noisy log lines: a misconfigured or
+// hostile sender must not fill the SD card with one line per datagram.
+// Not safe for concurrent use; Run's goroutine owns it.
+type logLimiter struct {
+	rate       float64 // tokens per second
+	burst      float64
+	tokens     float64
+	last       time.Time
+	suppressed uint64 // lines refused since the last allowed one
+}
+
+func newLogLimiter(perSecond float64, burst int) *logLimiter {
+	return &logLimiter{rate: perSecond, burst: float64(burst), tokens: float64(burst)}
+}
+
+// allow reports whether a line may be logged now, and how many were
+// suppressed since the previous allowed line (so that line can say so).
+func (l *logLimiter) allow(now time.Time) (ok bool, suppressed uint64) {
+	if !l.last.IsZero() {
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		l.suppressed++
+		return false, 0
+	}
+	l.tokens--
+	s := l.suppressed
+	l.suppressed = 0
+	return true, s
+}

@@ -1,0 +1,134 @@
+package lora
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
+	"github.com/edge-agent/edge-agent/drivers/lora/lorawan"
+)
+
+type verdict uint8
+
+const (
+	verdictOK verdict = iota
+	verdictBadCRC
+	verdictNoCRC
+	verdictInvalid
+)
+
+// maxPHY is the largest LoRa PHY payload (SX1301/SX1302 and SX127x FIFO
+// limits: the length field is one byte).
+const maxPHY = 255
+
+var errMissing = errors.New("lora: required rxpk field missing")
+
+// frame turns one rxpk into a lora.rx observation, or says why not.
+func (d *Dev) frame(pk *gwmp.RXPK, eui string) (drivers.LoRaRX, verdict, error) {
+	var rx drivers.LoRaRX
+	switch {
+	case pk.Stat == nil, *pk.Stat == 0:
+		// Absent stat is treated like "no CRC": nothing proves the bytes.
+		return rx, verdictNoCRC, nil
+	case *pk.Stat == -1:
+		return rx, verdictBadCRC, nil
+	case *pk.Stat != 1:
+		return rx, verdictInvalid, fmt.Errorf("lora: rxpk stat %d: %w", *pk.Stat, gwmp.ErrField)
+	}
+	if pk.Tmst == nil || pk.Freq == 0 || len(pk.Data) == 0 {
+		return rx, verdictInvalid, fmt.Errorf("%w: need tmst, freq and data", errMissing)
+	}
+	if len(pk.Data) > maxPHY || pk.Size != nil && int(*pk.Size) != len(pk.Data) {
+		return rx, verdictInvalid, fmt.Errorf("lora: rxpk size %v for %d data bytes: %w", derefSize(pk.Size), len(pk.Data), gwmp.ErrField)
+	}
+	rssi, snr, ok := signal(pk)
+	if !ok {
+		return rx, verdictInvalid, fmt.Errorf("%w: no rssi, rssis or rsig", errMissing)
+	}
+	rx = drivers.LoRaRX{
+		Size:     uint32(len(pk.Data)),
+		FreqHz:   uint64(pk.Freq),
+		Mod:      pk.Modu,
+		DataRate: pk.Datr.String(),
+		RSSI:     rssi,
+		SNR:      snr,
+		Chan:     pk.Chan,
+		RFChain:  pk.RFCh,
+		Tmst:     *pk.Tmst,
+		Gateway:  eui,
+	}
+	if pk.Tmms != nil {
+		rx.GPSTimeMS = *pk.Tmms
+	}
+	switch pk.Modu {
+	case "LORA":
+		sf, bw, err := pk.Datr.ParseLoRa()
+		if err != nil {
+			return drivers.LoRaRX{}, verdictInvalid, err
+		}
+		rx.SF, rx.BWHz, rx.CodeRate = sf, bw, pk.Codr
+		if h, ok := lorawan.Parse(pk.Data); ok {
+			rx.MType = h.MType
+			if h.HasFHDR {
+				fcnt := uint32(h.FCnt)
+				rx.DevAddr, rx.FCnt = h.DevAddrString(), &fcnt
+			}
+		}
+	case "FSK":
+		if pk.Datr.FSK == 0 {
+			return drivers.LoRaRX{}, verdictInvalid, fmt.Errorf("lora: FSK rxpk datr %q: %w", pk.Datr.String(), gwmp.ErrField)
+		}
+	default:
+		return drivers.LoRaRX{}, verdictInvalid, fmt.Errorf("lora: rxpk modu %q: %w", pk.Modu, gwmp.ErrField)
+	}
+	sum := sha256.Sum256(pk.Data)
+	rx.SHA256 = sum[:]
+	if d.o.IncludePayload {
+		rx.Payload = pk.Data
+	}
+	return rx, verdictOK, nil
+}
+
+func derefSize(p *uint16) any {
+	if p == nil {
+		return "absent"
+	}
+	return *p
+}
+
+// signal picks the record's RSSI and SNR: with v2 "rsig", the antenna with
+// the strongest channel RSSI (signal RSSI when channel RSSI is absent);
+// otherwise the rxpk's own rssi (or v2 rssis) and lsnr. FSK has no SNR: 0.
+func signal(pk *gwmp.RXPK) (rssi, snr float64, ok bool) {
+	best := -1
+	var bestRSSI float64
+	for i, s := range pk.RSig {
+		r := s.RSSIC
+		if r == nil {
+			r = s.RSSIS
+		}
+		if r != nil && (best < 0 || *r > bestRSSI) {
+			best, bestRSSI = i, *r
+		}
+	}
+	if best >= 0 {
+		if l := pk.RSig[best].LSNR; l != nil {
+			snr = *l
+		} else if pk.LSNR != nil {
+			snr = *pk.LSNR
+		}
+		return bestRSSI, snr, true
+	}
+	if pk.LSNR != nil {
+		snr = *pk.LSNR
+	}
+	switch {
+	case pk.RSSI != nil:
+		return *pk.RSSI, snr, true
+	case pk.RSSIS != nil:
+		return *pk.RSSIS, snr, true
+	}
+	return 0, 0, false
+}
