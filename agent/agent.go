@@ -66,6 +66,7 @@ type Agent struct {
 	mu           sync.Mutex
 	ackedAtStart map[string]uint64
 	failures     map[string]string // component → last error
+	probes       map[string]probeResult
 }
 
 // New opens the key and the store and builds every component; nothing runs
@@ -87,7 +88,7 @@ func New(o Options) (*Agent, error) {
 		o.FlushTimeout = 3 * time.Second
 	}
 	cfg := o.Config
-	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}}
+	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}, probes: map[string]probeResult{}}
 
 	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log)
 	if err != nil {
@@ -224,6 +225,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	driverCtx, stopDrivers := context.WithCancel(ctx)
 	defer stopDrivers()
+	go a.probeDrivers(driverCtx)
 	var drv errgroup.Group
 	for _, d := range a.drivers {
 		drv.Go(func() error {
@@ -267,6 +269,40 @@ func (a *Agent) Run(ctx context.Context) error {
 	o, s, st := a.pipeline.Counts()
 	a.log.Info("stopped", "observed", o, "signed", s, "stored", st, "head_seq", a.store.Head().Seq)
 	return pipeErr
+}
+
+// probeDrivers logs what hardware each driver found, so the first lines of
+// the log already say "GNSS skipped: no device at /dev/serial0". Drivers run
+// regardless: a device that appears later is picked up by the driver itself.
+func (a *Agent) probeDrivers(ctx context.Context) {
+	for _, d := range a.drivers {
+		p, ok := d.(drivers.Prober)
+		if !ok {
+			continue
+		}
+		go func() {
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			outcome, err := p.Probe(pctx)
+			a.mu.Lock()
+			a.probes[d.Name()] = probeResult{outcome, err}
+			a.mu.Unlock()
+			switch outcome {
+			case drivers.Loaded:
+				a.log.Info("driver found its hardware", "driver", d.Name())
+			case drivers.Skipped:
+				a.log.Warn("driver skipped: hardware not present", "driver", d.Name(), "reason", err)
+			default:
+				a.log.Error("driver cannot use its hardware", "driver", d.Name(), "reason", err)
+			}
+		}()
+	}
+}
+
+// probeResult is one driver's probe outcome.
+type probeResult struct {
+	Outcome drivers.Probe
+	Err     error
 }
 
 // flush waits until every uplink has acked the head, or the timeout.

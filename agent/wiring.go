@@ -7,6 +7,9 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/camera"
+	"github.com/edge-agent/edge-agent/drivers/env"
+	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -59,6 +62,46 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		d, err := sim.New(s.Name, so)
 		if err != nil {
 			return nil, fmt.Errorf("agent: drivers.sim[%d] (%s): %w", i, s.Name, err)
+		}
+		ds = append(ds, d)
+	}
+	for i, g := range cfg.Drivers.GNSS {
+		opts := gnss.DefaultOpts()
+		opts.Source = gnss.Source(g.Source)
+		opts.Device, opts.Baud, opts.UBX = g.Device, g.Baud, g.UBX
+		opts.GPSDAddr = g.GPSDAddr
+		opts.Interval = g.Interval.Duration
+		opts.OnFix = fix
+		opts.Logger = o.Logger.With("component", "driver", "driver", g.Name)
+		opts.Now = o.Now
+		d, err := gnss.New(g.Name, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.gnss[%d] (%s): %w", i, g.Name, err)
+		}
+		ds = append(ds, d)
+	}
+	for i, e := range cfg.Drivers.Env {
+		opts := env.DefaultOpts()
+		opts.Bus, opts.Addr, opts.Oversampling = e.Bus, uint16(e.Addr), e.Oversampling
+		opts.Interval = e.Interval.Duration
+		opts.Logger = o.Logger.With("component", "driver", "driver", e.Name)
+		opts.Now = o.Now
+		d, err := env.New(e.Name, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.env[%d] (%s): %w", i, e.Name, err)
+		}
+		ds = append(ds, d)
+	}
+	for i, c := range cfg.Drivers.Camera {
+		opts := camera.DefaultOpts()
+		opts.Dir, opts.Pattern = c.Dir, c.Pattern
+		opts.Settle, opts.Rescan = c.Settle.Duration, c.Rescan.Duration
+		opts.StateDir = cfg.Device.DataDir
+		opts.Logger = o.Logger.With("component", "driver", "driver", c.Name)
+		opts.Now = o.Now
+		d, err := camera.New(c.Name, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.camera[%d] (%s): %w", i, c.Name, err)
 		}
 		ds = append(ds, d)
 	}

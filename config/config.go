@@ -60,7 +60,10 @@ type Log struct {
 // field here ([]Family with a `toml` tag), give Family setDefaults and check methods, list its instances
 // in Drivers.instances so names stay unique, and add its commented example to DefaultTOML.
 type Drivers struct {
-	Sim []Sim `toml:"sim"` // [[drivers.sim]]
+	Sim    []Sim    `toml:"sim"`    // [[drivers.sim]]
+	GNSS   []GNSS   `toml:"gnss"`   // [[drivers.gnss]]
+	Env    []Env    `toml:"env"`    // [[drivers.env]]
+	Camera []Camera `toml:"camera"` // [[drivers.camera]]
 }
 
 // Sim is a simulated source, for the demo, tests and bench.
@@ -356,6 +359,15 @@ func (d Drivers) instances() []instance {
 	for i, s := range d.Sim {
 		out = append(out, instance{fmt.Sprintf("drivers.sim[%d]", i), s.Name})
 	}
+	for i, g := range d.GNSS {
+		out = append(out, instance{fmt.Sprintf("drivers.gnss[%d]", i), g.Name})
+	}
+	for i, e := range d.Env {
+		out = append(out, instance{fmt.Sprintf("drivers.env[%d]", i), e.Name})
+	}
+	for i, c := range d.Camera {
+		out = append(out, instance{fmt.Sprintf("drivers.camera[%d]", i), c.Name})
+	}
 	return out
 }
 
@@ -374,6 +386,15 @@ func (d Drivers) check(k string, c *Config) []*KeyError {
 			}
 			cameraDirs[dir] = key
 		}
+	}
+	for i, g := range d.GNSS {
+		p = append(p, g.check(fmt.Sprintf("%s.gnss[%d]", k, i))...)
+	}
+	for i, e := range d.Env {
+		p = append(p, e.check(fmt.Sprintf("%s.env[%d]", k, i))...)
+	}
+	for i, c := range d.Camera {
+		p = append(p, c.check(fmt.Sprintf("%s.camera[%d]", k, i))...)
 	}
 	first := map[string]string{}
 	for _, in := range d.instances() {

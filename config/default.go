@@ -78,8 +78,7 @@ format = %q
 #kind = "lora"
 #interval = "2s"
 #count = 100
-
-[uplinks.file]
+%s[uplinks.file]
 # Write records to a spool directory as CBOR sequence files (USB export, testing).
 enabled = %t
 # Spool directory (absolute path). "" = <data_dir>/spool.
@@ -100,6 +99,7 @@ rotate_interval = %q
 		quoteList(logFormats), d.Log.Format,
 		quoteList(simKinds), formatDuration(simDefaultInterval()), formatDuration(minSimInterval),
 		formatDuration(maxSimInterval), formatDuration(minCounterInterval),
+		hardwareTOML(),
 		d.Uplinks.File.Enabled, d.Uplinks.File.Dir, minRotateBytes, d.Uplinks.File.RotateBytes.String(),
 		formatDuration(minRotateInterval), d.Uplinks.File.RotateInterval.String(),
 	)

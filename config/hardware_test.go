@@ -1,0 +1,47 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestHardwareDrivers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		toml    string
+		wantKey string // "" = valid
+		wantErr error
+	}{
+		{"gnss defaults", "[[drivers.gnss]]\nname = \"gps0\"\n", "", nil},
+		{"gnss via gpsd", "[[drivers.gnss]]\nname = \"gps0\"\nsource = \"gpsd\"\ngpsd_addr = \"127.0.0.1:2947\"\n", "", nil},
+		{"gnss bad source", "[[drivers.gnss]]\nname = \"gps0\"\nsource = \"usb\"\n", "drivers.gnss[0].source", ErrInvalid},
+		{"gnss odd baud", "[[drivers.gnss]]\nname = \"gps0\"\nbaud = 9601\n", "drivers.gnss[0].baud", ErrInvalid},
+		{"gnss relative device", "[[drivers.gnss]]\nname = \"gps0\"\ndevice = \"ttyS0\"\n", "drivers.gnss[0].device", ErrInvalid},
+		{"gnss no name", "[[drivers.gnss]]\nbaud = 9600\n", "drivers.gnss[0].name", ErrMissing},
+		{"env defaults", "[[drivers.env]]\nname = \"bme0\"\n", "", nil},
+		{"env hex address", "[[drivers.env]]\nname = \"bme0\"\naddr = 0x77\n", "", nil},
+		{"env wrong address", "[[drivers.env]]\nname = \"bme0\"\naddr = 0x40\n", "drivers.env[0].addr", ErrInvalid},
+		{"env oversampling", "[[drivers.env]]\nname = \"bme0\"\noversampling = 3\n", "drivers.env[0].oversampling", ErrInvalid},
+		{"camera", "[[drivers.camera]]\nname = \"cam\"\ndir = \"/media/cam\"\npattern = \"*.mp4\"\n", "", nil},
+		{"camera without dir", "[[drivers.camera]]\nname = \"cam\"\n", "drivers.camera[0].dir", ErrMissing},
+		{"camera typo", "[[drivers.camera]]\nname = \"cam\"\ndir = \"/m\"\npatern = \"*\"\n", "drivers.camera[0].patern", ErrUnknownKey},
+		{"names unique across families", "[[drivers.gnss]]\nname = \"x\"\n[[drivers.env]]\nname = \"x\"\n", "drivers.env[0].name", ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte("version = 1\n" + tc.toml))
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if len(c.Drivers.GNSS)+len(c.Drivers.Env)+len(c.Drivers.Camera) != 1 {
+					t.Fatalf("driver not decoded: %+v", c.Drivers)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
+			}
+		})
+	}
+}
