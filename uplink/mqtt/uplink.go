@@ -59,6 +59,15 @@ func New(o Opts) (*Uplink, error) {
 		statusTopic: c.TopicPrefix + "/" + c.DeviceID + "/status",
 	}
 	u.st.ClientCertExpiry = c.certExpiry
+	// Not an error: the clock of a board without an RTC may be wrong at boot,
+	// and the broker is the judge. But say it before it bites.
+	if !c.certExpiry.IsZero() {
+		if left := c.certExpiry.Sub(c.Now()); left <= 0 {
+			u.log.Warn("mqtt: client certificate has expired: renew cert_file, or check the device clock", "expired", c.certExpiry)
+		} else if left < 30*24*time.Hour {
+			u.log.Warn("mqtt: client certificate expires soon: renew cert_file", "expires", c.certExpiry)
+		}
+	}
 	return u, nil
 }
 
