@@ -22,7 +22,7 @@ var testEUI = gwmp.EUI{0xB8, 0x27, 0xEB, 0xFF, 0xFE, 0x5A, 0x17, 0x01}
 // dataUp is a LoRaWAN unconfirmed uplink from DevAddr 26011BDA, FCnt 0x0102.
 var dataUp = []byte{0x40, 0xDA, 0x1B, 0x01, 0x26, 0x80, 0x02, 0x01, 0x0A, 0xCA, 0xFE, 0x01, 0x02, 0x03, 0x04}
 
-func sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
+func sum(b []byte) []byte  { s := sha256.Sum256(b); return s[:] }
 func u32(v uint32) *uint32 { return &v }
 
 func TestEndToEnd(t *testing.T) {
