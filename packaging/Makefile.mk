@@ -11,8 +11,15 @@ PKG_NFPM     ?= bin/tools/nfpm
 # Every timestamp inside a .deb; the commit time keeps rebuilds identical.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-PKG_ENV = VERSION='$(VERSION)' COMMIT='$(COMMIT)' GO='$(GO)' \
-	NFPM='$(abspath $(PKG_NFPM))' SOURCE_DATE_EPOCH='$(SOURCE_DATE_EPOCH)' \
+# Expanded once, here: a recursive VERSION runs git describe at every use, and
+# a commit landing between `dist` and `deb` would name files the other step
+# cannot find.
+PKG_VERSION := $(VERSION)
+PKG_COMMIT  := $(COMMIT)
+PKG_SDE     := $(SOURCE_DATE_EPOCH)
+
+PKG_ENV = VERSION='$(PKG_VERSION)' COMMIT='$(PKG_COMMIT)' GO='$(GO)' \
+	NFPM='$(abspath $(PKG_NFPM))' SOURCE_DATE_EPOCH='$(PKG_SDE)' \
 	PKG_CACHE='$(PKG_CACHE)' PKG_DIST='$(PKG_DIST)' BIN='$(BIN)'
 
 .PHONY: dist deb test-packaging check-reproducible qemu-smoke

@@ -23,10 +23,18 @@ need() {
 
 # deb_version VERSION maps a git-describe style version to a Debian native
 # version: v0.1.0 -> 0.1.0, v0.1.0-3-gabc -> 0.1.0+3+gabc (sorts after
-# 0.1.0, as the commit does), anything not starting with a digit (dev, a
-# bare hash) -> 0.0.0~VERSION (sorts before every release).
+# 0.1.0, as the commit does), v0.2.0-rc1 -> 0.2.0~rc1 (sorts before 0.2.0);
+# anything that is not a dotted release (dev, a bare hash such as
+# 6573d95-dirty) -> 0.0.0~6573d95+dirty, which sorts before every release.
 deb_version() {
-	echo "$1" | sed -e 's/^v//' -e 's/-/+/g' -e 's/_/./g' -e '/^[0-9]/!s/^/0.0.0~/'
+	case $1 in
+	v[0-9]*.* | [0-9]*.*)
+		echo "$1" | sed -E -e 's/^v//' -e 's/-(alpha|beta|rc)/~\1/' -e 's/-/+/g' -e 's/_/./g'
+		;;
+	*)
+		echo "0.0.0~$1" | sed -e 's/-/+/g' -e 's/_/./g'
+		;;
+	esac
 }
 
 # targets: the release matrix as "distarch goarch goarm debarch" lines.
