@@ -1,0 +1,116 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/store"
+)
+
+// nmeaSentence adds the $ and the checksum to body.
+func nmeaSentence(body string) string {
+	var sum byte
+	for i := 0; i < len(body); i++ {
+		sum ^= body[i]
+	}
+	return fmt.Sprintf("$%s*%02X\r\n", body, sum)
+}
+
+// TestDaemonStampsGNSSPositionFromASerialReceiver runs the daemon with the
+// real GNSS driver reading a pseudo-terminal, as it would a receiver's UART,
+// and a simulated LoRa source: LoRa records must carry the receiver's
+// position, to full precision, in their location stamp.
+func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open a pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	defer slave.Close()
+
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Device.DataDir = dir
+	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
+	cfg.Store.Path = filepath.Join(dir, "outbox.db")
+	cfg.Drivers.GNSS = []config.GNSS{{Name: "gps0", Source: "serial", Device: slave.Name(), Baud: 9600, Interval: config.D(0)}}
+	cfg.Drivers.Sim = []config.Sim{{Name: "lora0", Kind: "lora", Interval: config.D(50 * time.Millisecond)}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Config: &cfg, CreateKey: true, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	// 4807.038247,N 01131.000123,E is 48.1173041166…°, 11.51666871666…°.
+	wantLat := 48 + 7.038247/60
+	wantLon := 11 + 31.000123/60
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		now := time.Now().UTC()
+		hms := now.Format("150405") + ".00"
+		dmy := now.Format("020106")
+		epoch := nmeaSentence("GPRMC,"+hms+",A,4807.038247,N,01131.000123,E,022.4,084.4,"+dmy+",,,A") +
+			nmeaSentence("GPGGA,"+hms+",4807.038247,N,01131.000123,E,1,08,0.9,545.4,M,46.9,M,,") +
+			nmeaSentence("GPGSA,A,3,04,05,,09,12,,,24,,,,,2.5,0.9,2.1")
+		if _, err := master.Write([]byte(epoch)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if i >= 10 && a.Snapshot().Stored > 20 {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := store.Open(cfg.Store.Path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var fixes, stamped, lora int
+	err = st.Records(func(r store.Record) error {
+		rec, err := attest.Decode(r.Data)
+		if err != nil {
+			return err
+		}
+		if err := rec.Verify(); err != nil {
+			return err
+		}
+		switch rec.Claims.Kind {
+		case drivers.KindGNSSFix:
+			fixes++
+		case drivers.KindLoRaRX:
+			lora++
+			if l := rec.Claims.Loc; l != nil {
+				stamped++
+				if math.Abs(l.Lat-wantLat) > 1e-12 || math.Abs(l.Lon-wantLon) > 1e-12 || l.Mode != 3 || l.Sats != 8 || l.AltMSL != 545.4 {
+					return fmt.Errorf("seq %d: location %+v, want %.12f,%.12f 3D 8 sats 545.4 m", r.Seq, l, wantLat, wantLon)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fixes < 3 || lora < 10 || stamped < lora/2 {
+		t.Fatalf("%d gnss.fix records, %d lora.rx of which %d carry a position; want fixes and most LoRa records stamped", fixes, lora, stamped)
+	}
+}
