@@ -1,0 +1,201 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/edge-agent/edge-agent/status"
+)
+
+// Thresholds for the daemon's document.
+const (
+	// stallAfter: the pipeline commits or idles every few seconds; this long
+	// without either means the store is stuck (fsync on a dying card).
+	stallAfter = 2 * time.Minute
+	// noFixWarn and noFixFail: a receiver with a sky view fixes within
+	// minutes of a cold start.
+	noFixWarn = 10 * time.Minute
+	noFixFail = 30 * time.Minute
+	// silentAfter: a loaded sensor or radio that has said nothing this long
+	// is stuck or disconnected (a camera is exempt: a parked car is quiet).
+	silentAfter = 30 * time.Minute
+	// ackStale: a backlog with no ack for this long is not just a slow link.
+	ackStale = 10 * time.Minute
+	// poorHDOP: above this, positions are too rough to prove location.
+	poorHDOP = 5.0
+)
+
+// onlineChecks read the daemon's document, plus the host checks that do
+// not disturb a running daemon.
+func (h *Host) onlineChecks(s Setup, doc *status.Doc) []Check {
+	cfg := s.cfgOrDefault()
+	svc, _ := h.lookupUser(h.ServiceUser)
+	checks := []Check{
+		{"daemon", func(context.Context) (Level, string, string) {
+			return OK, fmt.Sprintf("running for %s, edge-agent %s, device id %s", roughly(doc.Uptime()), doc.Identity.Version, doc.Identity.DeviceID), ""
+		}},
+		{"pipeline", func(context.Context) (Level, string, string) { return pipelineVerdict(doc) }},
+	}
+	for _, d := range doc.Drivers {
+		checks = append(checks, Check{"driver " + d.Name, func(context.Context) (Level, string, string) { return driverVerdict(doc, d) }})
+	}
+	checks = append(checks, Check{"outbox", func(context.Context) (Level, string, string) {
+		return storeVerdict(doc.Store, doc.Time, "")
+	}})
+	for _, u := range doc.Uplinks {
+		checks = append(checks, Check{"uplink " + u.Name, func(context.Context) (Level, string, string) { return uplinkVerdict(doc, u) }})
+	}
+	checks = append(checks,
+		Check{"disk space", func(context.Context) (Level, string, string) { return diskVerdict(doc.Disk, doc.Store.MaxBytes) }},
+		h.checkConfig(s),
+		h.checkKey(cfg.Device.Key, svc),
+		h.checkDataDir(cfg.Device.DataDir, svc),
+		h.checkReadOnly(cfg.Device.DataDir),
+		Check{"clock", func(context.Context) (Level, string, string) {
+			return clockVerdict(h.Now(), func() (status.Clock, error) { return doc.Clock, nil }, doc.Clock.GNSSOffsetSeconds)
+		}},
+	)
+	return checks
+}
+
+func pipelineVerdict(doc *status.Doc) (Level, string, string) {
+	p := doc.Pipeline
+	msg := fmt.Sprintf("%d observed, %d signed, %d stored since start", p.Observed, p.Signed, p.Stored)
+	switch {
+	case p.LastAppendError != "":
+		return Fail, "the outbox refuses records: " + p.LastAppendError, "see the filesystem and disk lines; `dmesg` shows SD card errors"
+	case !p.LastProgress.IsZero() && doc.Age(p.LastProgress) > stallAfter:
+		return Fail, fmt.Sprintf("no progress for %s (%s)", roughly(doc.Age(p.LastProgress)), msg),
+			"the store is stuck, usually in fsync on a failing SD card: `dmesg`; systemd's watchdog restarts the daemon"
+	}
+	return OK, msg, ""
+}
+
+func driverVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
+	what := d.Family + " " + d.State
+	switch d.State {
+	case status.StateFailed:
+		return Fail, what + ": " + d.Reason, "fix the cause above; the daemon retries by itself; `journalctl -u edge-agent` has the details"
+	case status.StateSkipped:
+		reason := d.Reason
+		if reason == "" {
+			reason = "hardware not found"
+		}
+		return Warn, what + ": " + reason, "check the wiring and that the interface is enabled, or remove the driver from the config"
+	case status.StateFinished:
+		return OK, what + fmt.Sprintf(" after %d observations", total(d.Observations)), ""
+	}
+	switch {
+	case d.GNSS != nil:
+		return gnssVerdict(doc, d)
+	case d.LoRa != nil:
+		return loraVerdict(doc, d)
+	case d.Env != nil && d.Env.At.IsZero() && doc.Uptime() > 5*time.Minute:
+		return Warn, fmt.Sprintf("%s %s: no reading since start", d.Env.Chip, d.State), "check the sensor's wiring and I²C address (`i2cdetect -y 1`)"
+	case d.Camera != nil:
+		return OK, fmt.Sprintf("%d files attested, last %s", d.Camera.FilesAttested, ago(doc, d.Camera.LastAttested)), ""
+	}
+	if age := doc.Age(d.LastObservation); (d.LastObservation.IsZero() && doc.Uptime() > silentAfter) || age > silentAfter {
+		return Warn, fmt.Sprintf("%s, but no observation %s", what, ago(doc, d.LastObservation)),
+			"check the device's connection; `journalctl -u edge-agent` shows its errors"
+	}
+	return OK, fmt.Sprintf("%s, %.1f/min, last observation %s", what, d.PerMinute, ago(doc, d.LastObservation)), ""
+}
+
+func gnssVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
+	g := d.GNSS
+	if !g.Connected {
+		return Fail, "GNSS receiver not connected", "check the cable and the device path; `journalctl -u edge-agent` says why the port closed"
+	}
+	noFix := doc.Uptime()
+	if !g.LastFix.IsZero() {
+		noFix = doc.Age(g.LastFix)
+	}
+	hasFix := g.Mode >= 2 && !g.LastFix.IsZero() && doc.Age(g.LastFix) < noFixWarn
+	switch {
+	case !hasFix && noFix >= noFixFail:
+		return Fail, fmt.Sprintf("GNSS has no fix for %s (%d satellites in use)", roughly(noFix), g.Satellites),
+			"check the antenna: connected, outdoors or at a window, clear view of the sky"
+	case !hasFix && noFix >= noFixWarn:
+		return Warn, fmt.Sprintf("GNSS has no fix for %s (%d satellites in use)", roughly(noFix), g.Satellites),
+			"check the antenna: connected, outdoors or at a window, clear view of the sky"
+	case !hasFix:
+		return OK, fmt.Sprintf("GNSS acquiring (%d satellites so far)", g.Satellites), ""
+	case g.HDOP > poorHDOP:
+		return Warn, fmt.Sprintf("GNSS %dD fix but poor geometry: HDOP %.1f, %d satellites", g.Mode, g.HDOP, g.Satellites),
+			"move the antenna to see more of the sky"
+	}
+	return OK, fmt.Sprintf("GNSS %dD fix, %d satellites, HDOP %.1f", g.Mode, g.Satellites, g.HDOP), ""
+}
+
+func loraVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
+	l := d.LoRa
+	var last time.Time
+	for _, g := range l.Gateways {
+		if g.LastSeen.After(last) {
+			last = g.LastSeen
+		}
+	}
+	switch {
+	case len(l.Gateways) == 0 && doc.Uptime() > 5*time.Minute:
+		return Fail, "no packet forwarder has sent anything",
+			"check that the forwarder runs (`systemctl status lora-pkt-fwd`) and its server_address/serv_port_up point at this driver's port"
+	case !last.IsZero() && doc.Age(last) > silentAfter:
+		return Warn, "the packet forwarder has been silent for " + roughly(doc.Age(last)), "restart the forwarder; check the concentrator's SPI and reset pin"
+	case l.SocketDrops > 0:
+		return Warn, fmt.Sprintf("%.1f packets/min, but the kernel dropped %d datagrams", l.PacketsPerMinute, l.SocketDrops),
+			"raise net.core.rmem_max (`sysctl -w net.core.rmem_max=8388608`, and in /etc/sysctl.d) and restart the daemon"
+	}
+	return OK, fmt.Sprintf("%.1f packets/min from %d gateway(s)", l.PacketsPerMinute, len(l.Gateways)), ""
+}
+
+func uplinkVerdict(doc *status.Doc, u status.Uplink) (Level, string, string) {
+	if !u.ClientCertExpiry.IsZero() && !u.ClientCertExpiry.After(doc.Time) {
+		return Fail, "the broker rejects the client certificate: it expired on " + u.ClientCertExpiry.UTC().Format(time.DateOnly),
+			"install a renewed client certificate (cert_file, key_file), then `systemctl restart edge-agent`"
+	}
+	backlog := fmt.Sprintf("backlog %d, last ack %s", u.Backlog, ago(doc, u.LastAck))
+	if !u.Connected {
+		why := u.LastError
+		if why == "" {
+			why = "no connection yet"
+		}
+		next := "check the network and the server address; the uplink retries by itself"
+		if strings.Contains(why, "certificate") || strings.Contains(why, "TLS") {
+			next = "check ca_file, cert_file and key_file against what the network issued"
+		}
+		return Fail, fmt.Sprintf("not connected to %s: %s (%s)", orUnknown(u.Server), why, backlog), next
+	}
+	if u.Backlog > 0 && (u.LastAck.IsZero() && doc.Uptime() > ackStale || !u.LastAck.IsZero() && doc.Age(u.LastAck) > ackStale) {
+		return Warn, "connected, but nothing acknowledged lately: " + backlog, "the broker or collector accepts the connection but not the records: check its logs and ACLs"
+	}
+	if left := u.ClientCertExpiry.Sub(doc.Time); !u.ClientCertExpiry.IsZero() && left < certWarn {
+		return Warn, fmt.Sprintf("connected, but the client certificate expires in %s, on %s", roughly(left), u.ClientCertExpiry.UTC().Format(time.DateOnly)),
+			"provision a renewed client certificate before then"
+	}
+	return OK, fmt.Sprintf("connected to %s, %d delivered since start, %s", orUnknown(u.Server), u.Delivered, backlog), ""
+}
+
+func total(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func ago(doc *status.Doc, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return roughly(doc.Age(t)) + " ago"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(no server yet)"
+	}
+	return s
+}
