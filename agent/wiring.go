@@ -13,6 +13,7 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
+	"github.com/edge-agent/edge-agent/uplink/mqtt"
 )
 
 // buildUplinks makes the transports the config enables. Each one's name is
@@ -29,6 +30,25 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		})
 		if err != nil {
 			return nil, fmt.Errorf("agent: uplinks.file: %w", err)
+		}
+		ups = append(ups, u)
+	}
+	if m := cfg.Uplinks.MQTT; m.Enabled {
+		opts := mqtt.DefaultOpts()
+		opts.Servers = m.Servers
+		opts.CAFile, opts.CertFile, opts.KeyFile = m.CAFile, m.CertFile, m.KeyFile
+		opts.Username, opts.Password = m.Username, m.Password
+		opts.ClientID = m.ClientID
+		opts.DeviceID = signer.DeviceID()
+		opts.KeepAlive = m.KeepAlive.Duration
+		opts.TopicPrefix = m.TopicPrefix
+		opts.Window = m.Window
+		opts.Version = o.Version
+		opts.Logger = o.Logger
+		opts.Now = o.Now
+		u, err := mqtt.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("agent: uplinks.mqtt: %w", err)
 		}
 		ups = append(ups, u)
 	}

@@ -80,6 +80,7 @@ type Sim struct {
 // check method called from Config.problems, plus its block in DefaultTOML.
 type Uplinks struct {
 	File FileUplink `toml:"file"` // [uplinks.file]
+	MQTT MQTTUplink `toml:"mqtt"` // [uplinks.mqtt]
 }
 
 // FileUplink writes records to a CBOR-sequence spool directory (USB export, tests).
@@ -127,8 +128,11 @@ func Default() Config {
 			BatchMax:       256,
 			QueueLen:       1024,
 		},
-		Log:     Log{Level: "info", Format: "auto"},
-		Uplinks: Uplinks{File: FileUplink{RotateBytes: 8 * MiB, RotateInterval: D(time.Minute)}},
+		Log: Log{Level: "info", Format: "auto"},
+		Uplinks: Uplinks{
+			File: FileUplink{RotateBytes: 8 * MiB, RotateInterval: D(time.Minute)},
+			MQTT: defaultMQTT(),
+		},
 	}
 }
 
@@ -264,6 +268,7 @@ func (c *Config) problems() []*KeyError {
 	p = append(p, c.Log.check("log")...)
 	p = append(p, c.Drivers.check("drivers", c)...)
 	p = append(p, c.Uplinks.File.check("uplinks.file")...)
+	p = append(p, c.Uplinks.MQTT.check("uplinks.mqtt")...)
 	return p
 }
 

@@ -289,8 +289,8 @@ name = "b"
 kind = "lora"
 intervall = "2s"
 `, []wantProblem{{"drivers.sim[1].intervall", 9, ErrUnknownKey, `did you mean "drivers.sim[1].interval"?`}}},
-		{"unknown table", "version = 1\n\n[uplinks.mqtt]\nbroker = \"tcp://x\"\n",
-			[]wantProblem{{"uplinks.mqtt", 3, ErrUnknownKey, `unknown key "uplinks.mqtt" at line 3`}}},
+		{"unknown table", "version = 1\n\n[uplinks.amqp]\nbroker = \"tcp://x\"\n",
+			[]wantProblem{{"uplinks.amqp", 3, ErrUnknownKey, `unknown key "uplinks.amqp" at line 3`}}},
 		{"wrong case is unknown, with suggestion", "version = 1\n[store]\nMax_Bytes = 5\n",
 			[]wantProblem{{"store.Max_Bytes", 3, ErrUnknownKey, `did you mean "store.max_bytes"?`}}},
 		{"key in the wrong section", "version = 1\n[store]\nsign_workers = 4\n",

@@ -91,8 +91,26 @@ func (d *decoder) value(key string, v any, fv reflect.Value) {
 		}
 		d.table(key, m, fv)
 	case reflect.Slice:
+		if fv.Type().Elem().Kind() == reflect.String {
+			list, ok := v.([]any)
+			if !ok {
+				wrong(`an array of strings (["a", "b"])`)
+				return
+			}
+			out := make([]string, len(list))
+			for i, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					wrong(`an array of strings (["a", "b"])`)
+					return
+				}
+				out[i] = s
+			}
+			fv.Set(reflect.ValueOf(out))
+			return
+		}
 		if fv.Type().Elem().Kind() != reflect.Struct {
-			panic("config: schema bug: slice field " + key + " must hold structs")
+			panic("config: schema bug: slice field " + key + " must hold structs or strings")
 		}
 		var elems []map[string]any
 		switch v := v.(type) {
@@ -167,7 +185,7 @@ func schemaKeys(prefix string, t reflect.Type) []string {
 		case isLeaf(f.Type):
 		case f.Type.Kind() == reflect.Struct:
 			out = append(out, schemaKeys(key, f.Type)...)
-		case f.Type.Kind() == reflect.Slice:
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
 			out = append(out, schemaKeys(key+"[]", f.Type.Elem())...)
 		}
 	}

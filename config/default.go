@@ -103,6 +103,7 @@ rotate_interval = %q
 		d.Uplinks.File.Enabled, d.Uplinks.File.Dir, minRotateBytes, d.Uplinks.File.RotateBytes.String(),
 		formatDuration(minRotateInterval), d.Uplinks.File.RotateInterval.String(),
 	)
+	b.WriteString(mqttTOML(d.Uplinks.MQTT))
 	return b.String()
 }
 

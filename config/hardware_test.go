@@ -45,3 +45,35 @@ func TestHardwareDrivers(t *testing.T) {
 		})
 	}
 }
+
+func TestMQTTUplink(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		toml    string
+		wantKey string
+		wantErr error
+	}{
+		{"defaults", "[uplinks.mqtt]\nenabled = true\n", "", nil},
+		{"tls with client cert", "[uplinks.mqtt]\nenabled = true\nservers = [\"mqtts://b:8883\", \"ssl://c\"]\nca_file = \"/etc/ca.pem\"\ncert_file = \"/etc/c.pem\"\nkey_file = \"/etc/k.pem\"\n", "", nil},
+		{"bad scheme", "[uplinks.mqtt]\nservers = [\"http://b\"]\n", "uplinks.mqtt.servers[0]", ErrInvalid},
+		{"servers not a list", "[uplinks.mqtt]\nservers = \"tcp://b\"\n", "uplinks.mqtt.servers", ErrInvalid},
+		{"no servers", "[uplinks.mqtt]\nenabled = true\nservers = []\n", "uplinks.mqtt.servers", ErrMissing},
+		{"cert without key", "[uplinks.mqtt]\ncert_file = \"/etc/c.pem\"\n", "uplinks.mqtt.key_file", ErrInvalid},
+		{"password without user", "[uplinks.mqtt]\npassword = \"x\"\n", "uplinks.mqtt.username", ErrMissing},
+		{"wildcard prefix", "[uplinks.mqtt]\ntopic_prefix = \"a/#\"\n", "uplinks.mqtt.topic_prefix", ErrInvalid},
+		{"window", "[uplinks.mqtt]\nwindow = 0\n", "uplinks.mqtt.window", ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte("version = 1\n" + tc.toml))
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
+			}
+		})
+	}
+}

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MQTTUplink publishes records to an MQTT broker at QoS 1.
+type MQTTUplink struct {
+	Enabled     bool     `toml:"enabled"`
+	Servers     []string `toml:"servers"`      // tcp://, mqtt://, ssl://, tls:// or mqtts:// URLs, tried in turn
+	CAFile      string   `toml:"ca_file"`      // PEM bundle for the broker certificate; "" = system roots
+	CertFile    string   `toml:"cert_file"`    // client certificate (mutual TLS)
+	KeyFile     string   `toml:"key_file"`     // its key
+	Username    string   `toml:"username"`     //
+	Password    string   `toml:"password"`     //
+	ClientID    string   `toml:"client_id"`    // "" = the device id
+	KeepAlive   Duration `toml:"keepalive"`    //
+	TopicPrefix string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att
+	Window      int      `toml:"window"`       // records in flight before waiting for PUBACKs
+}
+
+var mqttSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts"}
+
+func defaultMQTT() MQTTUplink {
+	return MQTTUplink{
+		Servers:     []string{"tcp://127.0.0.1:1883"},
+		KeepAlive:   D(30 * time.Second),
+		TopicPrefix: "edge-agent",
+		Window:      64,
+	}
+}
+
+func (m MQTTUplink) check(k string) []*KeyError {
+	var p []*KeyError
+	if m.Enabled && len(m.Servers) == 0 {
+		p = append(p, missing(k+".servers", `add servers = ["tcp://broker.example:1883"]`))
+	}
+	for i, s := range m.Servers {
+		u, err := url.Parse(s)
+		key := fmt.Sprintf("%s.servers[%d]", k, i)
+		switch {
+		case err != nil || u.Host == "":
+			p = append(p, invalid(key, s, "a URL such as tcp://broker:1883 or mqtts://broker:8883"))
+		case !containsString(mqttSchemes, u.Scheme):
+			p = append(p, invalid(key, s, "the scheme must be one of "+quoteList(mqttSchemes)))
+		}
+	}
+	for _, f := range []struct{ key, path string }{{"ca_file", m.CAFile}, {"cert_file", m.CertFile}, {"key_file", m.KeyFile}} {
+		p = append(p, absPath(k+"."+f.key, f.path, true)...)
+	}
+	if (m.CertFile == "") != (m.KeyFile == "") {
+		p = append(p, invalid(k+".key_file", m.KeyFile, "cert_file and key_file go together: set both for mutual TLS, or neither"))
+	}
+	if m.Password != "" && m.Username == "" {
+		p = append(p, missing(k+".username", "a password needs a username (MQTT 3.1.1 §3.1.2.9)"))
+	}
+	if v := m.KeepAlive.Duration; v < time.Second || v > 18*time.Hour {
+		p = append(p, invalid(k+".keepalive", m.KeepAlive, "must be between 1s and 18h"))
+	}
+	if m.TopicPrefix == "" || strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasSuffix(m.TopicPrefix, "/") {
+		p = append(p, invalid(k+".topic_prefix", m.TopicPrefix, `a topic without wildcards or a trailing "/", e.g. "edge-agent"`))
+	}
+	if m.Window < 1 || m.Window > 65535 {
+		p = append(p, invalid(k+".window", m.Window, "must be between 1 and 65535"))
+	}
+	return p
+}
+
+func containsString(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// mqttTOML is the [uplinks.mqtt] block of DefaultTOML.
+func mqttTOML(m MQTTUplink) string {
+	servers := make([]string, len(m.Servers))
+	for i, s := range m.Servers {
+		servers[i] = fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf(`
+[uplinks.mqtt]
+# Publish records to an MQTT broker at QoS 1, on <topic_prefix>/<device_id>/att; a retained
+# "online"/"offline" status document goes to <topic_prefix>/<device_id>/status. A record is deleted
+# from the outbox only after the broker acknowledged it (PUBACK) and every other uplink has it too.
+enabled = %t
+# Broker URLs, tried in turn: %s.
+servers = [%s]
+# PEM CA bundle for the broker's certificate (absolute path). "" = the system's roots.
+ca_file = %q
+# Client certificate and key for mutual TLS (absolute paths); both or neither.
+cert_file = %q
+key_file = %q
+# Broker login. Keep this file readable only by root and the edge-agent group.
+username = %q
+password = %q
+# MQTT client id. "" = the device id.
+client_id = %q
+# Keepalive; a dead connection is noticed within about 1.5 times this. 1s to 18h.
+keepalive = %q
+# First topic level(s).
+topic_prefix = %q
+# Records published and not yet acknowledged, at most. 1 to 65535.
+window = %d
+`, m.Enabled, quoteList(mqttSchemes), strings.Join(servers, ", "), m.CAFile, m.CertFile, m.KeyFile,
+		m.Username, m.Password, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, m.Window)
+}
