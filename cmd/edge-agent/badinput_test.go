@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/attest"
+)
+
+func TestCorruptConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"binary garbage", "\x7fELF\x02\x01\x01\x00\x00\x00garbage\xff\xfe", "config:"},
+		{"truncated", "version = 1\n[store]\nmax_bytes = \"256Mi", "line 3"},
+		{"unknown key", "version = 1\n[store]\nmax_byte = 5\n", `did you mean "store.max_bytes"`},
+		{"bad value", "version = 1\n[store]\nmax_bytes = \"1KiB\"\n", "store.max_bytes"},
+		{"no version", "[store]\n", "version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".toml")
+			os.WriteFile(path, []byte(tc.content), 0o600)
+			code, _, stderr := cli(t, "config", "check", path)
+			if code != 1 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, path) {
+				t.Fatalf("exit %d, stderr %q; want 1 and a message naming %s and %q", code, stderr, path, tc.want)
+			}
+			code, _, stderr = cli(t, "run", "-c", path)
+			if code != 1 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("run: exit %d, stderr %q", code, stderr)
+			}
+		})
+	}
+	code, _, stderr := cli(t, "config", "check", filepath.Join(dir, "missing.toml"))
+	if code != 1 || !strings.Contains(stderr, "edge-agent config default >") {
+		t.Fatalf("missing config: exit %d, %q; want advice to create one", code, stderr)
+	}
+}
+
+func TestKeyPermissionsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "")
+	key := filepath.Join(dir, "device.key")
+	if _, err := attest.CreateKey("file:"+key, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(key, 0o644)
+	code, _, stderr := cli(t, "run", "-c", cfg)
+	if code != 1 || !strings.Contains(stderr, `chmod 600 `+key) {
+		t.Fatalf("exit %d, stderr %q; want the daemon to refuse with the chmod to run", code, stderr)
+	}
+	code, _, stderr = cli(t, "keys", "show", "--key", "file:"+key)
+	if code != 1 || !strings.Contains(stderr, "chmod 600") {
+		t.Fatalf("keys show: exit %d, %q", code, stderr)
+	}
+}
+
+func TestKeysInitAndShow(t *testing.T) {
+	key := "file:" + filepath.Join(t.TempDir(), "id", "device.key")
+	code, out, stderr := cli(t, "keys", "init", "--key", key)
+	if code != 0 || !strings.Contains(out, "device id:  12D3KooW") {
+		t.Fatalf("keys init: %d %q %q", code, out, stderr)
+	}
+	_, show, _ := cli(t, "keys", "show", "--key", key)
+	if !strings.Contains(out, strings.TrimSpace(show)) {
+		t.Fatalf("keys show %q does not match keys init %q", show, out)
+	}
+	if code, _, stderr := cli(t, "keys", "init", "--key", key); code != 1 || !strings.Contains(stderr, "already has an identity") {
+		t.Fatalf("second keys init must refuse: %d %q", code, stderr)
+	}
+	if code, _, stderr := cli(t, "keys", "show", "--key", "tpm:0"); code != 1 || !strings.Contains(stderr, "file:") {
+		t.Fatalf("tpm: key: %d %q", code, stderr)
+	}
+}
+
+// TestTruncatedOutbox: a database cut short (an SD card that lost power
+// mid-write) is reported by the read-only tools and recovered by the daemon,
+// which moves it aside, starts a new chain and keeps running.
+func TestTruncatedOutbox(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "[[drivers.sim]]\nname = \"load\"\nkind = \"counter\"\ninterval = \"1ms\"\ncount = 500\n")
+	runFor(t, cfg, dir, 2*time.Second)
+	db := filepath.Join(dir, "outbox.db")
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(db, fi.Size()/3); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := cli(t, "queue", "stats", "-c", cfg)
+	if code != 1 || !strings.Contains(stderr, "corrupt") {
+		t.Fatalf("queue stats on a truncated outbox: exit %d, %q", code, stderr)
+	}
+	log := runFor(t, cfg, dir, 2*time.Second)
+	if !strings.Contains(log, "corrupt") || !strings.Contains(log, "moved_to") {
+		t.Fatalf("daemon log does not say the outbox was replaced:\n%s", log)
+	}
+	matches, _ := filepath.Glob(db + ".corrupt-*")
+	if len(matches) != 1 {
+		t.Fatalf("corrupt file not kept aside: %v", matches)
+	}
+	code, out, stderr := cli(t, "queue", "stats", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "RECOVERED") {
+		t.Fatalf("queue stats after recovery: %d %q %q", code, out, stderr)
+	}
+}
+
+// TestFullQuota: a small quota with no uplink fills up; the oldest records
+// are evicted and announced, and the exported outbox verifies.
+func TestFullQuota(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "[store]\nmax_bytes = \"1MiB\"\n[[drivers.sim]]\nname = \"load\"\nkind = \"counter\"\ninterval = \"50us\"\n")
+	runFor(t, cfg, dir, 3*time.Second)
+	code, out, stderr := cli(t, "queue", "stats", "-c", cfg)
+	if code != 0 || !strings.Contains(out, "evicted") {
+		t.Fatalf("queue stats: %d %q %q", code, out, stderr)
+	}
+	export := filepath.Join(dir, "export.cbor")
+	if code, _, stderr := cli(t, "queue", "export", "-c", cfg, "--out", export); code != 0 {
+		t.Fatalf("queue export: %d %q", code, stderr)
+	}
+	code, out, _ = cli(t, "verify", "--partial", "--json", export)
+	if code != 0 || !strings.Contains(out, `"kind":"agent.gap"`) || !strings.Contains(out, `"reason":"quota"`) {
+		t.Fatalf("verify of a quota-evicted outbox: exit %d, or no agent.gap record naming the evictions", code)
+	}
+}
+
+// runFor runs the daemon binary for d, stops it with SIGTERM and returns its log.
+func runFor(t *testing.T, cfgPath, dir string, d time.Duration) string {
+	t.Helper()
+	logPath := filepath.Join(dir, "agent.log")
+	os.Remove(logPath)
+	ctx, cancel := context.WithTimeout(context.Background(), d+15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, agentBin, "run", "-c", cfgPath)
+	logFile, _ := os.Create(logPath)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	logFile.Close()
+	out, _ := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatalf("daemon exited with %v:\n%s", err, out)
+	}
+	return string(out)
+}
