@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -121,7 +122,7 @@ func TestReceive(t *testing.T) {
 	ops = append(ops, r(0x12, 0x00), w(0x12, 0xFF))                // spurious edge
 	ops = append(ops, rxOps(0x20, opaque, 0xF6, 0x28)...)          // SNR -2.5 dB, PacketRssi 40
 	ops = append(ops, w(0x01, 0x80))                               // sleep at exit
-	var tick uint32 = 4294967280 // the fifth edge wraps past 2^32
+	var tick uint32 = 4294967280                                   // the fifth edge wraps past 2^32
 	rg := newRig(t, ops, Opts{IncludePayload: true, Micros: func() uint32 { tick += 10; return tick }})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -290,6 +291,30 @@ func TestNewValidates(t *testing.T) {
 			p := &spitest.Playback{}
 			if _, err := New("x", p, &gpiotest.Pin{}, &gpiotest.Pin{}, &tt.o); !errors.Is(err, ErrInvalidOption) {
 				t.Fatalf("New = %v", err)
+			}
+		})
+	}
+}
+
+func TestProbeBoard(t *testing.T) {
+	dir := t.TempDir()
+	present := dir + "/spidev0.0"
+	if err := os.WriteFile(present, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		spi  string
+		want drivers.Probe
+	}{
+		{"missing node", dir + "/spidev9.9", drivers.Skipped},
+		{"present node", present, drivers.Loaded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ProbeBoard(context.Background(), Board{SPI: tt.spi})
+			if p != tt.want || (p == drivers.Loaded) != (err == nil) {
+				t.Fatalf("ProbeBoard = %v, %v; want %v", p, err, tt.want)
 			}
 		})
 	}
