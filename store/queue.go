@@ -45,6 +45,7 @@ func (s *Store) records(after uint64, max int) ([]Record, error) {
 	}
 	var out []Record
 	err := s.view(func(tx *bolt.Tx) error {
+		read := 0
 		c := tx.Bucket([]byte(bucketRecords)).Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, v = c.Next() {
 			if out == nil {
@@ -52,7 +53,9 @@ func (s *Store) records(after uint64, max int) ([]Record, error) {
 			}
 			// Copy: the mmap'd bytes are only valid inside the transaction.
 			out = append(out, Record{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v[valueHeader:])})
+			read += len(v)
 		}
+		s.mapped.note(tx, read)
 		return nil
 	})
 	return out, err

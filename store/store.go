@@ -111,10 +111,11 @@ type state struct {
 
 // Store is an open outbox. See the package comment for its rules.
 type Store struct {
-	path string
-	opts Options
-	log  *slog.Logger
-	db   *bolt.DB
+	mapped mappedReads // see mapped.go
+	path   string
+	opts   Options
+	log    *slog.Logger
+	db     *bolt.DB
 
 	// writeMu serialises write transactions and Check, and the replacement
 	// of st and acks after each commit.

@@ -1,0 +1,34 @@
+package store
+
+import (
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// dropMappedAfter is how many record bytes an uplink may read before the
+// pages it walked are dropped from the process's mapping.
+const dropMappedAfter = 8 << 20
+
+// mappedReads counts record bytes read through the mmap since the last drop.
+type mappedReads struct{ n atomic.Int64 }
+
+// note adds n bytes read in tx and, past the threshold, drops the file pages
+// mapped into this process. bbolt reads through a shared read-only mmap, so
+// draining a large backlog would otherwise leave every page it touched
+// resident: a 1M-record drain shows hundreds of MiB of RSS (and cgroup
+// memory) that is only page cache. MADV_DONTNEED unmaps the pages from this
+// process; the next read faults them back from the page cache. It runs
+// inside a read transaction, which holds bbolt's mmap lock, so the mapping
+// cannot be replaced while it is advised.
+func (m *mappedReads) note(tx *bolt.Tx, n int) {
+	if m.n.Add(int64(n)) < dropMappedAfter {
+		return
+	}
+	m.n.Store(0)
+	info := tx.DB().Info()
+	// The address comes from bbolt as a uintptr; passing it straight to the
+	// syscall keeps it out of Go's pointer rules. Failure only costs memory.
+	unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(tx.Size()), unix.MADV_DONTNEED)
+}
