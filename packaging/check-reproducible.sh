@@ -1,38 +1,51 @@
 #!/bin/sh
-# check-reproducible.sh: build the release binaries and .debs twice and
-# compare sha256. The second build uses an empty Go build cache, so it
-# really compiles everything again rather than copying cached objects.
+# check-reproducible.sh: two builds of the same commit must be byte-identical.
+#
+# Exports HEAD twice (git archive) into two different directories and builds
+# the release binaries and .debs in each, the second time with an empty Go
+# build cache. Different paths check -trimpath; the empty cache makes the
+# second build compile everything again instead of copying cached objects.
+# Uncommitted changes are not part of either build, on purpose.
 #
 # Environment: VERSION, COMMIT, GO, NFPM, SOURCE_DATE_EPOCH, PKG_DIST.
 set -eu
-here=$(dirname "$0")
+here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 : "${PKG_DIST:=dist}"
 : "${NFPM:?NFPM must be set}"
-[ -f packaging/config.toml ] || die "packaging/config.toml is missing: it is the shipped conffile"
+: "${VERSION:?VERSION must be set}"
+: "${COMMIT:?COMMIT must be set}"
+: "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
+command -v git >/dev/null 2>&1 || die "check-reproducible needs git (install the Debian package 'git')"
+rev=$(git rev-parse HEAD) || die "check-reproducible builds a commit: run it in a git checkout"
 
-a="$PKG_DIST/repro-a"
-b="$PKG_DIST/repro-b"
-rm -rf "$a" "$b"
-cache=$(mktemp -d "${TMPDIR:-/tmp}/edge-agent-gocache.XXXXXX")
-trap 'chmod -R u+w "$cache" 2>/dev/null; rm -rf "$cache"' EXIT INT TERM
+work=$(mktemp -d "${TMPDIR:-/tmp}/edge-agent-repro.XXXXXX")
+trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT INT TERM
+mkdir -p "$PKG_DIST"
+dist=$(cd "$PKG_DIST" && pwd)
 
-start=$(date +%s)
-"$here/build.sh" "$a"
-"$here/deb.sh" "$a" "$a" >/dev/null
-echo "first build: $(($(date +%s) - start))s" >&2
-start=$(date +%s)
-GOCACHE=$cache "$here/build.sh" "$b"
-"$here/deb.sh" "$b" "$b" >/dev/null
-echo "second build (empty GOCACHE): $(($(date +%s) - start))s" >&2
+# build NAME [env...]: export HEAD to $work/NAME-src, build there into
+# $work/NAME-out, write the sha256 list to $dist/repro-NAME.sha256.
+build() {
+	name=$1
+	shift
+	src="$work/$name-src"
+	out="$work/$name-out"
+	mkdir -p "$src" "$out"
+	git archive "$rev" | tar -x -C "$src"
+	start=$(date +%s)
+	(cd "$src" && env "$@" packaging/build.sh "$out" && env "$@" packaging/deb.sh "$out" "$out" >/dev/null)
+	echo "build $name: $(($(date +%s) - start))s" >&2
+	(cd "$out" && sha256sum -- *) >"$dist/repro-$name.sha256"
+}
+build a "GOCACHE=$("${GO:-go}" env GOCACHE)"
+build b "GOCACHE=$work/gocache"
 
-(cd "$a" && sha256sum -- *) >"$PKG_DIST/repro-a.sha256"
-(cd "$b" && sha256sum -- *) >"$PKG_DIST/repro-b.sha256"
-cat "$PKG_DIST/repro-a.sha256"
-n=$(wc -l <"$PKG_DIST/repro-a.sha256")
-[ "$n" -eq 6 ] || die "expected 3 binaries and 3 .debs, found $n files in $a"
-if ! cmp -s "$PKG_DIST/repro-a.sha256" "$PKG_DIST/repro-b.sha256"; then
-	diff "$PKG_DIST/repro-a.sha256" "$PKG_DIST/repro-b.sha256" >&2 || true
-	die "builds of the same commit differ (above); check for embedded paths, times or map-order output"
+cat "$dist/repro-a.sha256"
+n=$(wc -l <"$dist/repro-a.sha256")
+[ "$n" -eq 6 ] || die "expected 3 binaries and 3 .debs, found $n files"
+if ! cmp -s "$dist/repro-a.sha256" "$dist/repro-b.sha256"; then
+	diff "$dist/repro-a.sha256" "$dist/repro-b.sha256" >&2 || true
+	die "two builds of $rev differ (above): look for embedded paths, times or unordered output"
 fi
-echo "check-reproducible: $n files byte-identical across two builds"
+echo "check-reproducible: $n files byte-identical across two builds of $rev"
