@@ -3,6 +3,8 @@ package agent
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
@@ -10,6 +12,8 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/camera"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
+	"github.com/edge-agent/edge-agent/drivers/lora"
+	"github.com/edge-agent/edge-agent/drivers/lora/sx127x"
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -125,5 +129,34 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		}
 		ds = append(ds, d)
 	}
+	for i, l := range cfg.Drivers.LoRa {
+		d, err := buildLoRa(l, o)
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.lora[%d] (%s): %w", i, l.Name, err)
+		}
+		ds = append(ds, d)
+	}
 	return ds, nil
+}
+
+func buildLoRa(l config.LoRa, o Options) (drivers.Driver, error) {
+	if l.Mode == "sx127x" {
+		cr, _ := strconv.Atoi(strings.TrimPrefix(l.CodingRate, "4/")) // validated by config
+		opts := sx127x.DefaultOpts()
+		opts.FreqHz, opts.SF, opts.BWHz = uint64(l.FreqHz), uint8(l.SF), uint32(l.BandwidthHz)
+		opts.CodingRate, opts.SyncWord, opts.TxPowerDBm = uint8(cr), byte(l.SyncWord), int8(l.TxPowerDBm)
+		opts.Gateway = strings.ToUpper(strings.NewReplacer("-", "", ":", "").Replace(l.GatewayEUI))
+		opts.IncludePayload = l.IncludePayload
+		opts.Logger, opts.Now = o.Logger, o.Now
+		return sx127x.NewBoard(l.Name, sx127x.Board{SPI: l.SPI, Reset: l.ResetPin, DIO0: l.DIO0Pin}, &opts)
+	}
+	return lora.New(l.Name, &lora.Opts{
+		Listen:         l.Listen,
+		ReceiveBuffer:  int(l.ReceiveBuffer),
+		IncludePayload: l.IncludePayload,
+		StatInterval:   l.StatInterval.Duration,
+		TxAckTimeout:   l.TxAckTimeout.Duration,
+		Logger:         o.Logger,
+		Now:            o.Now,
+	})
 }

@@ -64,6 +64,7 @@ type Drivers struct {
 	GNSS   []GNSS   `toml:"gnss"`   // [[drivers.gnss]]
 	Env    []Env    `toml:"env"`    // [[drivers.env]]
 	Camera []Camera `toml:"camera"` // [[drivers.camera]]
+	LoRa   []LoRa   `toml:"lora"`   // [[drivers.lora]]
 }
 
 // Sim is a simulated source, for the demo, tests and bench.
@@ -373,6 +374,9 @@ func (d Drivers) instances() []instance {
 	for i, c := range d.Camera {
 		out = append(out, instance{fmt.Sprintf("drivers.camera[%d]", i), c.Name})
 	}
+	for i, l := range d.LoRa {
+		out = append(out, instance{fmt.Sprintf("drivers.lora[%d]", i), l.Name})
+	}
 	return out
 }
 
@@ -400,6 +404,17 @@ func (d Drivers) check(k string, c *Config) []*KeyError {
 	}
 	for i, c := range d.Camera {
 		p = append(p, c.check(fmt.Sprintf("%s.camera[%d]", k, i))...)
+	}
+	listens := map[string]string{}
+	for i, l := range d.LoRa {
+		key := fmt.Sprintf("%s.lora[%d]", k, i)
+		p = append(p, l.check(key)...)
+		if l.Mode == "udp" {
+			if other, ok := listens[l.Listen]; ok {
+				p = append(p, invalid(key+".listen", l.Listen, "already used by "+other+"; one server per address serves every gateway"))
+			}
+			listens[l.Listen] = key
+		}
 	}
 	first := map[string]string{}
 	for _, in := range d.instances() {

@@ -169,7 +169,8 @@ func hardwareTOML() string {
 #name = "dashcam0"
 #dir = "/media/dashcam"
 #pattern = "*.mp4"
-
+#
+`+loraTOML()+`
 `, quoteList(gnssSources), g.Source, g.Device, g.Baud, g.UBX, g.GPSDAddr, g.Interval.String(),
 		e.Bus, e.Addr, e.Oversampling, e.Interval.String(),
 		c.Pattern, c.Settle.String(), c.Rescan.String())

@@ -77,3 +77,34 @@ func TestMQTTUplink(t *testing.T) {
 		})
 	}
 }
+
+func TestLoRa(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		toml    string
+		wantKey string
+		wantErr error
+	}{
+		{"udp defaults", "[[drivers.lora]]\nname = \"hotspot\"\n", "", nil},
+		{"sx127x", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B8-27-EB-FF-FE-00-00-01\"\nsf = 9\n", "", nil},
+		{"sx127x without eui", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\n", "drivers.lora[0].gateway_eui", ErrMissing},
+		{"udp key on a radio", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B827EBFFFE000001\"\nlisten = \"0.0.0.0:1700\"\n", "drivers.lora[0].listen", ErrInvalid},
+		{"radio key on udp", "[[drivers.lora]]\nname = \"h\"\nsf = 9\n", "drivers.lora[0].sf", ErrInvalid},
+		{"bad listen", "[[drivers.lora]]\nname = \"h\"\nlisten = \"1680\"\n", "drivers.lora[0].listen", ErrInvalid},
+		{"same listen twice", "[[drivers.lora]]\nname = \"a\"\n[[drivers.lora]]\nname = \"b\"\n", "drivers.lora[1].listen", ErrInvalid},
+		{"odd bandwidth", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B827EBFFFE000001\"\nbandwidth_hz = 100000\n", "drivers.lora[0].bandwidth_hz", ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte("version = 1\n" + tc.toml))
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
+			}
+		})
+	}
+}
