@@ -130,6 +130,20 @@ func deviceNode(tb testing.TB, b *box, name string, gid int) string {
 	return p
 }
 
+func TestSetupListsSPIRadio(t *testing.T) {
+	b := newBox(t)
+	data, _ := os.ReadFile(b.cfgPath)
+	writeFile(t, b.cfgPath, string(data)+"[[drivers.lora]]\nname = \"radio\"\nmode = \"sx127x\"\nspi = \"/dev/spidev0.0\"\ngateway_eui = \"b827ebfffe6e3c01\"\nfreq_hz = 868100000\n")
+	s := doctor.LoadSetup(b.cfgPath)
+	if s.ConfigErr != nil {
+		t.Fatalf("LoadSetup: %v", s.ConfigErr)
+	}
+	want := doctor.Device{Driver: "radio", What: "SX127x radio (SPI)", Path: "/dev/spidev0.0"}
+	if len(s.Devices) != 1 || s.Devices[0] != want {
+		t.Errorf("Devices = %+v, want [%+v]", s.Devices, want)
+	}
+}
+
 func TestOutboxNearlyFull(t *testing.T) {
 	b := newBox(t)
 	s := b.setup(t)

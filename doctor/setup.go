@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"strings"
+
 	"github.com/edge-agent/edge-agent/config"
 )
 
@@ -49,6 +51,12 @@ func LoadSetup(path string) Setup {
 	if s.Config == nil {
 		return s
 	}
-	// [[drivers.sim]] and [uplinks.file] touch no device and no network.
+	// [[drivers.sim]] and [uplinks.file] touch no device and no network;
+	// a udp-mode LoRa driver only listens.
+	for _, l := range s.Config.Drivers.LoRa {
+		if l.Mode == "sx127x" && strings.HasPrefix(l.SPI, "/dev/") {
+			s.Devices = append(s.Devices, Device{Driver: l.Name, What: "SX127x radio (SPI)", Path: l.SPI})
+		}
+	}
 	return s
 }
