@@ -87,6 +87,7 @@ type Node struct {
 	rcptSub   *pubsub.Subscription
 	log       *slog.Logger
 	bootstrap []peer.AddrInfo
+	mesh      *meshTracer
 	cancel    context.CancelFunc
 	ctx       context.Context
 
@@ -191,6 +192,7 @@ func NewNode(o NodeOpts) (*Node, error) {
 		bootstrap: boot,
 		boot:      make(map[peer.ID]*BootstrapStatus),
 		rnd:       o.Rand,
+		mesh:      newMeshTracer(),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	for _, b := range boot {
@@ -270,6 +272,12 @@ func (n *Node) startPubsub() error {
 		pubsub.WithMaxMessageSize(attest.MaxRecordSize+4<<10),
 		pubsub.WithValidateQueueSize(1024),
 		pubsub.WithPeerExchange(false),
+		// A node's own records go to every topic peer, not only its mesh
+		// (off by default in pubsub v0.16): a device's few peers all get its
+		// records at once, and the first publish does not depend on the mesh
+		// having formed.
+		pubsub.WithFloodPublish(true),
+		pubsub.WithRawTracer(n.mesh),
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(n.inspect), n.o.ScoreInterval),
 	)
@@ -381,6 +389,10 @@ func (n *Node) PublishReceipt(ctx context.Context, raw []byte) error {
 
 // RecordPeers are the peers known to subscribe to the record topic.
 func (n *Node) RecordPeers() []peer.ID { return n.recT.ListPeers() }
+
+// MeshPeers are the record topic's mesh peers: those this node forwards
+// records to.
+func (n *Node) MeshPeers() []peer.ID { return n.mesh.peers(RecordTopic(n.o.Network)) }
 
 // Peers are the connected peers.
 func (n *Node) Peers() []peer.ID { return n.h.Network().Peers() }

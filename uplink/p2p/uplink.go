@@ -62,6 +62,7 @@ type Status struct {
 	PeerID            string            `json:"peer_id"`
 	Peers             int               `json:"peers"`       // connected
 	TopicPeers        int               `json:"topic_peers"` // subscribed to the record topic
+	MeshPeers         int               `json:"mesh_peers"`  // forwarded to
 	Bootstrap         []BootstrapStatus `json:"bootstrap"`
 	LastReceipt       time.Time         `json:"last_receipt,omitzero"`
 	LastReceiptBy     string            `json:"last_receipt_by,omitempty"`
@@ -144,6 +145,7 @@ func (u *Uplink) Status() Status {
 	if n := u.node; n != nil {
 		st.Peers = len(n.Peers())
 		st.TopicPeers = len(n.RecordPeers())
+		st.MeshPeers = len(n.MeshPeers())
 		st.Bootstrap = n.Bootstrap()
 		_, _, st.RejectedFromPeers, _ = n.ValidationCounts()
 	}

@@ -1,0 +1,177 @@
+package p2p_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/uplink/p2p"
+)
+
+func TestHostKeyIsDeviceID(t *testing.T) {
+	s := newSigner(t, 1)
+	k, err := p2p.HostKey(s)
+	if err != nil {
+		t.Fatalf("HostKey: %v", err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.String() != s.DeviceID() {
+		t.Fatalf("peer id %s, device id %s", id, s.DeviceID())
+	}
+}
+
+type opaqueSigner struct{ attest.Signer }
+
+func TestHostKeyRefusesOpaqueSigner(t *testing.T) {
+	_, err := p2p.HostKey(opaqueSigner{newSigner(t, 2)})
+	if !errors.Is(err, p2p.ErrNoHostKey) {
+		t.Fatalf("err = %v, want ErrNoHostKey", err)
+	}
+}
+
+func TestReceiptRoundTrip(t *testing.T) {
+	s := newSigner(t, 3)
+	key, _ := p2p.HostKey(s)
+	id, _ := peer.IDFromPrivateKey(key)
+	r := &p2p.Receipt{Network: "test", Collector: id, Device: "12D3KooWdevice", Time: 42,
+		Chains: []p2p.ChainRanges{{Chain: [16]byte{1}, Ranges: [][2]uint64{{1, 5}, {7, 7}}}}}
+	raw, err := p2p.SignReceipt(key, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p2p.OpenReceipt(raw)
+	if err != nil {
+		t.Fatalf("OpenReceipt: %v", err)
+	}
+	if got.Collector != id || got.Device != r.Device || got.Time != 42 || len(got.Chains) != 1 || got.Chains[0].Ranges[1] != [2]uint64{7, 7} {
+		t.Fatalf("round trip: got %+v", got)
+	}
+	tests := []struct {
+		name string
+		mut  func([]byte) []byte
+	}{
+		{"flipped body byte", func(b []byte) []byte { b[10] ^= 1; return b }},
+		{"flipped signature byte", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)-3] }},
+		{"empty", func([]byte) []byte { return nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := p2p.OpenReceipt(tt.mut(bytes.Clone(raw))); !errors.Is(err, p2p.ErrBadReceipt) {
+				t.Fatalf("err = %v, want ErrBadReceipt", err)
+			}
+		})
+	}
+}
+
+func TestSeqRanges(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []uint64
+		want [][2]uint64
+	}{
+		{"empty", nil, nil},
+		{"one", []uint64{4}, [][2]uint64{{4, 4}}},
+		{"unsorted with repeats", []uint64{3, 1, 2, 2, 7, 8, 10}, [][2]uint64{{1, 3}, {7, 8}, {10, 10}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := p2p.SeqRanges(tt.in)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Fatalf("got %v, want %v", got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckVerdicts(t *testing.T) {
+	s := newSigner(t, 4)
+	good := chainOf(t, s, [16]byte{9}, 1)[0]
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 0x80 // last signature byte
+	now := time.Now()
+	future, _ := signOne(t, s, [16]byte{9}, 2, [32]byte{1}, map[string]any{"n": 2})
+	tests := []struct {
+		name string
+		c    p2p.Checker
+		raw  []byte
+		want p2p.Verdict
+	}{
+		{"good", p2p.Checker{}, good, p2p.Accept},
+		{"bad signature", p2p.Checker{}, bad, p2p.Reject},
+		{"garbage", p2p.Checker{}, []byte("hello"), p2p.Reject},
+		{"oversized", p2p.Checker{}, make([]byte, attest.MaxRecordSize+1), p2p.Reject},
+		{"too far ahead", p2p.Checker{MaxClockSkew: time.Minute, Now: func() time.Time { return now.Add(-time.Hour) }}, future, p2p.Ignore},
+		{"within skew", p2p.Checker{MaxClockSkew: time.Minute, Now: func() time.Time { return now }}, future, p2p.Accept},
+		{"not allowed", p2p.Checker{Allowed: map[string]bool{"someone-else": true}}, good, p2p.Ignore},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := tt.c.Check(tt.raw)
+			if got != tt.want {
+				t.Fatalf("verdict %v (%v), want %v", got, err, tt.want)
+			}
+			if (got == p2p.Accept) != (err == nil) {
+				t.Fatalf("verdict %v with err %v", got, err)
+			}
+		})
+	}
+}
+
+func FuzzValidate(f *testing.F) {
+	s := newSigner(f, 5)
+	for _, r := range chainOf(f, s, [16]byte{1}, 2) {
+		f.Add(r)
+		b := bytes.Clone(r)
+		b[len(b)/2] ^= 1
+		f.Add(b)
+	}
+	f.Add([]byte{0xd2, 0x84})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var c p2p.Checker
+		v, rec, err := c.Check(raw)
+		if v != p2p.Accept {
+			if err == nil {
+				t.Fatalf("verdict %v without a reason", v)
+			}
+			return
+		}
+		// Accepted: it must decode and verify independently.
+		r, derr := attest.Decode(raw)
+		if derr != nil || r.Verify() != nil || rec == nil || !bytes.Equal(rec.Raw, raw) {
+			t.Fatalf("accepted bytes that do not verify: decode %v", derr)
+		}
+	})
+}
+
+// node starts a Node on loopback and stops it at the end of the test.
+func node(tb testing.TB, seed byte, boot []string, onRecord func(*attest.Record, peer.ID)) *p2p.Node {
+	tb.Helper()
+	key, err := p2p.HostKey(newSigner(tb, seed))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := p2p.NewNode(p2p.NodeOpts{Key: key, Network: "test", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Bootstrap: boot, OnRecord: onRecord, ScoreInterval: 100 * time.Millisecond, BackoffMin: 50 * time.Millisecond})
+	if err != nil {
+		tb.Fatalf("NewNode: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	return n
+}
