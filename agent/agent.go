@@ -27,6 +27,8 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/metrics"
+	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
 )
@@ -35,6 +37,7 @@ import (
 type Options struct {
 	Config  *config.Config
 	Version string
+	Commit  string
 	Logger  *slog.Logger
 	Now     func() time.Time
 	Rand    io.Reader
@@ -67,6 +70,9 @@ type Agent struct {
 	ackedAtStart map[string]uint64
 	failures     map[string]string // component → last error
 	probes       map[string]probeResult
+	states       map[string]driverState // by driver name
+	lastAck      map[string]time.Time   // by uplink name
+	counts       map[string]*driverCounts
 }
 
 // New opens the key and the store and builds every component; nothing runs
@@ -88,7 +94,8 @@ func New(o Options) (*Agent, error) {
 		o.FlushTimeout = 3 * time.Second
 	}
 	cfg := o.Config
-	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}, probes: map[string]probeResult{}}
+	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}, probes: map[string]probeResult{},
+		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
 
 	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log)
 	if err != nil {
@@ -112,6 +119,11 @@ func New(o Options) (*Agent, error) {
 		if a.drivers, err = buildDrivers(cfg, fixSink, o); err != nil {
 			return nil, err
 		}
+	}
+
+	for _, d := range a.drivers {
+		a.counts[d.Name()] = newDriverCounts()
+		a.states[d.Name()] = driverState{state: status.StateLoaded}
 	}
 
 	names := make([]string, len(a.uplinks))
@@ -213,7 +225,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, u := range a.uplinks {
 		q := a.store.Queue(u.Name())
 		uplinks.Go(func() error {
-			a.supervise(uplinkCtx, "uplink "+u.Name(), func(ctx context.Context) error { return u.Run(ctx, q) })
+			a.supervise(uplinkCtx, "uplink "+u.Name(), func(ctx context.Context) error { return u.Run(ctx, q) }, nil)
 			return nil
 		})
 	}
@@ -223,18 +235,32 @@ func (a *Agent) Run(ctx context.Context) error {
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- a.pipeline.Run(pipeCtx) }()
 
+	// The status API and metrics only read; they come up before the drivers
+	// so that `edge-agent status` answers during a slow driver start, and go
+	// down last so that a tech watching sees the backlog drain.
+	serversCtx, stopServers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServers()
+	var servers errgroup.Group
+	a.startServers(serversCtx, &servers)
+
 	driverCtx, stopDrivers := context.WithCancel(ctx)
 	defer stopDrivers()
 	go a.probeDrivers(driverCtx)
 	var drv errgroup.Group
 	for _, d := range a.drivers {
+		emit := a.counts[d.Name()].wrap(a.pipeline.Emit, a.o.Now)
 		drv.Go(func() error {
 			a.supervise(driverCtx, "driver "+d.Name(), func(ctx context.Context) error {
-				return d.Run(ctx, a.pipeline.Emit)
+				return d.Run(ctx, emit)
+			}, func(st driverState) {
+				a.mu.Lock()
+				a.states[d.Name()] = st
+				a.mu.Unlock()
 			})
 			return nil
 		})
 	}
+	drv.Go(func() error { a.watchAcks(driverCtx); return nil })
 
 	watchDone := make(chan struct{})
 	go func() { defer close(watchDone); a.watch(driverCtx) }()
@@ -266,6 +292,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.flush(a.o.FlushTimeout)
 	stopUplinks()
 	uplinks.Wait()
+	stopServers()
+	servers.Wait()
 	o, s, st := a.pipeline.Counts()
 	a.log.Info("stopped", "observed", o, "signed", s, "stored", st, "head_seq", a.store.Head().Seq)
 	return pipeErr
@@ -336,7 +364,10 @@ func (a *Agent) backlog() uint64 {
 
 // supervise runs fn until ctx is done, restarting it with backoff when it
 // fails or returns early: one broken component must not stop the others.
-func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Context) error) {
+func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Context) error, state func(driverState)) {
+	if state == nil {
+		state = func(driverState) {}
+	}
 	backoff := time.Second
 	for {
 		start := time.Now()
@@ -347,8 +378,10 @@ func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Cont
 		if err == nil {
 			// A driver that finishes (a sim with a count) is done, not broken.
 			a.log.Info("finished", "component", name)
+			state(driverState{state: status.StateFinished})
 			return
 		}
+		state(driverState{state: status.StateFailed, reason: err.Error()})
 		a.mu.Lock()
 		a.failures[name] = err.Error()
 		a.mu.Unlock()
@@ -362,6 +395,7 @@ func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Cont
 			return
 		}
 		backoff = min(backoff*2, 5*time.Minute)
+		state(driverState{state: status.StateLoaded, reason: "restarted after: " + err.Error()})
 	}
 }
 
@@ -431,5 +465,30 @@ func (a *Agent) watch(ctx context.Context) {
 			msg += "\nWATCHDOG=1"
 		}
 		a.o.Notifier.Notify(msg)
+	}
+}
+
+// startServers brings up the status API and the metrics endpoint, each
+// owned by g. A failure is logged and the daemon goes on without that
+// server: a status socket problem must not stop the box from earning, and
+// doctor still checks what it can from outside.
+func (a *Agent) startServers(ctx context.Context, g *errgroup.Group) {
+	sc := a.o.Config.Status
+	if sc.Socket != "" {
+		srv, err := status.Listen(a, status.ServerOpts{Socket: sc.Socket, Group: sc.Group, Logger: a.o.Logger, Now: a.o.Now})
+		if err != nil {
+			a.log.Error("no status API: `edge-agent status` will not reach this daemon", "socket", sc.Socket, "err", err)
+		} else {
+			g.Go(func() error { return srv.Run(ctx) })
+		}
+	}
+	if sc.MetricsListen != "" {
+		reg := metrics.NewRegistry(metrics.NewCollector(a, 5*time.Second, a.o.Logger))
+		ms, err := metrics.Listen(sc.MetricsListen, reg, a.o.Logger)
+		if err != nil {
+			a.log.Error("no metrics endpoint", "listen", sc.MetricsListen, "err", err)
+		} else {
+			g.Go(func() error { return ms.Run(ctx) })
+		}
 	}
 }

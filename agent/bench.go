@@ -49,6 +49,7 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 	cfg.Device.Key = "file:" + filepath.Join(o.Dir, "bench.key")
 	cfg.Store.Path = filepath.Join(o.Dir, "bench.db")
 	cfg.Store.MaxBytes = 4 << 30
+	cfg.Status = config.Status{} // nothing to serve while measuring
 	cfg.Pipeline.QueueLen = cfg.Pipeline.BatchMax
 
 	src, err := sim.New("bench", sim.Opts{Kind: sim.KindCounter, Interval: 0})

@@ -33,6 +33,7 @@ func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 	cfg.Device.DataDir = dir
 	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
 	cfg.Store.Path = filepath.Join(dir, "outbox.db")
+	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
 	cfg.Drivers.LoRa = []config.LoRa{{}}
 	cfg.Drivers.LoRa[0].Name, cfg.Drivers.LoRa[0].Mode = "hotspot", "udp"
 	cfg.Drivers.LoRa[0].Listen = "127.0.0.1:0"

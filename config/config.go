@@ -28,6 +28,7 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Drivers  Drivers  `toml:"drivers"`
 	Uplinks  Uplinks  `toml:"uplinks"`
+	Status   Status   `toml:"status"`
 }
 
 // Device is the identity of this box and where it keeps its state.
@@ -134,6 +135,7 @@ func Default() Config {
 			File: FileUplink{RotateBytes: 8 * MiB, RotateInterval: D(time.Minute)},
 			MQTT: defaultMQTT(),
 		},
+		Status: defaultStatus(),
 	}
 }
 
@@ -270,6 +272,7 @@ func (c *Config) problems() []*KeyError {
 	p = append(p, c.Drivers.check("drivers", c)...)
 	p = append(p, c.Uplinks.File.check("uplinks.file")...)
 	p = append(p, c.Uplinks.MQTT.check("uplinks.mqtt")...)
+	p = append(p, c.Status.check("status")...)
 	return p
 }
 

@@ -1,6 +1,8 @@
 package doctor
 
 import (
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/edge-agent/edge-agent/config"
@@ -58,5 +60,52 @@ func LoadSetup(path string) Setup {
 			s.Devices = append(s.Devices, Device{Driver: l.Name, What: "SX127x radio (SPI)", Path: l.SPI})
 		}
 	}
+	for _, g := range s.Config.Drivers.GNSS {
+		switch g.Source {
+		case "serial":
+			s.Devices = append(s.Devices, Device{Driver: g.Name, What: "GNSS receiver (serial)", Path: g.Device})
+		case "gpsd":
+			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "gpsd", Addr: g.GPSDAddr})
+		}
+	}
+	for _, e := range s.Config.Drivers.Env {
+		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "I²C bus", Path: i2cNode(e.Bus)})
+	}
+	if m := s.Config.Uplinks.MQTT; m.Enabled {
+		for _, srv := range m.Servers {
+			addr, tls, err := brokerAddr(srv)
+			if err != nil {
+				continue // config validation already named it
+			}
+			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "mqtt", Addr: addr, TLS: tls,
+				CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile})
+		}
+	}
 	return s
+}
+
+// i2cNode turns a bus given as a number ("1") into its device node.
+func i2cNode(bus string) string {
+	if strings.HasPrefix(bus, "/") {
+		return bus
+	}
+	return "/dev/i2c-" + bus
+}
+
+// brokerAddr is a broker URL's host:port (with MQTT's default ports) and
+// whether it speaks TLS.
+func brokerAddr(raw string) (string, bool, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", false, err
+	}
+	tls := u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts"
+	port := u.Port()
+	if port == "" {
+		port = "1883"
+		if tls {
+			port = "8883"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port), tls, nil
 }

@@ -23,6 +23,9 @@ func demoConfig(dir string) *config.Config {
 	cfg.Device.DataDir = dir
 	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
 	cfg.Store.Path = filepath.Join(dir, "outbox.db")
+	// Its own socket, so the demo never collides with an installed daemon:
+	// `edge-agent status --socket DIR/status.sock` watches it.
+	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
 	cfg.Uplinks.File.Enabled = true
 	cfg.Uplinks.File.Dir = filepath.Join(dir, "out")
 	cfg.Uplinks.File.RotateInterval = config.Duration{Duration: 5 * time.Second}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"time"
 
 	"github.com/edge-agent/edge-agent/doctor"
@@ -20,6 +21,11 @@ func cmdDoctor(ctx context.Context, env *cliEnv, args []string) error {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	setup := doctor.LoadSetup(*cfgPath)
+	socketSet := false
+	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
+	if !socketSet && setup.Config != nil {
+		*socket = setup.Config.Status.Socket
+	}
 	setup.Socket = *socket
 	r := doctor.Diagnose(ctx, doctor.Host{}, setup, &status.Client{Socket: *socket, Timeout: 10 * time.Second})
 	var err error

@@ -46,6 +46,8 @@ func commands() map[string]command {
 		"config":  {"config default | config check FILE", cmdConfig},
 		"queue":   {"the outbox: queue stats | queue export --out FILE", cmdQueue},
 		"bench":   {"how fast this device signs and stores", cmdBench},
+		"status":  {"live state of the running daemon: status [--json] [--watch]", cmdStatus},
+		"doctor":  {"field checklist, works with the daemon down: doctor [--json] [-c FILE]", cmdDoctor},
 		"version": {"print the version", cmdVersion},
 	}
 }

@@ -54,6 +54,9 @@ key = "file:%[1]s/device.key"
 data_dir = "%[1]s"
 [log]
 format = "json"
+[status]
+socket = "%[1]s/status.sock"
+metrics_listen = ""
 %[2]s
 `, dir, extra)
 	path := filepath.Join(dir, "config.toml")
