@@ -36,9 +36,12 @@
 // included. The Uplink trusts receipts only from the configured collector
 // peer ids and acks the outbox up to the highest seq below which every
 // record has MinReceipts distinct trusted receipts. Until then records stay
-// in the outbox, at most Window in flight, and are published again after
-// ResendAfter, doubling to ResendMax. ResendAfter must exceed the gossip
-// seen-cache TTL, within which a repeat of the same bytes is dropped as seen.
+// in the outbox, at most Window in flight, and are sent again after
+// ResendAfter, doubling to ResendMax: straight to each connected trusted
+// collector still missing them (DirectProtocol), since gossip drops a repeat
+// of bytes it has seen (message id = SHA-256 of the record) for SeenTTL plus
+// up to a minute (pubsub sweeps its seen cache once a minute); over gossip
+// only when none of those collectors is connected.
 //
 // Concurrency: Node and Uplink methods are safe for concurrent use. A Node's
 // validators run concurrently on gossipsub's goroutines and keep only atomic

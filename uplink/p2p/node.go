@@ -53,13 +53,19 @@ type NodeOpts struct {
 	// Checker judges records before they are delivered or forwarded.
 	Checker Checker
 	// SeenTTL is how long a message id is remembered; a record re-published
-	// within it is dropped (by this node too). 0 means 30s.
+	// within it is dropped (by this node too). pubsub sweeps its seen cache
+	// once a minute, so in practice an id is remembered up to a minute
+	// longer. 0 means 30s.
 	SeenTTL time.Duration
+	// ValidateQueue bounds messages waiting for validation; 0 means 4096.
+	ValidateQueue int
 	// BackoffMin and BackoffMax bound the wait between bootstrap dials; 0
 	// means 1s and 60s.
 	BackoffMin, BackoffMax time.Duration
-	// OnRecord receives every accepted record (from others and our own) on
-	// one goroutine; nil drops them (the node still relays).
+	// OnRecord receives every accepted record (from others and our own),
+	// from gossip and, when set, from DirectProtocol streams: it may be
+	// called concurrently. nil drops them (the node still relays) and does
+	// not accept direct streams.
 	OnRecord func(rec *attest.Record, from peer.ID)
 	// OnReceipt receives every receipt whose signature verified, on one
 	// goroutine; nil drops them.
@@ -138,6 +144,9 @@ func NewNode(o NodeOpts) (*Node, error) {
 	if o.Memory <= 0 {
 		o.Memory = 64 << 20
 	}
+	if o.ValidateQueue <= 0 {
+		o.ValidateQueue = 4096
+	}
 	if o.SeenTTL <= 0 {
 		o.SeenTTL = 30 * time.Second
 	}
@@ -202,6 +211,9 @@ func NewNode(o NodeOpts) (*Node, error) {
 	if err := n.startPubsub(); err != nil {
 		n.Close()
 		return nil, err
+	}
+	if o.OnRecord != nil {
+		h.SetStreamHandler(DirectProtocol, n.handleDirect)
 	}
 	return n, nil
 }
@@ -270,7 +282,12 @@ func (n *Node) startPubsub() error {
 		pubsub.WithMessageIdFn(MessageID),
 		pubsub.WithSeenMessagesTTL(n.o.SeenTTL),
 		pubsub.WithMaxMessageSize(attest.MaxRecordSize+4<<10),
-		pubsub.WithValidateQueueSize(1024),
+		// Validation runs inline on pubsub's worker goroutines (one per
+		// CPU) fed by this queue. A full queue drops a message before it is
+		// marked seen, so a later re-publish gets through; the concurrent
+		// async path instead drops throttled messages after marking them
+		// seen, and the seen cache only sweeps once a minute.
+		pubsub.WithValidateQueueSize(n.o.ValidateQueue),
 		pubsub.WithPeerExchange(false),
 		// A node's own records go to every topic peer, not only its mesh
 		// (off by default in pubsub v0.16): a device's few peers all get its
@@ -285,15 +302,13 @@ func (n *Node) startPubsub() error {
 		return fmt.Errorf("p2p: gossipsub: %w", err)
 	}
 	n.ps = ps
-	// Validators run concurrently (one goroutine per message, bounded):
-	// validateRecord and validateReceipt keep no state but atomics.
+	// Validators run concurrently on several workers: validateRecord and
+	// validateReceipt keep no state but atomics.
 	recTopic, rcptTopic := RecordTopic(n.o.Network), ReceiptTopic(n.o.Network)
-	if err := ps.RegisterTopicValidator(recTopic, n.validateRecord,
-		pubsub.WithValidatorConcurrency(256), pubsub.WithValidatorTimeout(5*time.Second)); err != nil {
+	if err := ps.RegisterTopicValidator(recTopic, n.validateRecord, pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("p2p: register validator for %s: %w", recTopic, err)
 	}
-	if err := ps.RegisterTopicValidator(rcptTopic, n.validateReceipt,
-		pubsub.WithValidatorConcurrency(64), pubsub.WithValidatorTimeout(5*time.Second)); err != nil {
+	if err := ps.RegisterTopicValidator(rcptTopic, n.validateReceipt, pubsub.WithValidatorInline(true)); err != nil {
 		return fmt.Errorf("p2p: register validator for %s: %w", rcptTopic, err)
 	}
 	if n.recT, err = ps.Join(recTopic); err != nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
@@ -31,8 +32,9 @@ type Opts struct {
 	// Window bounds records published but not yet receipted enough.
 	Window int
 	// ResendAfter is the first wait before a record without enough receipts
-	// is published again; it doubles per attempt up to ResendMax. It must
-	// exceed SeenTTL: within it the gossip layer drops a repeat as seen.
+	// is sent again, straight to the collectors missing it when connected
+	// (gossip would drop a repeat it has seen within SeenTTL plus up to a
+	// minute); it doubles per attempt up to ResendMax.
 	ResendAfter, ResendMax time.Duration
 	SeenTTL                time.Duration
 	MaxPeers               int
@@ -43,13 +45,13 @@ type Opts struct {
 }
 
 // DefaultOpts: network "mainnet", 1 receipt, 256 records in flight,
-// re-publish after 45s up to 10m, 30s seen cache, 32 peers, 10m clock skew.
+// re-send after 30s up to 10m, 30s seen cache, 32 peers, 10m clock skew.
 func DefaultOpts() Opts {
 	return Opts{
 		Network:      "mainnet",
 		MinReceipts:  1,
 		Window:       256,
-		ResendAfter:  45 * time.Second,
+		ResendAfter:  30 * time.Second,
 		ResendMax:    10 * time.Minute,
 		SeenTTL:      30 * time.Second,
 		MaxPeers:     32,
@@ -111,8 +113,8 @@ func New(o Opts) (*Uplink, error) {
 	if o.Window <= 0 {
 		return nil, fmt.Errorf("p2p: window %d must be positive: %w", o.Window, ErrInvalidConfig)
 	}
-	if o.SeenTTL <= 0 || o.ResendAfter <= o.SeenTTL {
-		return nil, fmt.Errorf("p2p: resend_after %v must exceed the seen cache %v (a repeat within it is dropped): %w", o.ResendAfter, o.SeenTTL, ErrInvalidConfig)
+	if o.SeenTTL <= 0 || o.ResendAfter <= 0 {
+		return nil, fmt.Errorf("p2p: seen_ttl %v and resend_after %v must be positive: %w", o.SeenTTL, o.ResendAfter, ErrInvalidConfig)
 	}
 	o.ResendMax = max(o.ResendMax, o.ResendAfter)
 	if _, err := HostKey(o.Signer); err != nil {
@@ -341,13 +343,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 			if len(buf) == 0 {
 				buf = nil
 			}
-			now := time.Now()
-			for i := range fl {
-				f := &fl[i]
-				if now.Sub(f.sentAt) >= u.resendDelay(f.tries) && count(f) < u.o.MinReceipts {
-					publish(f)
-				}
-			}
+			u.resend(ctx, n, fl, cov, publish)
 		}
 		u.update(func(s *Status) {
 			s.InFlight = len(fl)
@@ -371,6 +367,49 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 			}
 		case <-changed:
 		case <-tick.C:
+		}
+	}
+}
+
+// resend repairs flights whose back-off expired and that still lack
+// receipts: straight to each trusted collector that has not receipted them
+// and is connected (gossip would drop the same bytes as already seen), and
+// over gossip only when no such collector is connected.
+func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.ID]*coverage, publish func(*flight)) {
+	now := time.Now()
+	direct := map[peer.ID][][]byte{}
+	for i := range fl {
+		f := &fl[i]
+		if now.Sub(f.sentAt) < u.resendDelay(f.tries) {
+			continue
+		}
+		have, sent := 0, false
+		for c := range u.collectors {
+			if cv := cov[c]; cv != nil && sameChain(cv.chain, f.chain) && cv.has(f.seq) {
+				have++
+				continue
+			}
+			if n.Host().Network().Connectedness(c) == network.Connected {
+				direct[c] = append(direct[c], f.data)
+				sent = true
+			}
+		}
+		if have >= u.o.MinReceipts {
+			continue
+		}
+		if sent {
+			f.sentAt = now
+			f.tries++
+			u.update(func(s *Status) { s.Resent++ })
+		} else {
+			publish(f)
+		}
+	}
+	for c, recs := range direct {
+		if err := n.SendDirect(ctx, c, recs); err != nil && ctx.Err() == nil {
+			now := u.o.Now()
+			u.update(func(s *Status) { s.LastError, s.LastErrorAt = err.Error(), now })
+			u.log.Warn("p2p: direct re-send failed; will retry", "collector", c, "records", len(recs), "err", err)
 		}
 	}
 }
