@@ -216,7 +216,12 @@ func waitStored(t testing.TB, p *Pipeline) {
 }
 
 func TestQuotaEvictionIsAnnounced(t *testing.T) {
-	st := openStore(t, 1<<20) // 1 MiB quota, no uplink acks anything
+	// 1 MiB quota, no uplink acks anything; headroom as the daemon sets it.
+	st, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{MaxBytes: 1 << 20, EvictHeadroom: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, BatchMax: 64})
 	if err != nil {
 		t.Fatal(err)

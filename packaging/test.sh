@@ -97,6 +97,9 @@ drwxr-xr-x root/root ./lib/systemd/system/
 drwxr-xr-x root/root ./usr/
 drwxr-xr-x root/root ./usr/bin/
 -rwxr-xr-x root/root ./usr/bin/edge-agent
+drwxr-xr-x root/root ./usr/lib/
+drwxr-xr-x root/root ./usr/lib/sysctl.d/
+-rw-r--r-- root/root ./usr/lib/sysctl.d/60-edge-agent.conf
 drwxr-xr-x root/root ./usr/share/
 drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/edge-agent/
@@ -125,6 +128,7 @@ EOF
 	(cd "$data" && md5sum --quiet -c "$ctl/md5sums") || fail "$debarch md5sums do not match the data"
 	cmp -s "$data/etc/edge-agent/config.toml" packaging/config.toml || fail "$debarch config.toml is not packaging/config.toml"
 	cmp -s "$data/lib/systemd/system/edge-agent.service" systemd/edge-agent.service || fail "$debarch unit is not systemd/edge-agent.service"
+	cmp -s "$data/usr/lib/sysctl.d/60-edge-agent.conf" packaging/sysctl/60-edge-agent.conf || fail "$debarch sysctl drop-in is not packaging/sysctl/60-edge-agent.conf"
 	expect_eq "$debarch changelog" "$(zcat "$data/usr/share/doc/edge-agent/changelog.gz" | head -1 | cut -d' ' -f1-2)" "edge-agent ($deb_ver)"
 	expect_match "$debarch copyright" "$(head -1 "$data/usr/share/doc/edge-agent/copyright")" '^Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/$'
 

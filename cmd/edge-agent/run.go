@@ -35,6 +35,7 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	a, err := agent.New(agent.Options{
 		Config:    cfg,
 		Version:   version,
+		Commit:    commit,
 		Logger:    log,
 		Notifier:  notifier,
 		CreateKey: true,

@@ -330,12 +330,19 @@ func TestGPSD(t *testing.T) {
 		return p == drivers.Loaded
 	})
 	startDev(t, d, c)
-	waitFor(t, "a gpsd fix with a position", 20*time.Second, func() bool {
+	// gpsd may report the first epochs as 2D until it has seen a GSA and an
+	// altitude: wait for its settled 3D solution.
+	var f drivers.Fix
+	waitFor(t, "a 3D gpsd fix", 20*time.Second, func() bool {
 		obs, _ := c.snapshot()
-		return len(obs) > 0
+		for _, o := range obs {
+			if fx := o.Data.(drivers.Fix); fx.Mode == drivers.Fix3D {
+				f = fx
+				return true
+			}
+		}
+		return false
 	})
-	obs, _ := c.snapshot()
-	f := obs[0].Data.(drivers.Fix)
 	if math.Abs(f.Lat-48.1173) > 1e-7 || math.Abs(f.Lon-(11+31.0/60)) > 1e-7 || f.Mode != drivers.Fix3D {
 		t.Errorf("gpsd fix = %+v, want 48.1173 N 11.516667 E 3D", f)
 	}
