@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/edge-agent/edge-agent/collect"
+)
+
+const defaultCollectorConfig = "/etc/edge-agent/collector.toml"
+
+// cmdCollect is the network side: `collect [-c FILE]` runs the collector;
+// `collect status` and `collect export --out FILE` read its database (with
+// the collector stopped: bbolt's file lock keeps readers out while it runs).
+func cmdCollect(ctx context.Context, env *cliEnv, args []string) error {
+	sub := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	fs := newFlags(env, "collect "+sub, "collect [run|status|export] [-c FILE] [--json] [--out FILE]")
+	cfgPath := fs.String("c", defaultCollectorConfig, "collector config `file`")
+	asJSON := fs.Bool("json", false, "status: print JSON")
+	out := fs.String("out", "-", "export: write the records to this `file` (- for standard output)")
+	level := fs.String("log-level", "info", "run: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := collect.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "run":
+		log, err := newLogger(env.stderr, *level, "auto", env.getenv)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		c, err := collect.New(collect.Options{Config: cfg, Logger: log, CreateKey: true})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "edge-agent collect: peer id %s, listening on %s\n", c.PeerID(), strings.Join(c.Addrs(), " "))
+		return c.Run(ctx)
+	case "status":
+		sum, err := collect.ReadStatus(cfg.DBPath())
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(env.stdout).Encode(sum)
+		}
+		printCollectStatus(env.stdout, sum)
+		return nil
+	case "export":
+		if *out == "-" {
+			n, err := collect.ExportDB(cfg.DBPath(), env.stdout)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stderr, "exported %d records\n", n)
+			return nil
+		}
+		n, err := collect.ExportDBFile(cfg.DBPath(), *out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stderr, "exported %d records to %s (check them with: edge-agent verify %s)\n", n, *out, *out)
+		return nil
+	}
+	return usagef("unknown collect subcommand %q: use run, status or export", sub)
+}
+
+func printCollectStatus(w io.Writer, sum []collect.DeviceSummary) {
+	if len(sum) == 0 {
+		fmt.Fprintln(w, "no records yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tCHAIN\tRECORDS\tSEQS\tDUPS\tFORKS\tGAPS (announced/unannounced)\tLAST SEEN")
+	for _, d := range sum {
+		for _, c := range d.Chains {
+			warn := ""
+			if c.Forks > 0 || len(c.UnannouncedGaps) > 0 {
+				warn = "  <-- check"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d-%d\t%d\t%d\t%d/%d\t%s%s\n", d.Device, c.Chain[:8], c.Records, c.FirstSeq, c.LastSeq,
+				c.Duplicates, c.Forks, len(c.AnnouncedGaps), len(c.UnannouncedGaps), c.LastSeen.Format("2006-01-02 15:04:05Z"), warn)
+		}
+	}
+	tw.Flush()
+}
