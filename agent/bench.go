@@ -32,6 +32,7 @@ type BenchOpts struct {
 	Dir      string        // scratch directory for the key and the outbox
 	Duration time.Duration // how long to drive the pipeline
 	Version  string
+	BatchMax int // records per group commit; 0 = the config default
 	// Progress, if set, is called about once a second with records so far.
 	Progress func(elapsed time.Duration, records uint64)
 }
@@ -50,6 +51,9 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 	cfg.Store.Path = filepath.Join(o.Dir, "bench.db")
 	cfg.Store.MaxBytes = 4 << 30
 	cfg.Status = config.Status{} // nothing to serve while measuring
+	if o.BatchMax > 0 {
+		cfg.Pipeline.BatchMax = o.BatchMax
+	}
 	cfg.Pipeline.QueueLen = cfg.Pipeline.BatchMax
 
 	src, err := sim.New("bench", sim.Opts{Kind: sim.KindCounter, Interval: 0})

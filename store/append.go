@@ -120,6 +120,12 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 		return nil, s.writeErr(fmt.Sprintf("append %d records", len(entries)), err)
 	}
 
+	var written int
+	for _, e := range entries {
+		written += len(e.Data)
+	}
+	s.mapped.noteWritten(s, written)
+
 	s.mu.Lock()
 	s.st = st
 	if len(entries) > 0 {

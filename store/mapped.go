@@ -14,6 +14,22 @@ const dropMappedAfter = 8 << 20
 // mappedReads counts record bytes read through the mmap since the last drop.
 type mappedReads struct{ n atomic.Int64 }
 
+// noteWritten counts n appended bytes and, past the threshold, drops the
+// mapped pages in a short read transaction. Appends touch only the right
+// edge of the tree, but the kernel maps neighbouring pages of the page cache
+// around every fault ("fault-around"), and those are the freshly written
+// pages: without this, RSS grows with the file.
+func (m *mappedReads) noteWritten(s *Store, n int) {
+	if m.n.Load()+int64(n) < dropMappedAfter {
+		m.n.Add(int64(n))
+		return
+	}
+	s.view(func(tx *bolt.Tx) error {
+		m.note(tx, n)
+		return nil
+	})
+}
+
 // note adds n bytes read in tx and, past the threshold, drops the file pages
 // mapped into this process. bbolt reads through a shared read-only mmap, so
 // draining a large backlog would otherwise leave every page it touched

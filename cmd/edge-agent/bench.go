@@ -16,6 +16,7 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to drive the pipeline")
 	dir := fs.String("dir", "", "scratch `directory` on the disk to measure (default: a temporary one, removed after)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	batchMax := fs.Int("batch-max", 0, "records per disk commit (default: the config default, 256); try it against your storage")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +34,7 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
 			*duration, runtime.NumCPU(), scratch)
 	}
 	res, err := agent.Bench(ctx, agent.BenchOpts{
-		Dir: scratch, Duration: *duration, Version: version,
+		Dir: scratch, Duration: *duration, Version: version, BatchMax: *batchMax,
 		Progress: func(elapsed time.Duration, records uint64) {
 			if !*asJSON {
 				fmt.Fprintf(env.stdout, "[%3ds] %8d records  %8.0f/s\n", int(elapsed.Round(time.Second).Seconds()),
