@@ -2,6 +2,7 @@ package store
 
 import (
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -9,7 +10,7 @@ import (
 
 // dropMappedAfter is how many record bytes an uplink may read before the
 // pages it walked are dropped from the process's mapping.
-const dropMappedAfter = 8 << 20
+const dropMappedAfter = 2 << 20
 
 // mappedReads counts record bytes read through the mmap since the last drop.
 type mappedReads struct{ n atomic.Int64 }
@@ -43,8 +44,30 @@ func (m *mappedReads) note(tx *bolt.Tx, n int) {
 		return
 	}
 	m.n.Store(0)
-	info := tx.DB().Info()
-	// The address comes from bbolt as a uintptr; passing it straight to the
-	// syscall keeps it out of Go's pointer rules. Failure only costs memory.
-	unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(tx.Size()), unix.MADV_DONTNEED)
+	dropMapped(tx)
+}
+
+// dropMapped unmaps every page of the file from this process; the caller's
+// open transaction keeps the mapping in place while it runs. The address
+// comes from bbolt as a uintptr; passing it straight to the syscall keeps it
+// out of Go's pointer rules. Failure only costs memory.
+func dropMapped(tx *bolt.Tx) {
+	unix.Syscall(unix.SYS_MADVISE, tx.DB().Info().Data, uintptr(tx.Size()), unix.MADV_DONTNEED)
+}
+
+// dropMappedWhile drops the mapped pages every interval until stop is
+// closed: for walks that touch the whole file in code we cannot pace, such
+// as bbolt's own page check.
+func dropMappedWhile(tx *bolt.Tx, stop <-chan struct{}) {
+	t := time.NewTicker(time.Millisecond) // the check walks ~1 GB/s from the page cache
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			dropMapped(tx)
+			return
+		case <-t.C:
+			dropMapped(tx)
+		}
+	}
 }

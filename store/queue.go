@@ -89,6 +89,7 @@ func (q *Queue) Ack(upTo uint64) error {
 		return fmt.Errorf("store: ack for %q up to %d: beyond the head %d, a record the outbox never handed out: this is a bug in the uplink", q.name, upTo, st.head.Seq)
 	}
 	acks[q.name] = upTo
+	var deleted uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket([]byte(bucketAcks)).Put([]byte(q.name), u64(upTo)); err != nil {
 			return err
@@ -99,11 +100,14 @@ func (q *Queue) Ack(upTo uint64) error {
 		}
 		st.count -= n
 		st.bytes -= freed
+		deleted = freed
 		return putState(tx.Bucket([]byte(bucketMeta)), st)
 	})
 	if err != nil {
 		return s.writeErr(fmt.Sprintf("ack for %q up to %d", q.name, upTo), err)
 	}
+	// Deleting walked the leaf pages of what it deleted: drop them too.
+	s.mapped.noteWritten(s, int(deleted))
 	s.mu.Lock()
 	s.st, s.acks = st, acks
 	s.mu.Unlock()

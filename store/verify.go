@@ -278,9 +278,16 @@ func verify(tx *bolt.Tx, fileSize int64, ld *loaded) error {
 	if recs == nil {
 		return corruptf("bucket %q missing", bucketRecords)
 	}
+	// The walks below touch every page of a file that may be hundreds of
+	// MiB: keep them from all staying resident (see mapped.go).
+	var walked int
 	var n, total, first, last uint64
 	c := recs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if walked += len(v); walked > dropMappedAfter {
+			dropMapped(tx)
+			walked = 0
+		}
 		if len(k) != 8 || len(v) < valueHeader {
 			return corruptf("record key %x malformed", k)
 		}
@@ -303,12 +310,17 @@ func verify(tx *bolt.Tx, fileSize int64, ld *loaded) error {
 	case n != ld.st.count || total != ld.st.bytes:
 		return corruptf("meta counts %d records of %d bytes, the file holds %d of %d", ld.st.count, ld.st.bytes, n, total)
 	}
+	stop := make(chan struct{})
+	dropped := make(chan struct{})
+	go func() { dropMappedWhile(tx, stop); close(dropped) }()
 	var errs []error
 	for err := range tx.Check() { // drain it all: the checker goroutine blocks otherwise
 		if len(errs) < 3 {
 			errs = append(errs, err)
 		}
 	}
+	close(stop)
+	<-dropped
 	if len(errs) > 0 {
 		return corruptf("bbolt check: %w", errors.Join(errs...))
 	}

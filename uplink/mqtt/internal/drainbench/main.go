@@ -146,8 +146,8 @@ func run() error {
 	if *mode == "drain" {
 		fmt.Printf("rate=%.0f records/s\n", float64(total)/wall.Seconds())
 	}
-	fmt.Printf("cpu=%.1f%% of one core  rss_now=%.1f MiB  peak_rss=%.1f MiB  peak_anon_rss(sampled)=%.1f MiB\n",
-		100*cpu.Seconds()/wall.Seconds(), float64(rssNow)/(1<<20), float64(maxRSS())/(1<<20), float64(peakAnon)/(1<<20))
+	fmt.Printf("cpu=%.1f%% of one core  rss_now=%.1f MiB  peak_rss=%.1f MiB  vm_hwm=%.1f MiB  peak_anon_rss(sampled)=%.1f MiB\n",
+		100*cpu.Seconds()/wall.Seconds(), float64(rssNow)/(1<<20), float64(maxRSS())/(1<<20), float64(vmHWM())/(1<<20), float64(peakAnon)/(1<<20))
 	return nil
 }
 
@@ -325,6 +325,24 @@ func rssAnon() int64 {
 			if _, err := fmt.Sscan(v, &kb); err == nil {
 				return kb * 1024
 			}
+		}
+	}
+	return 0
+}
+
+// vmHWM is the peak resident set of this process's memory map, from
+// /proc/self/status; unlike getrusage's maxrss it is not carried over from
+// whatever the process was before an exec.
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb * 1024
 		}
 	}
 	return 0
