@@ -7,12 +7,7 @@ import (
 )
 
 func TestHardwareDrivers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		toml    string
-		wantKey string // "" = valid
-		wantErr error
-	}{
+	for _, tc := range []sectionCase{
 		{"gnss defaults", "[[drivers.gnss]]\nname = \"gps0\"\n", "", nil},
 		{"gnss via gpsd", "[[drivers.gnss]]\nname = \"gps0\"\nsource = \"gpsd\"\ngpsd_addr = \"127.0.0.1:2947\"\n", "", nil},
 		{"gnss bad source", "[[drivers.gnss]]\nname = \"gps0\"\nsource = \"usb\"\n", "drivers.gnss[0].source", ErrInvalid},
@@ -29,30 +24,16 @@ func TestHardwareDrivers(t *testing.T) {
 		{"names unique across families", "[[drivers.gnss]]\nname = \"x\"\n[[drivers.env]]\nname = \"x\"\n", "drivers.env[0].name", ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte("version = 1\n" + tc.toml))
-			if tc.wantKey == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				if len(c.Drivers.GNSS)+len(c.Drivers.Env)+len(c.Drivers.Camera) != 1 {
-					t.Fatalf("driver not decoded: %+v", c.Drivers)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
+			c := tc.run(t)
+			if c != nil && len(c.Drivers.GNSS)+len(c.Drivers.Env)+len(c.Drivers.Camera) != 1 {
+				t.Fatalf("driver not decoded: %+v", c.Drivers)
 			}
 		})
 	}
 }
 
 func TestMQTTUplink(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		toml    string
-		wantKey string
-		wantErr error
-	}{
+	for _, tc := range []sectionCase{
 		{"defaults", "[uplinks.mqtt]\nenabled = true\n", "", nil},
 		{"tls with client cert", "[uplinks.mqtt]\nenabled = true\nservers = [\"mqtts://b:8883\", \"ssl://c\"]\nca_file = \"/etc/ca.pem\"\ncert_file = \"/etc/c.pem\"\nkey_file = \"/etc/k.pem\"\n", "", nil},
 		{"bad scheme", "[uplinks.mqtt]\nservers = [\"http://b\"]\n", "uplinks.mqtt.servers[0]", ErrInvalid},
@@ -63,28 +44,12 @@ func TestMQTTUplink(t *testing.T) {
 		{"wildcard prefix", "[uplinks.mqtt]\ntopic_prefix = \"a/#\"\n", "uplinks.mqtt.topic_prefix", ErrInvalid},
 		{"window", "[uplinks.mqtt]\nwindow = 0\n", "uplinks.mqtt.window", ErrInvalid},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte("version = 1\n" + tc.toml))
-			if tc.wantKey == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.run(t) })
 	}
 }
 
 func TestLoRa(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		toml    string
-		wantKey string
-		wantErr error
-	}{
+	for _, tc := range []sectionCase{
 		{"udp defaults", "[[drivers.lora]]\nname = \"hotspot\"\n", "", nil},
 		{"sx127x", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B8-27-EB-FF-FE-00-00-01\"\nsf = 9\n", "", nil},
 		{"sx127x without eui", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\n", "drivers.lora[0].gateway_eui", ErrMissing},
@@ -94,17 +59,32 @@ func TestLoRa(t *testing.T) {
 		{"same listen twice", "[[drivers.lora]]\nname = \"a\"\n[[drivers.lora]]\nname = \"b\"\n", "drivers.lora[1].listen", ErrInvalid},
 		{"odd bandwidth", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B827EBFFFE000001\"\nbandwidth_hz = 100000\n", "drivers.lora[0].bandwidth_hz", ErrInvalid},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte("version = 1\n" + tc.toml))
-			if tc.wantKey == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { tc.run(t) })
 	}
+}
+
+// sectionCase is one config snippet (after "version = 1") and the error it
+// must give: wantKey "" means it must be valid.
+type sectionCase struct {
+	name    string
+	toml    string
+	wantKey string
+	wantErr error
+}
+
+// run parses the snippet, checks the outcome and returns the config when
+// it was valid.
+func (tc sectionCase) run(t *testing.T) *Config {
+	t.Helper()
+	c, err := Parse([]byte("version = 1\n" + tc.toml))
+	if tc.wantKey == "" {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return c
+	}
+	if err == nil || !strings.Contains(err.Error(), tc.wantKey) || !errors.Is(err, tc.wantErr) {
+		t.Fatalf("err = %v; want %v naming %q", err, tc.wantErr, tc.wantKey)
+	}
+	return nil
 }
