@@ -10,7 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/sec"
-	"github.com/libp2p/go-libp2p/p2p/host/basic"
+	blankhost "github.com/libp2p/go-libp2p/p2p/host/blank"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -68,8 +69,9 @@ type hostConfig struct {
 // manager and a connection manager. libp2p.New would link QUIC, WebRTC and
 // WebTransport whatever options it gets (about 8 MiB on arm64); gossip among
 // a few hundred peers needs none of them. No NAT port mapping, relay, hole
-// punching or AutoNAT either: devices dial out to bootstrap peers.
-func newHost(c hostConfig) (host.Host, error) {
+// punching, AutoNAT or identify either (a blank host, not basichost):
+// devices dial out to bootstrap peers.
+func newHost(c hostConfig) (*ownedHost, error) {
 	pid, err := peer.IDFromPrivateKey(c.key)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: host: %w", err)
@@ -101,7 +103,7 @@ func newHost(c hostConfig) (host.Host, error) {
 		ps.Close()
 		return nil, fmt.Errorf("p2p: host: connection manager: %w", err)
 	}
-	fail := func(err error) (host.Host, error) {
+	fail := func(err error) (*ownedHost, error) {
 		cm.Close()
 		rm.Close()
 		ps.Close()
@@ -133,30 +135,40 @@ func newHost(c hostConfig) (host.Host, error) {
 		sw.Close()
 		return fail(err)
 	}
-	h, err := basichost.NewHost(sw, &basichost.HostOpts{
-		EventBus:    bus,
-		ConnManager: cm,
-		EnablePing:  true,
-		UserAgent:   "edge-agent",
-	})
+	// The blank host plus identify: protocol negotiation, stream handlers
+	// and the protocol list pubsub waits for before it talks to a peer.
+	// basichost would add ping, AutoNAT v1 and v2, the circuit relay, hole
+	// punching and an embedded IPv6 ASN table (about 4 MiB on arm64), none
+	// of which gossip between dialled bootstrap peers needs.
+	h := blankhost.NewBlankHost(sw, blankhost.WithConnectionManager(cm), blankhost.WithEventBus(bus))
+	ids, err := identify.NewIDService(h, identify.UserAgent("edge-agent"), identify.DisableSignedPeerRecord())
 	if err != nil {
-		sw.Close()
+		h.Close()
 		return fail(err)
 	}
-	if len(c.listen) > 0 {
-		if err := sw.Listen(c.listen...); err != nil {
-			h.Close()
-			return fail(fmt.Errorf("listen on %v: %w", c.listen, err))
+	oh := &ownedHost{Host: h, closers: []func() error{ids.Close, cm.Close, rm.Close, ps.Close}}
+	// start runs once the caller has registered its protocols (pubsub):
+	// identify takes its first snapshot of them at Start and may miss the
+	// update events of handlers added right after, and a peer whose
+	// identify names no gossipsub protocol is never spoken to by pubsub.
+	// Listening waits too, so no connection predates identify.
+	oh.start = func() error {
+		ids.Start()
+		if len(c.listen) > 0 {
+			if err := sw.Listen(c.listen...); err != nil {
+				return fmt.Errorf("p2p: host: listen on %v: %w", c.listen, err)
+			}
 		}
+		return nil
 	}
-	h.Start()
-	return &ownedHost{Host: h, closers: []func() error{cm.Close, rm.Close, ps.Close}}, nil
+	return oh, nil
 }
 
 // ownedHost closes the parts basichost does not own after the host itself.
 type ownedHost struct {
 	host.Host
 	closers []func() error
+	start   func() error
 }
 
 func (h *ownedHost) Close() error {

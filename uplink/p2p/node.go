@@ -215,6 +215,10 @@ func NewNode(o NodeOpts) (*Node, error) {
 	if o.OnRecord != nil {
 		h.SetStreamHandler(DirectProtocol, n.handleDirect)
 	}
+	if err := h.start(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 

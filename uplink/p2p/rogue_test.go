@@ -98,6 +98,9 @@ func TestRogueRejectedNotForwarded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rsub.Cancel()
+	if err := rh.start(); err != nil { // after its pubsub registered: see ownedHost.start
+		t.Fatal(err)
+	}
 	ai, _ := peer.AddrInfoFromString(relay.Addrs()[0])
 	if err := rh.Connect(ctx, *ai); err != nil {
 		t.Fatal(err)
