@@ -2,13 +2,16 @@ package p2p
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/sec"
 	blankhost "github.com/libp2p/go-libp2p/p2p/host/blank"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
@@ -18,7 +21,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/net/upgrader"
-	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -135,25 +137,25 @@ func newHost(c hostConfig) (*ownedHost, error) {
 		sw.Close()
 		return fail(err)
 	}
-	// The blank host plus identify: protocol negotiation, stream handlers
-	// and the protocol list pubsub waits for before it talks to a peer.
-	// basichost would add ping, AutoNAT v1 and v2, the circuit relay, hole
-	// punching and an embedded IPv6 ASN table (about 4 MiB on arm64), none
-	// of which gossip between dialled bootstrap peers needs.
+	// The blank host: protocol negotiation and stream handlers, nothing
+	// more. basichost would add identify, ping, AutoNAT v1 and v2, the
+	// circuit relay, hole punching and an embedded IPv6 ASN table (about
+	// 4 MiB on arm64), none of which gossip between dialled bootstrap peers
+	// needs. What pubsub does need from identify is the event saying which
+	// protocols a new peer speaks; announcer emits it, assuming every peer
+	// of this network speaks gossipsub (pubsub negotiates the stream anyway,
+	// and a peer that does not is simply not used).
 	h := blankhost.NewBlankHost(sw, blankhost.WithConnectionManager(cm), blankhost.WithEventBus(bus))
-	ids, err := identify.NewIDService(h, identify.UserAgent("edge-agent"), identify.DisableSignedPeerRecord())
+	ann, err := newAnnouncer(bus)
 	if err != nil {
 		h.Close()
 		return fail(err)
 	}
-	oh := &ownedHost{Host: h, closers: []func() error{ids.Close, cm.Close, rm.Close, ps.Close}}
-	// start runs once the caller has registered its protocols (pubsub):
-	// identify takes its first snapshot of them at Start and may miss the
-	// update events of handlers added right after, and a peer whose
-	// identify names no gossipsub protocol is never spoken to by pubsub.
-	// Listening waits too, so no connection predates identify.
+	oh := &ownedHost{Host: h, closers: []func() error{ann.close, cm.Close, rm.Close, ps.Close}}
+	// start runs once the caller has registered its protocols, so no
+	// connection (and no announcement) predates pubsub.
 	oh.start = func() error {
-		ids.Start()
+		ann.start()
 		if len(c.listen) > 0 {
 			if err := sw.Listen(c.listen...); err != nil {
 				return fmt.Errorf("p2p: host: listen on %v: %w", c.listen, err)
@@ -162,6 +164,53 @@ func newHost(c hostConfig) (*ownedHost, error) {
 		return nil
 	}
 	return oh, nil
+}
+
+// announcer stands in for identify: on every new connection it emits
+// EvtPeerIdentificationCompleted naming the gossipsub protocols, which is
+// what pubsub waits for before it opens its stream to a peer.
+type announcer struct {
+	sub     event.Subscription
+	emit    event.Emitter
+	done    chan struct{}
+	started bool // set by start, before any close; both run on the owner's goroutine
+}
+
+// gossipProtocols are the protocols every edge-agent node speaks.
+var gossipProtocols = []protocol.ID{"/meshsub/1.3.0", "/meshsub/1.2.0", "/meshsub/1.1.0", DirectProtocol}
+
+func newAnnouncer(bus event.Bus) (*announcer, error) {
+	sub, err := bus.Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return nil, fmt.Errorf("announce peers: %w", err)
+	}
+	em, err := bus.Emitter(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("announce peers: %w", err)
+	}
+	return &announcer{sub: sub, emit: em, done: make(chan struct{})}, nil
+}
+
+func (a *announcer) start() {
+	a.started = true
+	go func() {
+		defer close(a.done)
+		for e := range a.sub.Out() {
+			ev := e.(event.EvtPeerConnectednessChanged)
+			if ev.Connectedness == network.Connected {
+				_ = a.emit.Emit(event.EvtPeerIdentificationCompleted{Peer: ev.Peer, Protocols: gossipProtocols})
+			}
+		}
+	}()
+}
+
+func (a *announcer) close() error {
+	err := a.sub.Close() // closes Out, which ends the loop
+	if a.started {
+		<-a.done
+	}
+	return errors.Join(err, a.emit.Close())
 }
 
 // ownedHost closes the parts basichost does not own after the host itself.
