@@ -172,7 +172,7 @@ func agentChild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "DONE %s %d outbox=%d in %v status %+v\n", signer.DeviceID(), n, stats.Records, time.Since(start), u.Status())
+	fmt.Fprintf(os.Stderr, "DONE %s %d outbox=%d in %v %s status %+v\n", signer.DeviceID(), n, stats.Records, time.Since(start), peakRSS(), u.Status())
 	if stats.Records != 0 {
 		return fmt.Errorf("outbox holds %d records after every ack", stats.Records)
 	}
@@ -385,4 +385,18 @@ func TestCollectorSIGKILL(t *testing.T) {
 		cols[0] = c
 		return cols
 	})
+}
+
+// peakRSS is this process's peak resident set (VmHWM), for the figures.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "VmHWM unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.Join(strings.Fields(l), " ")
+		}
+	}
+	return "VmHWM unknown"
 }
