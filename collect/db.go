@@ -59,7 +59,7 @@ func recordKey(kid []byte, chain [16]byte, seq uint64) []byte {
 func openDB(path string, readOnly bool) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: readOnly})
 	if err != nil {
-		return nil, fmt.Errorf("collect: open %s: %w (is another collector running on this data_dir?)", path, err)
+		return nil, fmt.Errorf("collect: open %s: %w (is a collector running on this data_dir? stop it first)", path, err)
 	}
 	if readOnly {
 		return db, nil
@@ -208,8 +208,9 @@ func readSummaries(tx *bolt.Tx) ([]DeviceSummary, error) {
 	return out, err
 }
 
-// ReadStatus opens collector.db read-only (beside a running collector) and
-// returns the per-device summary.
+// ReadStatus opens collector.db read-only and returns the per-device
+// summary. A running collector holds the file's lock, so this fails after a
+// second with the open error; its periodic status log line is the live view.
 func ReadStatus(dbPath string) ([]DeviceSummary, error) {
 	db, err := openDB(dbPath, true)
 	if err != nil {
