@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 4s
 export CGO_ENABLED ?= 0
 
-.PHONY: help build demo test test-deps lint unit fuzz-short fuzz bench soak clean
+.PHONY: help build demo test test-deps lint unit fuzz-short fuzz bench bench-p2p size-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ build: ## build bin/edge-agent for this machine (static, CGO off)
 demo: build ## run the whole pipeline on simulated hardware for 15 s, then verify what it delivered
 	./bin/$(BIN) demo --duration 15s
 
-test: test-deps lint unit fuzz-short test-packaging ## everything CI runs: set-up, lint, tests with -race, short fuzzing, packaging
+test: test-deps lint unit fuzz-short size-check test-packaging ## everything CI runs: set-up, lint, tests with -race, short fuzzing, size, packaging
 	@echo "make test: all passed"
 
 test-deps: ## install what the tests need (Debian packages); safe to re-run
@@ -43,6 +43,16 @@ fuzz: ## every fuzz target for 2 minutes
 bench: build ## Go benchmarks and `edge-agent bench`; figures go to docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem ./attest ./store
 	./bin/$(BIN) bench --duration 10s
+
+SIZE_BUDGET := 16777216
+size-check: ## the stripped static linux/arm64 binary with everything in it stays within 16 MiB
+	@CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/size-check-arm64 ./cmd/edge-agent
+	@size=$$(stat -c %s bin/size-check-arm64); \
+	  if [ $$size -gt $(SIZE_BUDGET) ]; then echo "size-check: linux/arm64 binary is $$size bytes, over the $(SIZE_BUDGET)-byte budget"; exit 1; fi; \
+	  echo "size-check: linux/arm64 binary is $$size bytes ($$(( ($(SIZE_BUDGET) - size) / 1024 )) KiB under budget)"
+
+bench-p2p: ## p2p figures: verify rate, 20-node propagation latency
+	$(GO) test -run '^$$' -bench 'Check|Mesh' -benchtime 1x ./uplink/p2p ./collect
 
 clean: ## remove build output
 	rm -rf bin dist

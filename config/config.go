@@ -83,6 +83,7 @@ type Sim struct {
 type Uplinks struct {
 	File FileUplink `toml:"file"` // [uplinks.file]
 	MQTT MQTTUplink `toml:"mqtt"` // [uplinks.mqtt]
+	P2P  P2PUplink  `toml:"p2p"`  // [uplinks.p2p]
 }
 
 // FileUplink writes records to a CBOR-sequence spool directory (USB export, tests).
@@ -134,6 +135,7 @@ func Default() Config {
 		Uplinks: Uplinks{
 			File: FileUplink{RotateBytes: 8 * MiB, RotateInterval: D(time.Minute)},
 			MQTT: defaultMQTT(),
+			P2P:  defaultP2P(),
 		},
 		Status: defaultStatus(),
 	}
@@ -272,6 +274,7 @@ func (c *Config) problems() []*KeyError {
 	p = append(p, c.Drivers.check("drivers", c)...)
 	p = append(p, c.Uplinks.File.check("uplinks.file")...)
 	p = append(p, c.Uplinks.MQTT.check("uplinks.mqtt")...)
+	p = append(p, c.Uplinks.P2P.check("uplinks.p2p")...)
 	p = append(p, c.Status.check("status")...)
 	return p
 }

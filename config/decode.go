@@ -97,7 +97,10 @@ func (d *decoder) value(key string, v any, fv reflect.Value) {
 				wrong(`an array of strings (["a", "b"])`)
 				return
 			}
-			out := make([]string, len(list))
+			var out []string // [] decodes to nil, as an absent key does
+			if len(list) > 0 {
+				out = make([]string, len(list))
+			}
 			for i, e := range list {
 				s, ok := e.(string)
 				if !ok {

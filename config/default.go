@@ -104,6 +104,7 @@ rotate_interval = %q
 		formatDuration(minRotateInterval), d.Uplinks.File.RotateInterval.String(),
 	)
 	b.WriteString(mqttTOML(d.Uplinks.MQTT))
+	b.WriteString(p2pTOML(d.Uplinks.P2P))
 	b.WriteString(statusTOML(d.Status))
 	return b.String()
 }

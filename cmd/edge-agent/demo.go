@@ -12,6 +12,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/collect"
 	"github.com/edge-agent/edge-agent/config"
 )
 
@@ -26,9 +27,6 @@ func demoConfig(dir string) *config.Config {
 	// Its own socket, so the demo never collides with an installed daemon:
 	// `edge-agent status --socket DIR/status.sock` watches it.
 	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
-	cfg.Uplinks.File.Enabled = true
-	cfg.Uplinks.File.Dir = filepath.Join(dir, "out")
-	cfg.Uplinks.File.RotateInterval = config.Duration{Duration: 5 * time.Second}
 	sim := func(name, kind string, every time.Duration) config.Sim {
 		return config.Sim{Name: name, Kind: kind, Interval: config.Duration{Duration: every}}
 	}
@@ -71,6 +69,27 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	log := slog.New(slog.NewTextHandler(logFile, nil))
 
 	cfg := demoConfig(*dir)
+	// The network side, in this process: a collector on loopback that the
+	// simulated device gossips to over libp2p, and that receipts what it
+	// stored. DIR/out gets what the collector accepted.
+	colCfg := collect.DefaultConfig()
+	colCfg.DataDir = filepath.Join(*dir, "collector")
+	colCfg.Network = "demo"
+	colCfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	colCfg.Memory = 32 * config.MiB
+	colCfg.StatusInterval = config.D(0)
+	col, err := collect.StartInProcess(ctx, collect.Options{Config: &colCfg, Logger: log, CreateKey: true})
+	if err != nil {
+		return err
+	}
+	defer col.Close()
+	cfg.Uplinks.P2P.Enabled = true
+	cfg.Uplinks.P2P.Network = "demo"
+	cfg.Uplinks.P2P.Bootstrap = col.Addrs()
+	cfg.Uplinks.P2P.Collectors = []string{col.PeerID()}
+	cfg.Uplinks.P2P.MinReceipts = 1
+	cfg.Uplinks.P2P.ResendAfter = config.D(2 * time.Second)
+
 	a, err := agent.New(agent.Options{Config: cfg, Version: version, Logger: log, CreateKey: true})
 	if err != nil {
 		return err
@@ -99,7 +118,16 @@ loop:
 	if runErr != nil {
 		return runErr
 	}
-	return demoSummary(env.stdout, *dir, cfg.Uplinks.File.Dir)
+	col.Close() // stop receiving; the export reads the closed collector's file
+	outDir := filepath.Join(*dir, "out")
+	if err := os.MkdirAll(outDir, 0o750); err != nil {
+		return err
+	}
+	if _, err := col.ExportFile(filepath.Join(outDir, "collected.cbor")); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "\ncollector %s accepted these over libp2p gossip on loopback and sent signed receipts for them\n", col.PeerID())
+	return demoSummary(env.stdout, *dir, outDir)
 }
 
 func printProgress(w io.Writer, elapsed time.Duration, s agent.Snapshot) {

@@ -47,6 +47,7 @@ func commands() map[string]command {
 		"queue":   {"the outbox: queue stats | queue export --out FILE", cmdQueue},
 		"bench":   {"how fast this device signs and stores", cmdBench},
 		"status":  {"live state of the running daemon: status [--json] [--watch]", cmdStatus},
+		"collect": {"network side: receive, verify, dedupe, store, receipt", cmdCollect},
 		"doctor":  {"field checklist, works with the daemon down: doctor [--json] [-c FILE]", cmdDoctor},
 		"version": {"print the version", cmdVersion},
 	}

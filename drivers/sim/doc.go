@@ -11,4 +11,4 @@
 // concurrently. Run calls emit and Opts.OnFix from its own goroutine only.
 package sim
 
-//go:generate go run ./internal/gentrack -o track/drive.nmea
+//go:generate go run ./internal/gentrack -o track/drive.nmea.gz

@@ -2,9 +2,11 @@ package sim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	_ "embed"
 	"fmt"
+	"io"
 	"math/big"
 	"strconv"
 	"strings"
@@ -19,8 +21,26 @@ import (
 // internal/gentrack: a cold start and a tunnel without fix, a few 2D epochs
 // while satellites are reacquired, and a final stop.
 //
-//go:embed track/drive.nmea
-var builtinTrack []byte
+// It ships gzipped (NMEA text compresses about 6:1) to keep the binary
+// within its size budget; zcat shows it.
+//
+//go:embed track/drive.nmea.gz
+var builtinTrackGz []byte
+
+// builtinTrack is the decompressed track.
+var builtinTrack = mustGunzip(builtinTrackGz)
+
+func mustGunzip(b []byte) []byte {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		panic("sim: built-in track: " + err.Error())
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		panic("sim: built-in track: " + err.Error())
+	}
+	return out
+}
 
 const knotsToMS = 0.514444 // 1852 m / 3600 s, as NMEA speeds are in knots
 

@@ -29,7 +29,7 @@ type Opts struct {
 	// accepts; counter is paced well down to ~10µs.
 	Interval time.Duration
 	// NMEA is the NMEA 0183 text gnss replays; nil selects the built-in
-	// ten-minute drive (track/drive.nmea).
+	// ten-minute drive (track/drive.nmea.gz).
 	NMEA []byte
 	// Dir is where camera writes its segment files; Run creates it (0750).
 	Dir string
