@@ -32,7 +32,7 @@ lint: ## gofmt, go vet, go mod tidy leaves no diff
 	  cp /tmp/go.mod.lint go.mod; cp /tmp/go.sum.lint go.sum; exit 1; fi
 
 unit: ## go test -race ./... (real mosquitto, gpsd, ptys, loopback sockets, SIGKILL crash test)
-	CGO_ENABLED=1 $(GO) test -race -timeout 15m ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./...
 
 fuzz-short: ## every fuzz target for $(FUZZTIME)
 	@scripts/fuzz.sh $(FUZZTIME)
