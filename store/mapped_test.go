@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bufio"
+	"github.com/edge-agent/edge-agent/store"
 	"os"
 	"strconv"
 	"strings"
@@ -60,5 +61,58 @@ func TestDrainDoesNotKeepPagesResident(t *testing.T) {
 	t.Logf("drained %d MiB; file-backed RSS grew %d KiB", total>>20, grew>>10)
 	if grew > total/3 {
 		t.Fatalf("file-backed RSS grew by %d MiB while draining %d MiB: the mapped pages are kept", grew>>20, total>>20)
+	}
+}
+
+func statusKiB(tb testing.TB, field string) int64 {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatalf("no %s in /proc/self/status", field)
+	return 0
+}
+
+// TestOpenCheckDoesNotKeepPagesResident: the consistency check at open walks
+// every page of the file; on a large outbox that must not show up as a
+// resident-memory peak of the file's size.
+func TestOpenCheckDoesNotKeepPagesResident(t *testing.T) {
+	opts, _ := testOptions(t, 12)
+	path := dbPath(t)
+	s, err := store.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 64 << 20
+	for s.Head().Seq*1024 < total {
+		if _, err := s.Append(entries(t, s.Head().Seq, 1024, 1024), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	// Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Fatalf("reset the peak RSS: %v", err)
+	}
+	before := statusKiB(t, "VmRSS")
+	s, err = store.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	grew := (statusKiB(t, "VmHWM") - before) << 10
+	t.Logf("opening a %d MiB outbox raised peak RSS by %d KiB", total>>20, grew>>10)
+	if grew > total/3 {
+		t.Fatalf("opening a %d MiB outbox raised peak RSS by %d MiB: the check keeps the file resident", total>>20, grew>>20)
 	}
 }

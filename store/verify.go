@@ -310,17 +310,7 @@ func verify(tx *bolt.Tx, fileSize int64, ld *loaded) error {
 	case n != ld.st.count || total != ld.st.bytes:
 		return corruptf("meta counts %d records of %d bytes, the file holds %d of %d", ld.st.count, ld.st.bytes, n, total)
 	}
-	stop := make(chan struct{})
-	dropped := make(chan struct{})
-	go func() { dropMappedWhile(tx, stop); close(dropped) }()
-	var errs []error
-	for err := range tx.Check() { // drain it all: the checker goroutine blocks otherwise
-		if len(errs) < 3 {
-			errs = append(errs, err)
-		}
-	}
-	close(stop)
-	<-dropped
+	errs := drainCheck(tx)
 	if len(errs) > 0 {
 		return corruptf("bbolt check: %w", errors.Join(errs...))
 	}
