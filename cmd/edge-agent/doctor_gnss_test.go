@@ -84,4 +84,3 @@ func TestDoctorGNSSWithoutFix(t *testing.T) {
 	}
 	t.Fatalf("no gps0 line in the report:\n%s", out)
 }
-
