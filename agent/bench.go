@@ -65,13 +65,11 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 		Config: &cfg, Version: o.Version, CreateKey: true,
 		Logger:    slog.New(slog.DiscardHandler),
 		Drivers:   []drivers.Driver{src},
-		Uplinks:   nil,
 		OnDurable: hist.observe,
 	})
 	if err != nil {
 		return BenchResult{}, err
 	}
-	a.uplinks = nil
 
 	before := rusage()
 	start := time.Now()
