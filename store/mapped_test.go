@@ -93,7 +93,9 @@ func TestOpenCheckDoesNotKeepPagesResident(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const total = 64 << 20
+	// Large against the noise of a loaded machine and the race detector's
+	// own memory (peaks of ~24 MiB seen); without the drops it is ~1.3× total.
+	const total = 96 << 20
 	for s.Head().Seq*1024 < total {
 		if _, err := s.Append(entries(t, s.Head().Seq, 1024, 1024), nil); err != nil {
 			t.Fatal(err)
@@ -112,7 +114,7 @@ func TestOpenCheckDoesNotKeepPagesResident(t *testing.T) {
 	defer s.Close()
 	grew := (statusKiB(t, "VmHWM") - before) << 10
 	t.Logf("opening a %d MiB outbox raised peak RSS by %d KiB", total>>20, grew>>10)
-	if grew > total/3 {
+	if grew > total/2 {
 		t.Fatalf("opening a %d MiB outbox raised peak RSS by %d MiB: the check keeps the file resident", total>>20, grew>>20)
 	}
 }
