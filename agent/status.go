@@ -13,7 +13,9 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/status"
+	"github.com/edge-agent/edge-agent/uplink/file"
 	"github.com/edge-agent/edge-agent/uplink/mqtt"
+	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
 // driverState is what the agent knows of a driver's life.
@@ -77,10 +79,20 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		us.LastAck = a.lastAck[u.Name]
 		failure := a.failures["uplink "+u.Name]
 		a.mu.Unlock()
-		if m, ok := a.uplinkNamed(u.Name).(*mqtt.Uplink); ok {
-			ms := m.Status()
+		switch up := a.uplinkNamed(u.Name).(type) {
+		case *mqtt.Uplink:
+			ms := up.Status()
 			us.Connected, us.Server, us.LastError, us.LastErrorAt, us.ClientCertExpiry =
 				ms.Connected, ms.Server, ms.LastError, ms.LastErrorAt, ms.ClientCertExpiry
+		case *p2p.Uplink:
+			ps := up.Status()
+			peers := ps.Peers
+			us.Peers = &peers
+			us.Connected = ps.Peers > 0
+			us.Server = fmt.Sprintf("%d peers (%d on the topic), network %q", ps.Peers, ps.TopicPeers, a.o.Config.Uplinks.P2P.Network)
+			us.LastError, us.LastErrorAt = ps.LastError, ps.LastErrorAt
+		case *file.Uplink:
+			us.Server = a.o.Config.SpoolDir()
 		}
 		if failure != "" && us.LastError == "" {
 			us.LastError = failure

@@ -1,0 +1,60 @@
+package agent
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/status"
+)
+
+// TestStatusDocument: the daemon's own status document, as status, doctor
+// and the metrics read it, reflects what it is doing.
+func TestStatusDocument(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Device.DataDir = dir
+	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
+	cfg.Store.Path = filepath.Join(dir, "outbox.db")
+	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg.Drivers.Sim = []config.Sim{{Name: "load", Kind: "counter", Interval: config.D(time.Millisecond), Count: 50}}
+	cfg.Uplinks.File.Enabled = true
+	a, err := New(Options{Config: &cfg, CreateKey: true, Version: "test", Commit: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	// Through the real socket, as `edge-agent status` reads it.
+	client := &status.Client{Socket: cfg.Status.Socket, Timeout: 5 * time.Second}
+	var doc *status.Doc
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		doc, err = client.Fetch(ctx)
+		if err == nil && len(doc.Uplinks) == 1 && doc.Uplinks[0].AckedSeq == 51 && len(doc.Drivers) == 1 && doc.Drivers[0].State == status.StateFinished {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed 51 records delivered and the driver finished: %+v, %v", doc, err)
+		}
+	}
+	if doc.Schema != status.SchemaVersion || doc.Identity.DeviceID != a.Signer().DeviceID() || doc.Identity.Commit != "abc" {
+		t.Fatalf("identity %+v", doc.Identity)
+	}
+	if d := doc.Drivers[0]; d.Name != "load" || d.Family != "sim" || d.Observations["sim.counter"] != 50 || d.LastObservation.IsZero() {
+		t.Fatalf("driver %+v", d)
+	}
+	if u := doc.Uplinks[0]; u.Name != "file" || u.Server != cfg.SpoolDir() || u.Backlog != 0 || u.Delivered != 51 || !u.Connected {
+		t.Fatalf("uplink %+v", u)
+	}
+	if p := doc.Pipeline; p.Observed != 50 || p.Stored != 51 || p.AppendErrors != 0 {
+		t.Fatalf("pipeline %+v", p)
+	}
+	if doc.Store.HeadSeq != 51 || doc.Store.Records != 0 || doc.Disk.Path != dir {
+		t.Fatalf("store %+v, disk %+v", doc.Store, doc.Disk)
+	}
+}
