@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,3 +406,48 @@ func TestCheckPanics(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSetupListsEveryDeviceAndEndpoint: what doctor checks with the daemon
+// down comes from every family and uplink in the config.
+func TestSetupListsEveryDeviceAndEndpoint(t *testing.T) {
+	b := newBox(t)
+	data, _ := os.ReadFile(b.cfgPath)
+	writeFile(t, b.cfgPath, string(data)+`
+[[drivers.gnss]]
+name = "gps0"
+device = "/dev/ttyAMA0"
+[[drivers.gnss]]
+name = "gps1"
+source = "gpsd"
+gpsd_addr = "127.0.0.1:2947"
+[[drivers.env]]
+name = "bme0"
+bus = "/dev/i2c-1"
+[uplinks.mqtt]
+enabled = true
+servers = ["mqtts://broker.example:8883", "tcp://10.0.0.1"]
+[uplinks.p2p]
+enabled = true
+bootstrap = ["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWQ3eWW38AdPpzhdTSGrQmxzezRMMidxAcRUCDTjKECbCx"]
+collectors = ["12D3KooWQ3eWW38AdPpzhdTSGrQmxzezRMMidxAcRUCDTjKECbCx"]
+`)
+	s := doctor.LoadSetup(b.cfgPath)
+	if s.ConfigErr != nil {
+		t.Fatalf("LoadSetup: %v", s.ConfigErr)
+	}
+	wantDev := []doctor.Device{
+		{Driver: "gps0", What: "GNSS receiver (serial)", Path: "/dev/ttyAMA0"},
+		{Driver: "bme0", What: "I²C bus", Path: "/dev/i2c-1"},
+	}
+	if fmt.Sprint(s.Devices) != fmt.Sprint(wantDev) {
+		t.Errorf("Devices = %+v\nwant %+v", s.Devices, wantDev)
+	}
+	var got []string
+	for _, e := range s.Endpoints {
+		got = append(got, fmt.Sprintf("%s %s tls=%v", e.Uplink, e.Addr, e.TLS))
+	}
+	want := []string{"gpsd 127.0.0.1:2947 tls=false", "mqtt broker.example:8883 tls=true", "mqtt 10.0.0.1:1883 tls=false", "p2p 203.0.113.7:4001 tls=false"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Endpoints = %v\nwant %v", got, want)
+	}
+}

@@ -81,7 +81,33 @@ func LoadSetup(path string) Setup {
 				CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile})
 		}
 	}
+	if p := s.Config.Uplinks.P2P; p.Enabled {
+		for _, ma := range p.Bootstrap {
+			if addr, ok := multiaddrTCP(ma); ok {
+				s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "p2p", Addr: addr})
+			}
+		}
+	}
 	return s
+}
+
+// multiaddrTCP is the host:port of a TCP multiaddr such as
+// /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW… (Noise runs over it, not TLS).
+func multiaddrTCP(ma string) (string, bool) {
+	parts := strings.Split(strings.TrimPrefix(ma, "/"), "/")
+	var host, port string
+	for i := 0; i+1 < len(parts); i += 2 {
+		switch parts[i] {
+		case "ip4", "ip6", "dns", "dns4", "dns6":
+			host = parts[i+1]
+		case "tcp":
+			port = parts[i+1]
+		}
+	}
+	if host == "" || port == "" {
+		return "", false
+	}
+	return net.JoinHostPort(host, port), true
 }
 
 // i2cNode turns a bus given as a number ("1") into its device node.
