@@ -245,8 +245,8 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	driverCtx, stopDrivers := context.WithCancel(ctx)
 	defer stopDrivers()
-	go a.probeDrivers(driverCtx)
 	var drv errgroup.Group
+	a.probeDrivers(driverCtx, &drv)
 	for _, d := range a.drivers {
 		emit := a.counts[d.Name()].wrap(a.pipeline.Emit, a.o.Now)
 		drv.Go(func() error {
@@ -302,13 +302,18 @@ func (a *Agent) Run(ctx context.Context) error {
 // probeDrivers logs what hardware each driver found, so the first lines of
 // the log already say "GNSS skipped: no device at /dev/serial0". Drivers run
 // regardless: a device that appears later is picked up by the driver itself.
-func (a *Agent) probeDrivers(ctx context.Context) {
+func (a *Agent) probeDrivers(ctx context.Context, g *errgroup.Group) {
 	for _, d := range a.drivers {
 		p, ok := d.(drivers.Prober)
 		if !ok {
 			continue
 		}
-		go func() {
+		g.Go(func() error {
+			defer func() { // a probe must not take the daemon down; its bug is logged
+				if r := recover(); r != nil {
+					a.log.Error("driver probe panicked", "driver", d.Name(), "panic", r)
+				}
+			}()
 			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
 			outcome, err := p.Probe(pctx)
@@ -323,7 +328,8 @@ func (a *Agent) probeDrivers(ctx context.Context) {
 			default:
 				a.log.Error("driver cannot use its hardware", "driver", d.Name(), "reason", err)
 			}
-		}()
+			return nil
+		})
 	}
 }
 
