@@ -447,11 +447,13 @@ func (d *Dev) handle(ctx context.Context, conn *net.UDPConn, emit drivers.Emit, 
 		d.ack(conn, p.Version, b[1], b[2], gwmp.PushAck, from, now)
 		return d.push(ctx, emit, p, from, now)
 	case gwmp.PullData:
-		d.ack(conn, p.Version, b[1], b[2], gwmp.PullAck, from, now)
+		// Record the downlink path before acking: once the gateway holds its
+		// PULL_ACK, a Send for it must find the path.
 		d.mu.Lock()
 		g := d.gateway(p.EUI)
 		g.Version, g.PullAddr, g.LastPull, g.LastSeen = p.Version, from, now, now
 		d.mu.Unlock()
+		d.ack(conn, p.Version, b[1], b[2], gwmp.PullAck, from, now)
 	case gwmp.TxAck:
 		d.mu.Lock()
 		ch, ok := d.pending[p.Token]
