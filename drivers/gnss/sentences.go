@@ -60,6 +60,20 @@ func (f fields) position(i, rank int, p *part) {
 	p.lat, p.lon, p.posRank = la, lo, rank
 }
 
+// solution reads the satellites, HDOP and altitude fields that GGA and GNS
+// both carry at i, i+1 and i+2.
+func (f fields) solution(i, rank int, p *part) {
+	if v := f.NullInt64(i, "satellites"); v.Valid {
+		p.sats = int(min(max(v.Value, 0), 255))
+	}
+	if v, ok := f.float(i+1, "hdop"); ok {
+		p.hdop, p.hdopRank = v, rank
+	}
+	if v, ok := f.float(i+2, "altitude"); ok {
+		p.alt, p.altRank = v, rank
+	}
+}
+
 func (f fields) float(i int, ctx string) (float64, bool) {
 	v := f.NullFloat64(i, ctx)
 	return v.Value, v.Valid
@@ -146,15 +160,7 @@ func parseGGA(s nmea.BaseSentence) (nmea.Sentence, error) {
 	default:
 		f.SetErr("quality", q)
 	}
-	if v := f.NullInt64(6, "satellites"); v.Valid {
-		p.sats = int(min(max(v.Value, 0), 255))
-	}
-	if v, ok := f.float(7, "hdop"); ok {
-		p.hdop, p.hdopRank = v, rankGGA
-	}
-	if v, ok := f.float(8, "altitude"); ok {
-		p.alt, p.altRank = v, rankGGA
-	}
+	f.solution(6, rankGGA, p)
 	return p, f.Err()
 }
 
@@ -175,15 +181,7 @@ func parseGNS(s nmea.BaseSentence) (nmea.Sentence, error) {
 			p.status = 1 // a fix from any one system is a fix
 		}
 	}
-	if v := f.NullInt64(6, "satellites"); v.Valid {
-		p.sats = int(min(max(v.Value, 0), 255))
-	}
-	if v, ok := f.float(7, "hdop"); ok {
-		p.hdop, p.hdopRank = v, rankGNS
-	}
-	if v, ok := f.float(8, "altitude"); ok {
-		p.alt, p.altRank = v, rankGNS
-	}
+	f.solution(6, rankGNS, p)
 	return p, f.Err()
 }
 

@@ -45,7 +45,7 @@ func TestRogueRejectedNotForwarded(t *testing.T) {
 
 	start := func(boot []string) *Node {
 		t.Helper()
-		s, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), nil2())
+		s, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), throwawayKeySeed())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestRogueRejectedNotForwarded(t *testing.T) {
 	wg.Go(func() { _ = watcher.Run(ctx) })
 
 	// The rogue: an assembled host with a plain gossipsub and no validator.
-	rs, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), nil2())
+	rs, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), throwawayKeySeed())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +149,9 @@ func TestRogueRejectedNotForwarded(t *testing.T) {
 	}
 }
 
-func nil2() *bytes.Reader {
-	// a distinct seed per call would need state; crypto randomness is fine
-	// for keys whose value the test does not care about.
+// throwawayKeySeed feeds CreateKey a fresh random seed, for keys whose value
+// the test does not care about.
+func throwawayKeySeed() *bytes.Reader {
 	return bytes.NewReader(randomSeed())
 }
 
