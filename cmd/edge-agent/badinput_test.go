@@ -156,3 +156,23 @@ func runFor(t *testing.T, cfgPath, dir string, d time.Duration) string {
 	}
 	return string(out)
 }
+
+// TestQueueWhileDaemonRuns: the outbox is locked by a running daemon; queue
+// must say so and point at status, not print a store error.
+func TestQueueWhileDaemonRuns(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "")
+	cmd := startAgent(t, cfg, dir)
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, stderr := cli(t, "queue", "stats", "-c", cfg)
+		if code == 1 && strings.Contains(stderr, "the daemon is running") && strings.Contains(stderr, "edge-agent status") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue stats with the daemon running: exit %d, %q", code, stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +41,9 @@ func cmdQueue(_ context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("no outbox at %s: %w", path, err)
 	}
 	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("the daemon is running and holds the outbox %s: `edge-agent status` shows its queue live; stop the daemon to export it", path)
+	}
 	if err != nil {
 		return err
 	}
