@@ -8,10 +8,12 @@ import (
 	"os"
 	"strings"
 
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/spi"
 	"periph.io/x/conn/v3/spi/spireg"
-	"periph.io/x/host/v3"
+	_ "periph.io/x/host/v3/gpioioctl" // GPIO lines through /dev/gpiochipN, named as the kernel names them
+	_ "periph.io/x/host/v3/sysfs"     // SPI through /dev/spidevB.C
 
 	"github.com/edge-agent/edge-agent/drivers"
 )
@@ -27,11 +29,13 @@ type Board struct {
 	DIO0  string
 }
 
-// Open initialises periph's host drivers, opens the board's SPI port and
+// Open initialises the two periph host drivers a single-channel board needs
+// (spidev and the GPIO character device; the Pi's pin names such as "GPIO17"
+// are the kernel's line names), opens the board's SPI port and
 // pins and returns a Dev on them, and the port for the caller to close after
 // Run returns.
 func Open(name string, b Board, o *Opts) (*Dev, spi.PortCloser, error) {
-	if _, err := host.Init(); err != nil {
+	if _, err := driverreg.Init(); err != nil {
 		return nil, nil, fmt.Errorf("sx127x: open %s: periph host init: %w", name, err)
 	}
 	port, err := spireg.Open(b.SPI)
