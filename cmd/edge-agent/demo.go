@@ -18,7 +18,8 @@ import (
 
 // demoConfig is the whole pipeline on simulated hardware under dir: a GNSS
 // track, LoRa receptions, environment samples and dashcam segments, signed
-// and shipped by the file uplink to dir/out.
+// and gossiped over libp2p on loopback to a collector in the same process,
+// which writes what it accepted to dir/out.
 func demoConfig(dir string) *config.Config {
 	cfg := config.Default()
 	cfg.Device.DataDir = dir
@@ -139,7 +140,7 @@ func printProgress(w io.Writer, elapsed time.Duration, s agent.Snapshot) {
 		int(elapsed.Round(time.Second).Seconds()), s.Observed, s.Signed, s.Stored, delivered, s.Backlog)
 }
 
-// demoSummary verifies what the file uplink delivered and says so.
+// demoSummary verifies what the in-process collector accepted and says so.
 func demoSummary(w io.Writer, dir, outDir string) error {
 	files, err := filepath.Glob(filepath.Join(outDir, "*.cbor"))
 	if err != nil {
