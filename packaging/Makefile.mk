@@ -20,7 +20,7 @@ PKG_SDE     := $(SOURCE_DATE_EPOCH)
 
 PKG_ENV = VERSION='$(PKG_VERSION)' COMMIT='$(PKG_COMMIT)' GO='$(GO)' \
 	NFPM='$(abspath $(PKG_NFPM))' SOURCE_DATE_EPOCH='$(PKG_SDE)' \
-	PKG_CACHE='$(PKG_CACHE)' PKG_DIST='$(PKG_DIST)' BIN='$(BIN)'
+	PKG_CACHE='$(PKG_CACHE)' PKG_DIST='$(PKG_DIST)' BIN='$(BIN)' TAGS='$(TAGS)'
 
 .PHONY: dist deb test-packaging check-reproducible qemu-smoke
 

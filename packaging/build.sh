@@ -3,7 +3,8 @@
 # binaries OUTDIR/edge-agent_VERSION_linux_DISTARCH for the release matrix
 # (arm64, armv6, amd64 by default).
 #
-# Environment: VERSION, COMMIT (stamped into main.version/main.commit), GO.
+# Environment: VERSION, COMMIT (stamped into main.version/main.commit), GO,
+# TAGS (build tags; default nethttpomithttp2, as the Makefile's).
 # Reproducible by construction: -trimpath drops local paths, -buildvcs=false
 # drops VCS state that differs between a checkout and a tarball, and the
 # stamped values come from the caller, not from the clock.
@@ -26,7 +27,7 @@ targets | while read -r dist goarch goarm deb; do
 	[ "$goarm" = - ] && goarm=
 	echo "build $bin" >&2
 	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm GOAMD64=v1 GOARM64=v8.0 GOFLAGS= \
-		"$GO" build -trimpath -buildvcs=false \
+		"$GO" build -trimpath -buildvcs=false -tags "${TAGS:-nethttpomithttp2}" \
 		-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT" \
 		-o "$bin" ./cmd/edge-agent
 done
