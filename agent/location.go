@@ -20,14 +20,18 @@ type locationStamp struct {
 	mu       sync.Mutex
 	loc      *attest.Location
 	received time.Time
+	refused  uint64 // fixes that could not be a "loc" claim
 }
 
 func newLocationStamp(maxAge time.Duration, now func() time.Time) *locationStamp {
 	return &locationStamp{maxAge: maxAge, now: now}
 }
 
-// Update is a drivers.FixSink. A fix without a position clears the stamp:
-// a receiver that lost its fix must not keep lending its last position.
+// Update is a drivers.FixSink. An epoch in which the receiver says it has
+// no fix clears the stamp: a receiver that lost its fix must not keep
+// lending its last position. A fix that could not be signed as "loc" (a
+// driver let an impossible value through) is ignored and counted: one bad
+// observation must not make every other record fail to encode.
 func (s *locationStamp) Update(f drivers.Fix) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -35,12 +39,17 @@ func (s *locationStamp) Update(f drivers.Fix) {
 		s.loc = nil
 		return
 	}
-	s.loc = &attest.Location{
+	l := &attest.Location{
 		Lat: f.Lat, Lon: f.Lon, AltMSL: f.AltMSL,
 		TimeUnixNano: f.TimeUnixNano,
 		Mode:         uint8(f.Mode), Sats: f.Sats, HDOP: f.HDOP,
+		Quality: f.Quality, HAccM: f.HAccM,
 	}
-	s.received = s.now()
+	if attest.CheckLocation(l) != nil {
+		s.refused++
+		return
+	}
+	s.loc, s.received = l, s.now()
 }
 
 // Current returns the latest position if it is fresh, else nil. The returned

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
 
@@ -40,6 +41,9 @@ type PipelineOpts struct {
 	// OnDurable, if set, is called after each commit with the observation
 	// times of the committed records and the commit time (bench latency).
 	OnDurable func(observed []time.Time, durable time.Time)
+	// KernelClock reads the kernel's synchronisation state for the "tq"
+	// claim; nil means status.KernelClock.
+	KernelClock func() (status.Clock, error)
 }
 
 // Pipeline turns observations into signed, durable records:
@@ -57,6 +61,7 @@ type Pipeline struct {
 	o        PipelineOpts
 	in       chan drivers.Observation
 	loc      *locationStamp
+	clock    *clockQuality
 	bootID   [16]byte
 	inClosed chan struct{}
 
@@ -101,6 +106,10 @@ func NewPipeline(o PipelineOpts) (*Pipeline, error) {
 		loc:      newLocationStamp(o.LocationAge, o.Now),
 		inClosed: make(chan struct{}),
 	}
+	if o.KernelClock == nil {
+		o.KernelClock = status.KernelClock
+	}
+	p.clock = newClockQuality(o.Now, o.KernelClock)
 	if _, err := io.ReadFull(o.Rand, p.bootID[:]); err != nil {
 		return nil, fmt.Errorf("agent: boot id: %w", err)
 	}
@@ -126,8 +135,15 @@ func (p *Pipeline) Emit(ctx context.Context, o drivers.Observation) error {
 	}
 }
 
-// UpdateFix feeds the location stamp; it is a drivers.FixSink.
-func (p *Pipeline) UpdateFix(f drivers.Fix) { p.loc.Update(f) }
+// UpdateFix feeds the location stamp and the time quality; it is a
+// drivers.FixSink.
+func (p *Pipeline) UpdateFix(f drivers.Fix) {
+	p.loc.Update(f)
+	if f.TimeUnixNano != 0 {
+		now := p.o.Now()
+		p.clock.noteOffset(f.Time().Sub(now), now)
+	}
+}
 
 // CloseInput tells Run that no more observations will come: Run commits what
 // is queued and returns. Call it only after every driver has returned.
@@ -356,11 +372,12 @@ func (s *sequencer) build(obs []drivers.Observation) (batch, error) {
 	payloads := make([][]byte, 0, n)
 	now := p.o.Now()
 	loc := p.loc.Current()
+	tq := p.clock.current()
 	add := func(o drivers.Observation) error {
 		c := attest.Claims{
 			Chain: s.chain, Seq: s.seq + 1, Prev: s.prev,
 			Time: now.UnixNano(), Kind: o.Kind, Source: o.Source,
-			Obs: o.Data, Boot: p.bootID[:],
+			Obs: o.Data, Boot: p.bootID[:], TQ: tq,
 		}
 		if o.Kind != drivers.KindGNSSFix { // a fix record carries its own position
 			c.Loc = loc

@@ -142,8 +142,11 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 	case *gnss.Dev:
 		s := d.Stats()
 		ds.Family = "gnss"
-		g := &status.GNSS{Connected: s.Connected, Mode: int(s.LastFix.Mode), Satellites: int(s.LastFix.Sats),
-			HDOP: s.LastFix.HDOP, LastFix: s.LastFixAt, Epochs: s.Epochs, Fixes: s.Fixes}
+		g := gnssStatus(s)
+		if s.Sentences+s.UBXFrames > 0 && (ds.State == status.StateSkipped || ds.State == status.StateFailed) && life.state == status.StateLoaded {
+			// The probe's verdict is history once the driver decodes.
+			ds.State, ds.Reason = life.state, life.reason
+		}
 		if s.HaveOffset {
 			g.ClockOffsetSeconds = status.Seconds(s.ClockOffset)
 		}
@@ -172,6 +175,22 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			Errors: s.Errors, LastError: s.LastError}
 	}
 	return ds
+}
+
+// gnssStatus is a GNSS driver's status entry.
+func gnssStatus(s gnss.Stats) *status.GNSS {
+	g := &status.GNSS{Connected: s.Connected, Mode: int(s.LastFix.Mode), LastFix: s.LastFixAt,
+		Epochs: s.Epochs, Fixes: s.Fixes, Sentences: s.Sentences + s.UBXFrames,
+		Unused: s.Unknown + s.UBXOther, LastReject: s.LastReject,
+		Rejected: map[string]uint64{"bad_checksum": s.BadChecksum, "no_checksum": s.NoChecksum,
+			"garbled": s.Garbled, "invalid": s.Invalid, "late": s.Late, "bad_date": s.BadDate, "time_back": s.TimeBack}}
+	if s.LastFix.Sats != nil {
+		g.Satellites = int(*s.LastFix.Sats)
+	}
+	if s.LastFix.HDOP != nil {
+		g.HDOP = *s.LastFix.HDOP
+	}
+	return g
 }
 
 // watchAcks notes when each uplink's acknowledgements last moved, for the

@@ -49,15 +49,42 @@ const (
 )
 
 // Location is the "loc" claim: the latest fresh GNSS fix. Its CBOR keys are
-// those of the gnss.fix obs.
+// those of the gnss.fix obs. Optional values are pointers: nil is "not
+// reported" and is omitted, so a zero is written only when it was measured
+// (records signed before this distinction omitted zeros, and decode to nil).
 type Location struct {
-	Lat          float64 `cbor:"lat"`            // degrees, WGS84, full float64 precision
-	Lon          float64 `cbor:"lon"`            // degrees, WGS84
-	AltMSL       float64 `cbor:"alt,omitempty"`  // metres above mean sea level
-	TimeUnixNano int64   `cbor:"t"`              // fix time
-	Mode         uint8   `cbor:"mode"`           // 2 or 3
-	Sats         uint8   `cbor:"sats,omitempty"` // satellites used
-	HDOP         float64 `cbor:"hdop,omitempty"`
+	Lat          float64  `cbor:"lat"`            // degrees, WGS84, full float64 precision
+	Lon          float64  `cbor:"lon"`            // degrees, WGS84
+	AltMSL       *float64 `cbor:"alt,omitempty"`  // metres above mean sea level
+	TimeUnixNano int64    `cbor:"t"`              // fix time
+	Mode         uint8    `cbor:"mode"`           // 2 or 3
+	Sats         *uint8   `cbor:"sats,omitempty"` // satellites used
+	HDOP         *float64 `cbor:"hdop,omitempty"`
+	Quality      *uint8   `cbor:"q,omitempty"`    // GGA fix quality: 1 GPS, 2 DGPS, 3 PPS, 4 RTK fixed, 5 RTK float
+	HAccM        *float64 `cbor:"hacc,omitempty"` // horizontal error estimate, m, 1 sigma
+}
+
+// Time sources of the "tq" claim, from best to worst.
+const (
+	TimeGNSSPPS = "gnss+pps"       // kernel disciplined by a PPS signal, and GNSS time agrees
+	TimeGNSS    = "gnss"           // a fresh GNSS fix confirms the clock within a second
+	TimeNTP     = "ntp"            // the kernel says it is synchronised (NTP, chrony, …)
+	TimeRTC     = "rtc"            // set from a battery-backed clock at boot, nothing since
+	TimeUnsync  = "unsynchronised" // nothing vouches for the clock: the time may be years off
+)
+
+// TimeQuality is the "tq" claim: how far the device clock that gave "time"
+// can be trusted, so that a record signed with an unset clock is never
+// mistaken for a fresh one.
+type TimeQuality struct {
+	Source string `cbor:"src" json:"src"` // TimeGNSSPPS … TimeUnsync
+	// OffsetNS is GNSS time minus the device clock as last measured (ns):
+	// present whenever a GNSS receiver has given a dated fix, whatever the
+	// source.
+	OffsetNS *int64 `cbor:"off,omitempty" json:"offset_ns,omitempty"`
+	// MaxErrorNS is the kernel's maximum error estimate of the clock (ns),
+	// when it is synchronised.
+	MaxErrorNS *int64 `cbor:"maxerr,omitempty" json:"max_error_ns,omitempty"`
 }
 
 // Claims is the payload of one record.
@@ -75,6 +102,9 @@ type Claims struct {
 	Obs  any
 	Loc  *Location // nil when there is no fresh fix
 	Boot []byte    // 16 random bytes chosen at process start, or nil
+	// TQ is the quality of Time; nil only in records signed before it
+	// existed.
+	TQ *TimeQuality
 }
 
 // Gap is the obs of an agent.gap record: seqs From..To (inclusive) of this
@@ -109,6 +139,7 @@ type payloadWire struct {
 	Obs    cbor.RawMessage `cbor:"7,keyasint"`
 	Loc    *Location       `cbor:"8,keyasint,omitempty"`
 	Boot   []byte          `cbor:"9,keyasint,omitempty"`
+	TQ     *TimeQuality    `cbor:"10,keyasint,omitempty"`
 }
 
 // The codec modes are built once and never change: EncMode and DecMode are
@@ -192,6 +223,7 @@ func marshalPayload(c *Claims, obs cbor.RawMessage) ([]byte, error) {
 		Obs:    obs,
 		Loc:    c.Loc,
 		Boot:   c.Boot,
+		TQ:     c.TQ,
 	}
 	return detEnc.Marshal(&w)
 }
@@ -324,24 +356,39 @@ func checkClaims(c *Claims) error {
 		return errors.New("seq 1 must have an all-zero prev")
 	}
 	if c.Loc != nil {
-		if err := checkLocation(c.Loc); err != nil {
+		if err := CheckLocation(c.Loc); err != nil {
 			return fmt.Errorf("loc: %w", err)
+		}
+	}
+	if c.TQ != nil {
+		switch c.TQ.Source {
+		case TimeGNSSPPS, TimeGNSS, TimeNTP, TimeRTC, TimeUnsync:
+		default:
+			return fmt.Errorf("tq: unknown time source %q", c.TQ.Source)
+		}
+		if c.TQ.MaxErrorNS != nil && *c.TQ.MaxErrorNS < 0 {
+			return fmt.Errorf("tq: negative maximum error %d", *c.TQ.MaxErrorNS)
 		}
 	}
 	return nil
 }
 
-func checkLocation(l *Location) error {
+// CheckLocation reports why l cannot be signed as a "loc" claim (the rules
+// Decode applies), or nil.
+func CheckLocation(l *Location) error {
 	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	optFinite := func(f *float64, min float64) bool { return f == nil || finite(*f) && *f >= min }
 	switch {
 	case !finite(l.Lat) || l.Lat < -90 || l.Lat > 90:
 		return fmt.Errorf("latitude %v out of range", l.Lat)
 	case !finite(l.Lon) || l.Lon < -180 || l.Lon > 180:
 		return fmt.Errorf("longitude %v out of range", l.Lon)
-	case !finite(l.AltMSL):
-		return fmt.Errorf("altitude %v is not finite", l.AltMSL)
-	case !finite(l.HDOP) || l.HDOP < 0:
-		return fmt.Errorf("hdop %v out of range", l.HDOP)
+	case !optFinite(l.AltMSL, math.Inf(-1)):
+		return fmt.Errorf("altitude %v is not finite", *l.AltMSL)
+	case !optFinite(l.HDOP, 0):
+		return fmt.Errorf("hdop %v out of range", *l.HDOP)
+	case !optFinite(l.HAccM, 0):
+		return fmt.Errorf("hacc %v out of range", *l.HAccM)
 	case l.Mode != 2 && l.Mode != 3:
 		return fmt.Errorf("fix mode %d, want 2 or 3 (no location without a fix)", l.Mode)
 	case l.TimeUnixNano < 0:

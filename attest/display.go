@@ -84,18 +84,21 @@ type recordJSON struct {
 	Source        string         `json:"source"`
 	Obs           map[string]any `json:"obs"`
 	Loc           *locationJSON  `json:"loc,omitempty"`
+	TQ            *TimeQuality   `json:"tq,omitempty"`
 	Boot          string         `json:"boot,omitempty"`
 	PayloadSHA256 string         `json:"payload_sha256"`
 }
 
 type locationJSON struct {
-	Lat    float64 `json:"lat"`
-	Lon    float64 `json:"lon"`
-	AltMSL float64 `json:"alt_msl"`
-	Time   string  `json:"time"`
-	Mode   uint8   `json:"mode"`
-	Sats   uint8   `json:"sats"`
-	HDOP   float64 `json:"hdop"`
+	Lat     float64  `json:"lat"`
+	Lon     float64  `json:"lon"`
+	AltMSL  *float64 `json:"alt_msl,omitempty"`
+	Time    string   `json:"time"`
+	Mode    uint8    `json:"mode"`
+	Sats    *uint8   `json:"sats,omitempty"`
+	HDOP    *float64 `json:"hdop,omitempty"`
+	Quality *uint8   `json:"quality,omitempty"`
+	HAccM   *float64 `json:"hacc_m,omitempty"`
 }
 
 func rfc3339(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339Nano) }
@@ -127,8 +130,10 @@ func (r *Record) JSON() ([]byte, error) {
 		j.Boot = hex.EncodeToString(c.Boot)
 	}
 	if l := c.Loc; l != nil {
-		j.Loc = &locationJSON{Lat: l.Lat, Lon: l.Lon, AltMSL: l.AltMSL, Time: rfc3339(l.TimeUnixNano), Mode: l.Mode, Sats: l.Sats, HDOP: l.HDOP}
+		j.Loc = &locationJSON{Lat: l.Lat, Lon: l.Lon, AltMSL: l.AltMSL, Time: rfc3339(l.TimeUnixNano), Mode: l.Mode,
+			Sats: l.Sats, HDOP: l.HDOP, Quality: l.Quality, HAccM: l.HAccM}
 	}
+	j.TQ = c.TQ
 	b, err := json.Marshal(&j)
 	if err != nil {
 		return nil, fmt.Errorf("attest: json of seq %d: %w", c.Seq, err)

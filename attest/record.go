@@ -218,6 +218,7 @@ func decodePayload(p []byte) (Claims, error) {
 		Source: w.Source,
 		Loc:    w.Loc,
 		Boot:   w.Boot,
+		TQ:     w.TQ,
 	}
 	copy(c.Chain[:], w.Chain)
 	copy(c.Prev[:], w.Prev)

@@ -25,17 +25,53 @@ const (
 // Fix is one GNSS epoch: the data of a gnss.fix observation and the source of
 // the location stamp on every other record. A Fix with Mode < Fix2D carries
 // no position, whatever numbers the receiver printed.
+//
+// Optional quantities are pointers: nil means the receiver did not report
+// it, so a parked car's speed 0 and "no speed reported" stay distinct in a
+// signed record (nil is omitted from the CBOR, a zero is written).
 type Fix struct {
-	TimeUnixNano int64   `cbor:"t"`              // UTC time of the fix from the receiver
-	Lat          float64 `cbor:"lat"`            // degrees, WGS84, full float64 precision
-	Lon          float64 `cbor:"lon"`            // degrees, WGS84
-	AltMSL       float64 `cbor:"alt,omitempty"`  // metres above mean sea level
-	SpeedMS      float64 `cbor:"spd,omitempty"`  // metres per second over ground
-	TrackDeg     float64 `cbor:"trk,omitempty"`  // degrees true
-	Mode         FixMode `cbor:"mode"`           // 1 none, 2 2D, 3 3D
-	Sats         uint8   `cbor:"sats,omitempty"` // satellites used in the solution
-	HDOP         float64 `cbor:"hdop,omitempty"`
+	TimeUnixNano int64    `cbor:"t"`              // UTC time of the fix from the receiver
+	Lat          float64  `cbor:"lat"`            // degrees, WGS84, full float64 precision
+	Lon          float64  `cbor:"lon"`            // degrees, WGS84
+	AltMSL       *float64 `cbor:"alt,omitempty"`  // metres above mean sea level
+	SpeedMS      *float64 `cbor:"spd,omitempty"`  // metres per second over ground
+	TrackDeg     *float64 `cbor:"trk,omitempty"`  // degrees true
+	Mode         FixMode  `cbor:"mode"`           // 1 none, 2 2D, 3 3D
+	Sats         *uint8   `cbor:"sats,omitempty"` // satellites used in the solution
+	HDOP         *float64 `cbor:"hdop,omitempty"`
+
+	// Quality is the solution type in NMEA GGA numbering (QualityGPS …);
+	// nil when the receiver did not say.
+	Quality *uint8   `cbor:"q,omitempty"`
+	PDOP    *float64 `cbor:"pdop,omitempty"`
+	VDOP    *float64 `cbor:"vdop,omitempty"`
+	// HAccM and VAccM are the receiver's 1-sigma error estimates in metres
+	// (UBX hAcc/vAcc, or NMEA GST: the root sum square of the latitude and
+	// longitude sigmas, and the altitude sigma).
+	HAccM *float64 `cbor:"hacc,omitempty"`
+	VAccM *float64 `cbor:"vacc,omitempty"`
+	// RolloverWeeks is set when the receiver printed a date 1024·n weeks in
+	// the past (the GPS week-number rollover bug) and the driver added them.
+	RolloverWeeks uint16 `cbor:"wro,omitempty"`
+	// BackNS is set on the first fix after the receiver's time went back
+	// (a reset, a rollover): how far back from the last signed fix, in ns.
+	BackNS int64 `cbor:"back,omitempty"`
 }
+
+// Fix quality values, as NMEA 0183 GGA field 6 numbers them.
+const (
+	QualityGPS      uint8 = 1 // autonomous
+	QualityDGPS     uint8 = 2 // differential (SBAS, DGPS)
+	QualityPPS      uint8 = 3 // precise positioning service
+	QualityRTKFixed uint8 = 4 // RTK with fixed integer ambiguities
+	QualityRTKFloat uint8 = 5 // RTK with float ambiguities
+)
+
+// F64 returns a pointer to v, for the optional fields of Fix.
+func F64(v float64) *float64 { return &v }
+
+// U8 returns a pointer to v, for the optional fields of Fix.
+func U8(v uint8) *uint8 { return &v }
 
 // Time returns the fix time.
 func (f Fix) Time() time.Time { return time.Unix(0, f.TimeUnixNano).UTC() }

@@ -18,9 +18,11 @@ func KernelClock() (Clock, error) {
 		return Clock{}, fmt.Errorf("status: read kernel clock state (adjtimex): %w", err)
 	}
 	synced := tx.Status&unix.STA_UNSYNC == 0 && state != unix.TIME_ERROR
+	const pps = unix.STA_PPSSIGNAL | unix.STA_PPSTIME
 	return Clock{
 		Synced:          &synced,
 		MaxErrorSeconds: float64(int64(tx.Maxerror)) / 1e6, // µs
+		PPS:             synced && int(tx.Status)&pps == pps,
 	}, nil
 }
 

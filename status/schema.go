@@ -119,6 +119,16 @@ type GNSS struct {
 	// ClockOffsetSeconds is GNSS time minus the system clock (positive: the
 	// system clock is behind); null until measured.
 	ClockOffsetSeconds *float64 `json:"clock_offset_seconds,omitempty"`
+	// Sentences counts the NMEA sentences, UBX frames or gpsd reports used.
+	Sentences uint64 `json:"sentences"`
+	// Rejected counts refused input by cause: "bad_checksum", "no_checksum",
+	// "garbled", "invalid" (an impossible value), "late" (a sentence of an
+	// epoch already handed on), "bad_date", "time_back".
+	Rejected map[string]uint64 `json:"rejected"`
+	// Unused counts well-formed input the driver does not use (other
+	// sentence types, other UBX messages).
+	Unused     uint64 `json:"unused"`
+	LastReject string `json:"last_reject,omitempty"`
 }
 
 // LoRa is a packet forwarder or radio's state.
@@ -218,6 +228,12 @@ type Clock struct {
 	// GNSSOffsetSeconds is GNSS time minus system time from the first GNSS
 	// driver that measured it; null without one.
 	GNSSOffsetSeconds *float64 `json:"gnss_offset_seconds,omitempty"`
+	// PPS: the kernel clock is disciplined by a PPS signal (adjtimex
+	// STA_PPSSIGNAL and STA_PPSTIME).
+	PPS bool `json:"pps,omitempty"`
+	// Source is the time quality stamped on records now ("gnss", "ntp",
+	// "unsynchronised", …: the "tq" claim of docs/attestation.md).
+	Source string `json:"source,omitempty"`
 }
 
 // Disk is the filesystem holding the data directory.

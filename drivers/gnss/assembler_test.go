@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +20,12 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-// testNow is the date hint for GGA-only epochs in the fixtures.
+// testNow is the system clock of the tests; it dates nothing.
 var testNow = func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// testFloor lets the fixtures, written from 1990s receiver manuals, keep
+// their dates.
+var testFloor, testCeiling = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestParseDM(t *testing.T) {
 	ratDeg := func(tb testing.TB, deg int64, mins string) float64 {
@@ -103,7 +108,7 @@ func TestAssemblerFeedErrors(t *testing.T) {
 		want error
 	}{
 		{name: "bad checksum", line: "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W*6B", want: ErrBadChecksum},
-		{name: "no checksum", line: "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W", want: ErrGarbled},
+		{name: "no checksum", line: "$GPRMC,123519,A,4807.038,N,01131.000,E,022.4,084.4,230394,003.1,W", want: ErrNoChecksum},
 		{name: "binary", line: "$GPRMC,12\xb5\x62", want: ErrGarbled},
 		{name: "no dollar", line: "GPRMC,123519*00", want: ErrGarbled},
 		{name: "proprietary", line: withSum("PGRME,15.0,M,45.0,M,25.0,M"), want: ErrUnknown},
@@ -145,15 +150,18 @@ func TestAssemblerStandardExample(t *testing.T) {
 		TimeUnixNano: time.Date(1994, 3, 23, 12, 35, 19, 0, time.UTC).UnixNano(),
 		Lat:          float64(48*60000+7038) / 60000,
 		Lon:          float64(11*60000+31000) / 60000,
-		AltMSL:       545.4,
-		SpeedMS:      22.4 * 1852 / 3600,
-		TrackDeg:     84.4,
+		AltMSL:       drivers.F64(545.4),
+		SpeedMS:      drivers.F64(22.4 * 1852 / 3600),
+		TrackDeg:     drivers.F64(84.4),
 		Mode:         drivers.Fix3D,
-		Sats:         8,
-		HDOP:         0.9,
+		Sats:         drivers.U8(8),
+		HDOP:         drivers.F64(0.9),
+		Quality:      drivers.U8(1),
+		PDOP:         drivers.F64(2.5),
+		VDOP:         drivers.F64(2.1),
 	}
-	if fixes[0] != want {
-		t.Errorf("epoch 1 = %+v\nwant      %+v", fixes[0], want)
+	if !reflect.DeepEqual(fixes[0], want) {
+		t.Errorf("epoch 1 = %s\nwant      %s", fixJSON(fixes[0]), fixJSON(want))
 	}
 }
 
@@ -161,7 +169,7 @@ func TestAssemblerNoFixHasNoPosition(t *testing.T) {
 	fixes, _ := decodeAll(t, readFile(t, "nofix.nmea"), false)
 	var withPos []string
 	for _, f := range fixes {
-		if f.Mode < drivers.Fix2D && (f.Lat != 0 || f.Lon != 0 || f.AltMSL != 0) {
+		if f.Mode < drivers.Fix2D && (f.Lat != 0 || f.Lon != 0 || f.AltMSL != nil) {
 			t.Errorf("no-fix epoch %v carries a position: %+v", f.Time(), f)
 		}
 		if f.HasPosition() {
@@ -185,8 +193,8 @@ func TestAssemblerMidnightAndDate(t *testing.T) {
 		if !f.Time().Equal(want) {
 			t.Errorf("epoch %d time = %v, want %v (date carried over midnight)", i, f.Time(), want)
 		}
-		if f.Sats != 14 {
-			t.Errorf("epoch %d sats = %d, want 14 (GNS count beats GGA's 12-cap)", i, f.Sats)
+		if f.Sats == nil || *f.Sats != 14 {
+			t.Errorf("epoch %d sats = %v, want 14 (GNS count beats GGA's 12-cap)", i, f.Sats)
 		}
 	}
 }
@@ -235,7 +243,7 @@ func ubxStream(tb testing.TB) []byte {
 
 func TestDecoderUBX(t *testing.T) {
 	fixes, counts := decodeAll(t, ubxStream(t), true)
-	if counts.UBXFrames != 3 || counts.BadChecksum != 1 || counts.Unknown != 1 {
+	if counts.UBXFrames != 3 || counts.BadChecksum != 1 || counts.UBXOther != 1 {
 		t.Errorf("counts = %+v, want 3 NAV-PVT, 1 bad checksum, 1 unknown", counts)
 	}
 	if len(fixes) != 4 {
@@ -243,7 +251,7 @@ func TestDecoderUBX(t *testing.T) {
 	}
 	// Epoch 1 merges NAV-PVT and GGA: GGA's position wins, the mode comes
 	// from NAV-PVT since there is no GSA.
-	if f := fixes[0]; f.Lat != float64(47*6000000+2386451)/6000000 || f.Mode != drivers.Fix3D || f.SpeedMS != 1.234 {
+	if f := fixes[0]; f.Lat != float64(47*6000000+2386451)/6000000 || f.Mode != drivers.Fix3D || f.SpeedMS == nil || *f.SpeedMS != 1.234 {
 		t.Errorf("epoch 1 = %+v", f)
 	}
 	if f := fixes[1]; f.Mode != drivers.Fix2D || f.Lat != 47.39775 || f.Time().Nanosecond() != 0 {
@@ -254,7 +262,7 @@ func TestDecoderUBX(t *testing.T) {
 	}
 	// UBX off: the same frames are counted as unused, never garbage.
 	_, counts = decodeAll(t, ubxStream(t), false)
-	if counts.UBXFrames != 0 || counts.Unknown != 4 {
+	if counts.UBXFrames != 0 || counts.UBXOther != 4 {
 		t.Errorf("UBX off: counts = %+v, want 4 unknown frames", counts)
 	}
 }
@@ -274,7 +282,7 @@ func decodeAll(tb testing.TB, stream []byte, ubx bool) ([]drivers.Fix, Counts) {
 	tb.Helper()
 	var fixes []drivers.Fix
 	asm := NewAssembler()
-	asm.Now = testNow
+	asm.DateFloor, asm.DateCeiling = testFloor, testCeiling
 	dec := newDecoder(ubx, asm, func(f drivers.Fix, _ time.Time) { fixes = append(fixes, f) })
 	at := testNow()
 	for len(stream) > 0 {
@@ -325,4 +333,10 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fixJSON shows a Fix with its optional values, for failure messages.
+func fixJSON(f drivers.Fix) string {
+	b, _ := json.Marshal(f)
+	return string(b)
 }

@@ -14,12 +14,30 @@ const maxLine = 256
 
 // Counts are the sentence-level counters of a byte stream.
 type Counts struct {
+	Bytes       uint64 // bytes read from the port (gpsd: report lines)
 	Sentences   uint64 // NMEA sentences used by the assembler
-	UBXFrames   uint64 // UBX NAV-PVT frames used
+	UBXFrames   uint64 // UBX NAV-PVT, NAV-SOL and NAV-POSLLH frames used
+	UBXOther    uint64 // other UBX frames with a good checksum, or any while ubx is off
 	BadChecksum uint64 // NMEA sentences and UBX frames whose checksum did not match
+	NoChecksum  uint64 // NMEA sentences without "*hh" while checksums are required
 	Garbled     uint64 // truncated or overlong lines, malformed fields, runs of binary noise
-	Unknown     uint64 // well-formed but unused: proprietary and other sentence types, other UBX messages
+	Invalid     uint64 // checksum-valid input with an impossible value (NaN, HDOP -1, …)
+	Late        uint64 // sentences of an epoch already completed, dropped
+	BadDate     uint64 // epochs whose date was refused as implausible
+	TimeBack    uint64 // epochs not signed because their time was not after the last signed one
+	Unknown     uint64 // well-formed but unused: proprietary and other sentence types
 }
+
+// Rejected is the number of inputs refused for a fault (not the unused ones).
+func (c Counts) Rejected() uint64 {
+	return c.BadChecksum + c.NoChecksum + c.Garbled + c.Invalid + c.Late + c.BadDate + c.TimeBack
+}
+
+// quietFlush is how long the receiver must stay silent before the pending
+// epoch is completed without waiting for the next one. Shorter pauses
+// happen inside one epoch's burst (4800 baud, a loaded board); a sentence
+// that still arrives after the flush is dropped as late, never signed twice.
+const quietFlush = 500 * time.Millisecond
 
 type decState uint8
 
@@ -46,8 +64,10 @@ type decoder struct {
 	buf    []byte
 	replay []byte // bytes of a rejected UBX frame, to rescan after its sync
 	counts Counts
+	last   string    // the last rejection, for the log
 	at     time.Time // arrival time of the pending epoch's first timed sentence
 	now    time.Time // arrival time of the current write
+	heard  time.Time // monotonic arrival time of the last bytes
 	emit   func(fix drivers.Fix, at time.Time)
 	trace  traceFunc
 }
@@ -58,7 +78,8 @@ func newDecoder(ubx bool, asm *Assembler, emit func(drivers.Fix, time.Time)) *de
 
 // write consumes bytes that arrived at time at.
 func (d *decoder) write(p []byte, at time.Time) {
-	d.now = at
+	d.now, d.heard = at, time.Now() // pacing, on the monotonic clock: Opts.Now may be a test's fixed clock
+	d.counts.Bytes += uint64(len(p))
 	for _, c := range p {
 		d.step(c)
 		for len(d.replay) > 0 {
@@ -75,6 +96,16 @@ func (d *decoder) flush(at time.Time) {
 	d.now = at
 	if f, ok := d.asm.Flush(); ok {
 		d.complete(f, d.at)
+	}
+	d.at = time.Time{}
+	d.counts.BadDate = d.asm.BadDates()
+}
+
+// quiet is a read timeout: the pending epoch is completed once the receiver
+// has been silent for quietFlush.
+func (d *decoder) quiet(at time.Time) {
+	if time.Since(d.heard) >= quietFlush {
+		d.flush(at)
 	}
 }
 
@@ -163,14 +194,15 @@ func (d *decoder) frame(b []byte, n int) {
 	}
 	d.state = stIdle
 	payload := b[ubxHeaderLen : ubxHeaderLen+n]
-	if !d.ubx || b[2] != ubxClassNAV || b[3] != ubxIDPVT || n != navPVTLen {
-		d.counts.Unknown++
+	if !d.ubx || ubxFrameLen(b[2], b[3]) != n {
+		d.counts.UBXOther++
 		return
 	}
 	prev := d.at
-	fix, complete, err := d.asm.FeedNAVPVT(payload)
+	fix, complete, err := d.asm.FeedUBX(b[2], b[3], payload)
 	if err != nil {
 		d.counts.Garbled++
+		d.last = err.Error()
 		return
 	}
 	d.counts.UBXFrames++
@@ -180,17 +212,29 @@ func (d *decoder) frame(b []byte, n int) {
 func (d *decoder) line(b []byte) {
 	prev := d.at
 	fix, complete, err := d.asm.Feed(b)
+	if complete { // a late sentence can still complete an untimed tail
+		d.complete(fix, prev)
+	}
 	switch {
 	case err == nil:
 		d.counts.Sentences++
-		d.accepted(b, fix, complete, prev)
-	case errors.Is(err, ErrBadChecksum):
-		d.counts.BadChecksum++
+		d.accepted(b, drivers.Fix{}, false, prev)
+		return
 	case errors.Is(err, ErrUnknown):
 		d.counts.Unknown++
+		return
+	case errors.Is(err, ErrBadChecksum):
+		d.counts.BadChecksum++
+	case errors.Is(err, ErrNoChecksum):
+		d.counts.NoChecksum++
+	case errors.Is(err, ErrInvalidValue):
+		d.counts.Invalid++
+	case errors.Is(err, ErrLate):
+		d.counts.Late++
 	default:
 		d.counts.Garbled++
 	}
+	d.last = err.Error()
 }
 
 func (d *decoder) accepted(raw []byte, fix drivers.Fix, complete bool, prev time.Time) {
@@ -210,6 +254,7 @@ func (d *decoder) complete(f drivers.Fix, at time.Time) {
 		at = d.now
 	}
 	d.at = time.Time{}
+	d.counts.BadDate = d.asm.BadDates()
 	if d.trace != nil {
 		d.trace(nil, &f)
 	}

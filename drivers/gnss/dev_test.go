@@ -118,7 +118,7 @@ func TestSerialPTY(t *testing.T) {
 			port := newFakePort(t)
 			c := &collector{}
 			o := DefaultOpts()
-			o.Device, o.Interval, o.OnFix, o.Now = port.path(), tt.interval, c.onFix, testNow
+			o.Device, o.Interval, o.OnFix, o.Now, o.DateFloor, o.DateCeiling = port.path(), tt.interval, c.onFix, testNow, testFloor, testCeiling
 			d, err := New("gps0", &o)
 			if err != nil {
 				t.Fatal(err)
@@ -171,7 +171,7 @@ func TestSerialReplug(t *testing.T) {
 
 	c := &collector{}
 	o := DefaultOpts()
-	o.Device, o.Interval, o.OnFix, o.Now = link, 0, c.onFix, testNow
+	o.Device, o.Interval, o.OnFix, o.Now, o.DateFloor, o.DateCeiling = link, 0, c.onFix, testNow, testFloor, testCeiling
 	d, err := New("gps0", &o)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,19 @@ var (
 	// well-formed sentence: truncated, no checksum, binary bytes, or a field
 	// that does not parse.
 	ErrGarbled = errors.New("gnss: garbled sentence")
+	// ErrNoChecksum is returned by Assembler.Feed for a sentence without a
+	// "*hh" checksum when the receiver is not configured to omit them
+	// (checksum = "optional"): at the wrong baud rate or on a noisy line
+	// such a sentence cannot be told from damage.
+	ErrNoChecksum = errors.New("gnss: sentence without checksum")
+	// ErrLate is returned by Assembler.Feed for a sentence of an epoch that
+	// was already completed (the receiver paused in mid-cycle): one epoch
+	// gives one Fix.
+	ErrLate = errors.New("gnss: sentence of a completed epoch")
+	// ErrInvalidValue is returned when a checksum-valid sentence, frame or
+	// gpsd report carries a value that cannot be true: NaN, infinity, a
+	// negative DOP, an altitude beyond the atmosphere.
+	ErrInvalidValue = errors.New("gnss: invalid value")
 	// ErrUnknown is returned by Assembler.Feed for a well-formed sentence the
 	// assembler does not use: proprietary ($P…) sentences and types other
 	// than RMC, GGA, GNS, GSA, VTG, GSV and ZDA. It is not a fault.

@@ -58,7 +58,7 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, ubx bool) {
 		var epochRaw [][]byte
 		asm := NewAssembler()
-		asm.Now = testNow
+		asm.DateFloor, asm.DateCeiling = testFloor, testCeiling
 		dec := newDecoder(ubx, asm, func(drivers.Fix, time.Time) {})
 		dec.trace = func(raw []byte, fix *drivers.Fix) {
 			if raw != nil {

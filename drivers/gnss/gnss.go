@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
@@ -23,15 +25,21 @@ const (
 
 // Opts configures a Dev. Start from DefaultOpts.
 type Opts struct {
-	Source   Source
-	Device   string        // serial: e.g. /dev/ttyAMA0, /dev/serial/by-id/...
-	Baud     int           // serial: bits per second; 0 means 9600 (the NMEA 0183 rate of most modules)
-	UBX      bool          // also decode UBX NAV-PVT frames on the serial port
-	GPSDAddr string        // gpsd: host:port; empty means 127.0.0.1:2947
-	Interval time.Duration // minimum GNSS time between gnss.fix records; 0 = every epoch
-	OnFix    drivers.FixSink
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Source Source
+	Device string // serial: e.g. /dev/ttyAMA0, /dev/serial/by-id/...
+	Baud   int    // serial: bits per second; 0 means 9600 (the NMEA 0183 rate of most modules)
+	UBX    bool   // also decode UBX NAV-PVT, NAV-SOL and NAV-POSLLH frames on the serial port
+	// NoChecksum accepts NMEA sentences without a "*hh" checksum (some
+	// timing receivers never send one). Off, they are counted and refused.
+	NoChecksum bool
+	// DateFloor and DateCeiling bound plausible receiver dates; zero means
+	// the defaults (see Assembler).
+	DateFloor, DateCeiling time.Time
+	GPSDAddr               string        // gpsd: host:port; empty means 127.0.0.1:2947
+	Interval               time.Duration // minimum GNSS time between gnss.fix records; 0 = every epoch
+	OnFix                  drivers.FixSink
+	Logger                 *slog.Logger
+	Now                    func() time.Time
 }
 
 // DefaultOpts returns a serial receiver on the Raspberry Pi's primary UART
@@ -62,6 +70,10 @@ type Stats struct {
 	// offsets beyond a second say the system clock is wrong.
 	ClockOffset time.Duration
 	HaveOffset  bool // ClockOffset has been measured
+	// LastReject describes the last refused input ("" when none).
+	LastReject string
+	// OpenError is why the port or gpsd could not be opened last time ("" once open).
+	OpenError string
 }
 
 // Dev is one GNSS receiver.
@@ -73,9 +85,18 @@ type Dev struct {
 	mu    sync.Mutex
 	stats Stats
 
+	// portMu is held by whoever has the serial port open: the running
+	// session, or a Probe before Run started. Never both.
+	portMu  sync.Mutex
+	running atomic.Bool // Run has been called: Probe reads the session's counters
+
 	// Owned by the Run goroutine.
-	lastEmit time.Time // GNSS time of the last emitted fix
-	opened   bool      // a connection has been made before
+	lastEmit  time.Time // GNSS time of the last emitted fix
+	lastSign  time.Time // GNSS time of the last signed fix, for time going back
+	backRun   int       // consecutive epochs whose time went back
+	opened    bool      // a connection has been made before
+	loggedRej uint64    // Counts.Rejected() when rejections were last logged
+	logRejAt  time.Time
 }
 
 var (
@@ -140,6 +161,7 @@ func (d *Dev) Stats() Stats {
 // the port or gpsd goes away. It returns nil on cancellation and an error
 // only when emit fails for another reason than ctx.
 func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
+	d.running.Store(true)
 	switch d.o.Source {
 	case SourceGPSD:
 		return d.reconnectLoop(ctx, emit, d.gpsdSession)
@@ -148,10 +170,16 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	}
 }
 
-// Probe looks for the receiver: see probeSerial and probeGPSD.
+// Probe looks for the receiver: see probeSerial and probeGPSD. Once Run has
+// been called, a serial Probe opens nothing: it judges from what the
+// running session reads, so the probe never steals the session's
+// sentences or its port.
 func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 	if d.o.Source == SourceGPSD {
 		return d.probeGPSD(ctx)
+	}
+	if d.running.Load() {
+		return d.probeSession(ctx)
 	}
 	return d.probeSerial(ctx)
 }
@@ -227,11 +255,30 @@ type epochOut struct {
 }
 
 // deliver updates stats, calls OnFix for every epoch, and emits the epochs
-// with a position that the interval lets through.
-func (d *Dev) deliver(ctx context.Context, emit drivers.Emit, eps []epochOut, counts *Counts) error {
+// with a position that the interval lets through. An epoch with an
+// impossible value is counted and dropped: it must reach neither a signed
+// record nor the location stamp.
+func (d *Dev) deliver(ctx context.Context, emit drivers.Emit, eps []epochOut, counts *Counts, last string) error {
+	kept := eps[:0]
+	for _, e := range eps {
+		if err := checkFix(e.fix); err != nil {
+			counts.Invalid++
+			last = err.Error()
+			continue
+		}
+		kept = append(kept, e)
+	}
+	eps = kept
+	sign := make([]bool, len(eps))
+	for i := range eps {
+		sign[i] = eps[i].fix.HasPosition() && d.forward(&eps[i].fix, counts)
+	}
 	d.mu.Lock()
 	if counts != nil {
 		d.stats.Counts = *counts
+	}
+	if last != "" {
+		d.stats.LastReject = last
 	}
 	for _, e := range eps {
 		d.stats.Epochs++
@@ -244,13 +291,15 @@ func (d *Dev) deliver(ctx context.Context, emit drivers.Emit, eps []epochOut, co
 		}
 	}
 	d.mu.Unlock()
-	for _, e := range eps {
+	d.logRejections(counts, last)
+	for i, e := range eps {
 		if d.o.OnFix != nil {
 			d.o.OnFix(e.fix)
 		}
-		if !e.fix.HasPosition() || !d.due(e.fix) {
+		if !sign[i] || !d.due(e.fix) {
 			continue
 		}
+		d.lastSign = e.fix.Time()
 		o := drivers.Observation{Kind: drivers.KindGNSSFix, Source: d.name, Time: e.at, Data: e.fix}
 		if err := emit(ctx, o); err != nil {
 			if ctx.Err() != nil {
@@ -262,14 +311,83 @@ func (d *Dev) deliver(ctx context.Context, emit drivers.Emit, eps []epochOut, co
 	return nil
 }
 
+// backAccept is how many consecutive epochs must agree that the receiver's
+// time went back (a reset, a wrong date fixed) before it is believed.
+const backAccept = 3
+
+// forward enforces "time moves forward" on signed fixes: an epoch whose time
+// is not after the last signed one is dropped, unless backAccept epochs in a
+// row say so; the first fix signed on the new timeline carries BackNS.
+func (d *Dev) forward(f *drivers.Fix, counts *Counts) bool {
+	t := f.Time()
+	if d.lastSign.IsZero() || t.After(d.lastSign) {
+		d.backRun = 0
+		return true
+	}
+	d.backRun++
+	if d.backRun < backAccept || t.Equal(d.lastSign) {
+		counts.TimeBack++
+		return false
+	}
+	d.backRun = 0
+	f.BackNS = int64(d.lastSign.Sub(t))
+	d.lastSign, d.lastEmit = time.Time{}, time.Time{}
+	return true
+}
+
+// rejectLogEvery bounds the rejection log to one line per interval: a
+// receiver at the wrong baud rate produces hundreds a second.
+const rejectLogEvery = time.Minute
+
+func (d *Dev) logRejections(c *Counts, last string) {
+	if c == nil {
+		return
+	}
+	n := c.Rejected()
+	if n == d.loggedRej {
+		return
+	}
+	now := d.o.Now()
+	if !d.logRejAt.IsZero() && now.Sub(d.logRejAt) < rejectLogEvery {
+		return
+	}
+	d.log.Warn("gnss input rejected", "since_last", n-d.loggedRej, "bad_checksum", c.BadChecksum,
+		"no_checksum", c.NoChecksum, "garbled", c.Garbled, "invalid", c.Invalid, "late", c.Late,
+		"bad_date", c.BadDate, "time_back", c.TimeBack, "last", last)
+	d.loggedRej, d.logRejAt = n, now
+}
+
+// checkFix is the last guard at the driver boundary, for every source: a
+// value that is not finite or not physical is refused.
+func checkFix(f drivers.Fix) error {
+	bad := func(name string, v *float64, r valueRange) error {
+		if v != nil && (math.IsNaN(*v) || *v < r.lo || *v > r.hi) {
+			return fmt.Errorf("gnss: %w: %s %v", ErrInvalidValue, name, *v)
+		}
+		return nil
+	}
+	if !f.HasPosition() {
+		return nil // carries no values
+	}
+	if math.IsNaN(f.Lat) || f.Lat < -90 || f.Lat > 90 || math.IsNaN(f.Lon) || f.Lon < -180 || f.Lon > 180 {
+		return fmt.Errorf("gnss: %w: position %v, %v", ErrInvalidValue, f.Lat, f.Lon)
+	}
+	if f.Mode > drivers.Fix3D || f.TimeUnixNano <= 0 {
+		return fmt.Errorf("gnss: %w: mode %d at %d", ErrInvalidValue, f.Mode, f.TimeUnixNano)
+	}
+	return errors.Join(bad("altitude", f.AltMSL, rangeAlt), bad("speed", f.SpeedMS, rangeSpeed),
+		bad("track", f.TrackDeg, rangeTrack), bad("hdop", f.HDOP, rangeDOP), bad("pdop", f.PDOP, rangeDOP),
+		bad("vdop", f.VDOP, rangeDOP), bad("hacc", f.HAccM, rangeSigma), bad("vacc", f.VAccM, rangeSigma))
+}
+
 // due applies Interval in GNSS time, so a burst of buffered epochs is thinned
-// the same way as a live stream. A clock that jumps back resets the gate.
+// the same way as a live stream.
 func (d *Dev) due(f drivers.Fix) bool {
 	if d.o.Interval == 0 {
 		return true
 	}
 	t := f.Time()
-	if d.lastEmit.IsZero() || t.Before(d.lastEmit) || t.Sub(d.lastEmit) >= d.o.Interval-epochTolerance {
+	if d.lastEmit.IsZero() || t.Sub(d.lastEmit) >= d.o.Interval-epochTolerance {
 		d.lastEmit = t
 		return true
 	}

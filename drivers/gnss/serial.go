@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -91,7 +92,17 @@ func safeRead(p serial.Port, buf []byte) (n int, err error) {
 }
 
 func (d *Dev) serialSession(ctx context.Context, emit drivers.Emit, healthy *bool) error {
+	// A Probe that started before Run notices d.running within one read
+	// timeout and lets go of the port.
+	d.portMu.Lock()
+	defer d.portMu.Unlock()
 	port, err := d.openPort()
+	d.mu.Lock()
+	d.stats.OpenError = ""
+	if err != nil {
+		d.stats.OpenError = err.Error()
+	}
+	d.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -104,7 +115,7 @@ func (d *Dev) serialSession(ctx context.Context, emit drivers.Emit, healthy *boo
 
 	var out []epochOut
 	asm := NewAssembler()
-	asm.Now = d.o.Now
+	asm.NoChecksum, asm.DateFloor, asm.DateCeiling = d.o.NoChecksum, d.o.DateFloor, d.o.DateCeiling
 	dec := newDecoder(d.o.UBX, asm, func(f drivers.Fix, at time.Time) {
 		out = append(out, epochOut{f, at})
 	})
@@ -119,17 +130,17 @@ func (d *Dev) serialSession(ctx context.Context, emit drivers.Emit, healthy *boo
 			*healthy = true
 			dec.write(buf[:n], now)
 		} else if err == nil {
-			dec.flush(now)
+			dec.quiet(now)
 		}
 		if err != nil {
 			// Unplugged (EIO, or the library's "port closed" on a
 			// zero-length read): hand on what is complete and reconnect.
 			dec.flush(now)
 		}
-		if derr := d.deliver(ctx, emit, out, &dec.counts); derr != nil {
+		if derr := d.deliver(ctx, emit, out, &dec.counts, dec.last); derr != nil {
 			return derr
 		}
-		out = out[:0]
+		out, dec.last = out[:0], ""
 		if err != nil {
 			return fmt.Errorf("gnss: read %s: %w", d.o.Device, err)
 		}
@@ -143,8 +154,10 @@ const probeWindow = 3 * time.Second
 
 // probeSerial reports Skipped when the device node is missing, Failed when
 // it cannot be opened or carries nothing that decodes (wrong baud rate, wrong
-// port), and Loaded once one valid sentence or NAV-PVT frame arrives. A port
-// held by the running daemon is Loaded too: it exists, and it is in use.
+// port, no checksums), and Loaded once one valid sentence or UBX frame
+// arrives. It is for a Dev that is not running (doctor with the daemon
+// down); if Run starts meanwhile, it lets go of the port and judges from the
+// session instead.
 func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 	if _, err := os.Stat(d.o.Device); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -152,11 +165,20 @@ func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 		}
 		return drivers.Failed, d.openError(err)
 	}
+	if !d.portMu.TryLock() {
+		return d.probeSession(ctx)
+	}
+	locked := true
+	defer func() {
+		if locked {
+			d.portMu.Unlock()
+		}
+	}()
 	port, err := d.openPort()
 	if err != nil {
 		var pe *serial.PortError
 		if errors.As(err, &pe) && pe.Code() == serial.PortBusy || errors.Is(err, syscall.EBUSY) {
-			return drivers.Loaded, nil
+			return drivers.Failed, fmt.Errorf("gnss: probe %s: the port is in use by another program: stop it (is the daemon running? then see `edge-agent status`), or use gpsd as the source", d.o.Device)
 		}
 		if errors.Is(err, ErrNoDevice) {
 			return drivers.Skipped, err
@@ -168,26 +190,78 @@ func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 		return drivers.Failed, fmt.Errorf("gnss: probe: set read timeout on %s: %w", d.o.Device, err)
 	}
 	asm := NewAssembler()
+	asm.NoChecksum = d.o.NoChecksum
 	dec := newDecoder(true, asm, func(drivers.Fix, time.Time) {})
 	deadline := time.Now().Add(probeWindow)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	buf := make([]byte, 1024)
-	var got int
 	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if d.running.Load() {
+			port.Close()
+			d.portMu.Unlock()
+			locked = false
+			return d.probeSession(ctx)
+		}
 		n, err := safeRead(port, buf)
 		if err != nil {
 			return drivers.Failed, fmt.Errorf("gnss: probe: read %s: %w", d.o.Device, err)
 		}
-		got += n
 		dec.write(buf[:n], time.Now())
-		if dec.counts.Sentences > 0 || dec.counts.UBXFrames > 0 {
-			return drivers.Loaded, nil
+		if v, err := d.verdict(dec.counts, false); v == drivers.Loaded {
+			return v, err
 		}
 	}
-	if got == 0 {
-		return drivers.Failed, fmt.Errorf("gnss: probe %s: the receiver sent nothing in %v: check its power and TX wiring", d.o.Device, probeWindow)
+	return d.verdict(dec.counts, true)
+}
+
+// probeSession waits up to probeWindow for the running session to decode
+// something, and judges from its counters.
+func (d *Dev) probeSession(ctx context.Context) (drivers.Probe, error) {
+	deadline := time.Now().Add(probeWindow)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
 	}
-	return drivers.Failed, fmt.Errorf("gnss: probe %s: %d bytes but no valid NMEA at %d baud: check the baud rate", d.o.Device, got, d.o.Baud)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		st := d.Stats()
+		if st.OpenError != "" {
+			if strings.Contains(st.OpenError, ErrNoDevice.Error()) {
+				return drivers.Skipped, errors.New(st.OpenError)
+			}
+			return drivers.Failed, errors.New(st.OpenError)
+		}
+		final := !time.Now().Before(deadline) || ctx.Err() != nil
+		if v, err := d.verdict(st.Counts, final); v == drivers.Loaded || final {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+}
+
+// verdict judges a receiver from what was read of it. Before the window
+// has passed (final false) only Loaded is decisive.
+func (d *Dev) verdict(c Counts, final bool) (drivers.Probe, error) {
+	switch {
+	case c.Sentences > 0 || c.UBXFrames > 0:
+		return drivers.Loaded, nil
+	case !final:
+		return drivers.Failed, nil
+	case c.UBXOther > 0 && !d.o.UBX:
+		return drivers.Failed, fmt.Errorf("gnss: probe %s: the receiver speaks u-blox UBX, not NMEA: set ubx = true", d.o.Device)
+	case c.UBXOther > 0:
+		return drivers.Failed, fmt.Errorf("gnss: probe %s: UBX frames, but none of NAV-PVT, NAV-SOL, NAV-POSLLH: enable one of them in the receiver (u-center, or UBX-CFG-MSG)", d.o.Device)
+	case c.NoChecksum > 0:
+		return drivers.Failed, fmt.Errorf("gnss: probe %s: %d NMEA sentences without checksums: if the receiver never sends them, set checksum = \"optional\"", d.o.Device, c.NoChecksum)
+	case c.Bytes == 0:
+		return drivers.Failed, fmt.Errorf("gnss: probe %s: the receiver sent nothing in %v: check its power and TX wiring", d.o.Device, probeWindow)
+	case c.Invalid > 0 || c.BadChecksum > 0 && c.Garbled == 0:
+		return drivers.Failed, fmt.Errorf("gnss: probe %s: sentences arrive but none is usable (%d bad checksums, %d impossible values): check the receiver's output settings", d.o.Device, c.BadChecksum, c.Invalid)
+	}
+	return drivers.Failed, fmt.Errorf("gnss: probe %s: %d bytes but no valid NMEA at %d baud: check the baud rate", d.o.Device, c.Bytes, d.o.Baud)
 }

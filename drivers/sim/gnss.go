@@ -169,15 +169,23 @@ func (e *epoch) fix() drivers.Fix {
 		f.Mode = drivers.Fix2D
 	}
 	if e.rmc != nil {
-		f.SpeedMS = e.rmc.Speed * knotsToMS
-		f.TrackDeg = e.rmc.Course
+		if e.rmc.Fields[6] != "" {
+			f.SpeedMS = drivers.F64(e.rmc.Speed * knotsToMS)
+		}
+		if e.rmc.Fields[7] != "" {
+			f.TrackDeg = drivers.F64(e.rmc.Course)
+		}
 	}
 	if e.gga != nil {
 		if f.Mode == drivers.Fix3D {
-			f.AltMSL = e.gga.Altitude
+			f.AltMSL = drivers.F64(e.gga.Altitude)
 		}
-		f.Sats = uint8(min(e.gga.NumSatellites, 255))
-		f.HDOP = e.gga.HDOP
+		if e.gga.Fields[6] != "" {
+			f.Sats = drivers.U8(uint8(min(e.gga.NumSatellites, 255)))
+		}
+		if e.gga.Fields[7] != "" {
+			f.HDOP = drivers.F64(e.gga.HDOP)
+		}
 	}
 	return f
 }

@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/status"
+)
+
+// clockQuality says how far the device clock can be trusted, for the "tq"
+// claim on every record. GNSS drivers report their offsets through
+// noteOffset; the kernel's NTP state is read at most once a second.
+//
+// The rule (docs/attestation.md): a fresh GNSS offset under a second makes
+// the source "gnss" ("gnss+pps" when the kernel is PPS-disciplined too);
+// else a synchronised kernel is "ntp"; else a board with an RTC is "rtc";
+// else "unsynchronised". The last measured GNSS offset is always carried.
+type clockQuality struct {
+	now    func() time.Time
+	kernel func() (status.Clock, error)
+	rtc    bool
+
+	mu       sync.Mutex
+	offset   time.Duration
+	offsetAt time.Time // device clock when offset was measured; zero: never
+	read     time.Time
+	cached   *attest.TimeQuality
+}
+
+// gnssTimeFresh is how long a GNSS offset vouches for the clock.
+const gnssTimeFresh = 10 * time.Second
+
+func newClockQuality(now func() time.Time, kernel func() (status.Clock, error)) *clockQuality {
+	_, err := os.Stat("/dev/rtc0")
+	return &clockQuality{now: now, kernel: kernel, rtc: err == nil}
+}
+
+// noteOffset records GNSS time minus the device clock, measured at at.
+func (c *clockQuality) noteOffset(off time.Duration, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset, c.offsetAt, c.read = off, at, time.Time{}
+}
+
+// current returns the claim for records signed now. The value is shared and
+// must not be modified.
+func (c *clockQuality) current() *attest.TimeQuality {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if c.cached != nil && !c.read.IsZero() && now.Sub(c.read) < time.Second && now.After(c.read) {
+		return c.cached
+	}
+	tq := attest.TimeQuality{Source: attest.TimeUnsync}
+	var k status.Clock
+	if c.kernel != nil {
+		k, _ = c.kernel()
+	}
+	synced := k.Synced != nil && *k.Synced
+	if !c.offsetAt.IsZero() {
+		off := int64(c.offset)
+		tq.OffsetNS = &off
+	}
+	fresh := !c.offsetAt.IsZero() && now.Sub(c.offsetAt) < gnssTimeFresh && now.Sub(c.offsetAt) > -time.Second
+	switch {
+	case fresh && c.offset.Abs() < time.Second && k.PPS:
+		tq.Source = attest.TimeGNSSPPS
+	case fresh && c.offset.Abs() < time.Second:
+		tq.Source = attest.TimeGNSS
+	case synced:
+		tq.Source = attest.TimeNTP
+	case c.rtc:
+		tq.Source = attest.TimeRTC
+	}
+	if synced {
+		e := int64(k.MaxErrorSeconds * 1e9)
+		tq.MaxErrorNS = &e
+	}
+	c.cached, c.read = &tq, now
+	return c.cached
+}
