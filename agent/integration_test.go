@@ -101,7 +101,7 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 			lora++
 			if l := rec.Claims.Loc; l != nil {
 				stamped++
-				if math.Abs(l.Lat-wantLat) > 1e-12 || math.Abs(l.Lon-wantLon) > 1e-12 || l.Mode != 3 || l.Sats != 8 || l.AltMSL != 545.4 {
+				if math.Abs(l.Lat-wantLat) > 1e-12 || math.Abs(l.Lon-wantLon) > 1e-12 || l.Mode != 3 || l.Sats == nil || *l.Sats != 8 || l.AltMSL == nil || *l.AltMSL != 545.4 {
 					return fmt.Errorf("seq %d: location %+v, want %.12f,%.12f 3D 8 sats 545.4 m", r.Seq, l, wantLat, wantLon)
 				}
 			}

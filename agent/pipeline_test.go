@@ -177,7 +177,7 @@ func TestLocationStamp(t *testing.T) {
 		}
 		waitStored(t, p)
 	}
-	fix := drivers.Fix{TimeUnixNano: now.UnixNano(), Lat: 52.520008123456789, Lon: 13.404954987654321, AltMSL: 34.5, Mode: drivers.Fix3D, Sats: 9, HDOP: 0.8}
+	fix := drivers.Fix{TimeUnixNano: now.UnixNano(), Lat: 52.520008123456789, Lon: 13.404954987654321, AltMSL: drivers.F64(34.5), Mode: drivers.Fix3D, Sats: drivers.U8(9), HDOP: drivers.F64(0.8)}
 	emit(drivers.KindCounter) // no fix yet
 	p.UpdateFix(fix)
 	emit(drivers.KindCounter) // fresh fix
@@ -197,7 +197,7 @@ func TestLocationStamp(t *testing.T) {
 			t.Errorf("record %d (%s): has location %v, want %v", i, r.Claims.Kind, got, want[i])
 		}
 	}
-	if l := recs[2].Claims.Loc; l != nil && (l.Lat != fix.Lat || l.Lon != fix.Lon || l.Sats != 9 || l.Mode != 3) {
+	if l := recs[2].Claims.Loc; l != nil && (l.Lat != fix.Lat || l.Lon != fix.Lon || l.Sats == nil || *l.Sats != 9 || l.Mode != 3) {
 		t.Errorf("location stamp lost precision or fields: %+v", l)
 	}
 }

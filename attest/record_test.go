@@ -35,7 +35,7 @@ func knownClaims() []struct {
 		prev[i] = byte(i)
 	}
 	boot := []byte("0123456789abcdef")
-	loc := &Location{Lat: 52.520008, Lon: 13.404954, AltMSL: 34.5, TimeUnixNano: 1_750_000_000_000_000_000, Mode: 3, Sats: 11, HDOP: 0.9}
+	loc := &Location{Lat: 52.520008, Lon: 13.404954, AltMSL: drivers.F64(34.5), TimeUnixNano: 1_750_000_000_000_000_000, Mode: 3, Sats: drivers.U8(11), HDOP: drivers.F64(0.9)}
 	return []struct {
 		name string
 		c    Claims
@@ -43,7 +43,7 @@ func knownClaims() []struct {
 		{"boot", Claims{Chain: chain, Seq: 1, Time: 1_750_000_000_123_456_789, Kind: KindBoot, Source: "agent",
 			Obs: Boot{Version: "v0.1.0", Reason: BootNewChain}, Boot: boot}},
 		{"gnss", Claims{Chain: chain, Seq: 2, Prev: prev, Time: 1_750_000_001_000_000_000, Kind: drivers.KindGNSSFix, Source: "gps0",
-			Obs: drivers.Fix{TimeUnixNano: 1_750_000_000_000_000_000, Lat: 52.520008, Lon: 13.404954, AltMSL: 34.5, Mode: drivers.Fix3D, Sats: 11, HDOP: 0.9},
+			Obs: drivers.Fix{TimeUnixNano: 1_750_000_000_000_000_000, Lat: 52.520008, Lon: 13.404954, AltMSL: drivers.F64(34.5), Mode: drivers.Fix3D, Sats: drivers.U8(11), HDOP: drivers.F64(0.9)},
 			Loc: loc, Boot: boot}},
 		{"lora", Claims{Chain: chain, Seq: 3, Prev: prev, Time: 1_750_000_002_000_000_000, Kind: drivers.KindLoRaRX, Source: "concentrator",
 			Obs: drivers.LoRaRX{SHA256: prev[:], Size: 23, FreqHz: 868_100_000, Mod: "LORA", SF: 7, BWHz: 125_000, CodeRate: "4/5",

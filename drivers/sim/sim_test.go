@@ -295,20 +295,20 @@ func TestBuiltinTrack(t *testing.T) {
 		}
 		switch f.Mode {
 		case drivers.FixNone:
-			if f.HasPosition() || f.Lat != 0 || f.Lon != 0 || f.AltMSL != 0 || f.SpeedMS != 0 {
+			if f.HasPosition() || f.Lat != 0 || f.Lon != 0 || f.AltMSL != nil || f.SpeedMS != nil {
 				t.Errorf("epoch %d without fix carries a position: %+v", i, f)
 			}
 		case drivers.Fix2D, drivers.Fix3D:
 			if f.Lat < 52.3 || f.Lat > 52.7 || f.Lon < 13.1 || f.Lon > 13.7 {
 				t.Errorf("epoch %d: %v,%v is not in Berlin", i, f.Lat, f.Lon)
 			}
-			if f.SpeedMS < 0 || f.SpeedMS > 25 || f.TrackDeg < 0 || f.TrackDeg >= 360 {
+			if f.SpeedMS == nil || *f.SpeedMS < 0 || *f.SpeedMS > 25 || f.TrackDeg == nil || *f.TrackDeg < 0 || *f.TrackDeg >= 360 {
 				t.Errorf("epoch %d: speed %v m/s, track %v°", i, f.SpeedMS, f.TrackDeg)
 			}
-			if f.Sats < 3 || f.HDOP <= 0 || f.HDOP > 5 {
-				t.Errorf("epoch %d: %d sats, HDOP %v", i, f.Sats, f.HDOP)
+			if f.Sats == nil || *f.Sats < 3 || f.HDOP == nil || *f.HDOP <= 0 || *f.HDOP > 5 {
+				t.Errorf("epoch %d: %v sats, HDOP %v", i, f.Sats, f.HDOP)
 			}
-			if (f.Mode == drivers.Fix3D) != (f.AltMSL > 20 && f.AltMSL < 50) {
+			if (f.Mode == drivers.Fix3D) != (f.AltMSL != nil && *f.AltMSL > 20 && *f.AltMSL < 50) {
 				t.Errorf("epoch %d: mode %d with altitude %v", i, f.Mode, f.AltMSL)
 			}
 		default:
@@ -321,7 +321,7 @@ func TestBuiltinTrack(t *testing.T) {
 	}
 	// Epoch 4 is the first fix, still parked.
 	f := fixes[4]
-	if f.Mode != drivers.Fix3D || f.SpeedMS != 0 {
+	if f.Mode != drivers.Fix3D || f.SpeedMS == nil || *f.SpeedMS != 0 {
 		t.Errorf("epoch 4 (parked, first fix): %+v", f)
 	}
 }
@@ -351,10 +351,11 @@ func TestParseTrackMerge(t *testing.T) {
 	}
 	want := []drivers.Fix{
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano(), Lat: 52.520008, Lon: 13 + 22.87113/60,
-			SpeedMS: 10 * 0.514444, TrackDeg: 45.5, Mode: drivers.Fix2D, Sats: 11, HDOP: 0.8},
+			SpeedMS: drivers.F64(10 * 0.514444), TrackDeg: drivers.F64(45.5), Mode: drivers.Fix2D, Sats: drivers.U8(11), HDOP: drivers.F64(0.8)},
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 1, 0, time.UTC).UnixNano(), Lat: 48.1173, Lon: -(11 + 31.0/60),
-			AltMSL: 500, Mode: drivers.Fix3D, Sats: 5, HDOP: 1.5},
-		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 2, 0, time.UTC).UnixNano(), Lat: -0.5, Mode: drivers.Fix2D},
+			AltMSL: drivers.F64(500), Mode: drivers.Fix3D, Sats: drivers.U8(5), HDOP: drivers.F64(1.5)},
+		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 2, 0, time.UTC).UnixNano(), Lat: -0.5, Mode: drivers.Fix2D,
+			SpeedMS: drivers.F64(0)}, // a printed 0 is a measured speed, not an absent one
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 3, 0, time.UTC).UnixNano(), Mode: drivers.FixNone},
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 4, 0, time.UTC).UnixNano(), Mode: drivers.FixNone},
 		{TimeUnixNano: time.Date(2030, 6, 1, 12, 0, 5, 0, time.UTC).UnixNano(), Mode: drivers.FixNone},
