@@ -191,7 +191,7 @@ func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 	}
 	asm := NewAssembler()
 	asm.NoChecksum = d.o.NoChecksum
-	dec := newDecoder(true, asm, func(drivers.Fix, time.Time) {})
+	dec := newDecoder(d.o.UBX, asm, func(drivers.Fix, time.Time) {})
 	deadline := time.Now().Add(probeWindow)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
