@@ -34,9 +34,9 @@ func ublox(t time.Time, latMin float64, pause time.Duration) []step {
 	date := t.UTC().Format("020106")
 	lat := fmt.Sprintf("52%08.5f", latMin)
 	first := withSum("GNRMC,"+hms+",A,"+lat+",N,01324.29724,E,0.412,77.52,"+date+",,,A,V") + "\r\n" +
-		withSum("GNVTG,77.52,T,,M,0.412,N,0.763,K,A") + "\r\n" +
-		withSum("GNGGA,"+hms+","+lat+",N,01324.29724,E,1,09,0.95,34.5,M,44.9,M,,") + "\r\n"
-	second := withSum("GNGSA,A,3,05,13,15,18,23,24,29,,,,,,1.61,0.95,1.30,1") + "\r\n" +
+		withSum("GNVTG,77.52,T,,M,0.412,N,0.763,K,A") + "\r\n"
+	second := withSum("GNGGA,"+hms+","+lat+",N,01324.29724,E,1,09,0.95,34.5,M,44.9,M,,") + "\r\n" +
+		withSum("GNGSA,A,3,05,13,15,18,23,24,29,,,,,,1.61,0.95,1.30,1") + "\r\n" +
 		withSum("GPGSV,2,1,07,05,41,296,39,13,29,052,35,15,69,111,42,18,36,158,40,1") + "\r\n" +
 		withSum("GPGSV,2,2,07,23,18,248,31,24,56,081,44,29,09,326,25,1") + "\r\n" +
 		withSum("GNGLL,"+lat+",N,01324.29724,E,"+hms+",A,A") + "\r\n"
