@@ -246,7 +246,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	driverCtx, stopDrivers := context.WithCancel(ctx)
 	defer stopDrivers()
 	var drv errgroup.Group
-	a.probeDrivers(driverCtx, &drv)
 	for _, d := range a.drivers {
 		emit := a.counts[d.Name()].wrap(a.pipeline.Emit, a.o.Now)
 		drv.Go(func() error {
@@ -260,6 +259,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	// Probe once the drivers run: a probe of a running driver judges from
+	// what the driver reads instead of opening its port a second time.
+	a.probeDrivers(driverCtx, &drv)
 	drv.Go(func() error { a.watchAcks(driverCtx); return nil })
 
 	watchDone := make(chan struct{})

@@ -89,6 +89,7 @@ type Dev struct {
 	// session, or a Probe before Run started. Never both.
 	portMu  sync.Mutex
 	running atomic.Bool // Run has been called: Probe reads the session's counters
+	handoff []byte      // bytes a probe read before Run began; guarded by mu
 
 	// Owned by the Run goroutine.
 	lastEmit  time.Time // GNSS time of the last emitted fix

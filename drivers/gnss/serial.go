@@ -121,6 +121,13 @@ func (d *Dev) serialSession(ctx context.Context, emit drivers.Emit, healthy *boo
 	})
 	// Keep the counters across reconnects: they describe the receiver.
 	dec.counts = d.Stats().Counts
+	d.mu.Lock()
+	early := d.handoff
+	d.handoff = nil
+	d.mu.Unlock()
+	if len(early) > 0 { // what a start-up probe read before Run began
+		dec.write(early, d.o.Now())
+	}
 
 	buf := make([]byte, 4096)
 	for ctx.Err() == nil {
@@ -147,6 +154,9 @@ func (d *Dev) serialSession(ctx context.Context, emit drivers.Emit, healthy *boo
 	}
 	return nil
 }
+
+// maxHandoff bounds what a probe keeps for the session: 3 s at 9600 baud.
+const maxHandoff = 4096
 
 // probeWindow is how long Probe listens for one valid sentence: receivers
 // print at least once a second.
@@ -197,9 +207,13 @@ func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 		deadline = dl
 	}
 	buf := make([]byte, 1024)
+	var read []byte // handed to the session if Run starts meanwhile
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if d.running.Load() {
 			port.Close()
+			d.mu.Lock()
+			d.handoff = read
+			d.mu.Unlock()
 			d.portMu.Unlock()
 			locked = false
 			return d.probeSession(ctx)
@@ -207,6 +221,9 @@ func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 		n, err := safeRead(port, buf)
 		if err != nil {
 			return drivers.Failed, fmt.Errorf("gnss: probe: read %s: %w", d.o.Device, err)
+		}
+		if len(read)+n <= maxHandoff {
+			read = append(read, buf[:n]...)
 		}
 		dec.write(buf[:n], time.Now())
 		if v, err := d.verdict(dec.counts, false); v == drivers.Loaded {
