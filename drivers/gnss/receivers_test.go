@@ -437,7 +437,9 @@ func navPOSLLHPayload(at time.Time, lat, lon float64, hMSLmm int32) []byte {
 	return b
 }
 
-func putU32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24) }
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
 
 // appendUBXFrameForTest frames a UBX message (UBX-13003221 "UBX Frame
 // Structure", 8-bit Fletcher checksum over class..payload).
