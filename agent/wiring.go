@@ -115,6 +115,7 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		opts.Source = gnss.Source(g.Source)
 		opts.Device, opts.Baud, opts.UBX = g.Device, g.Baud, g.UBX
 		opts.GPSDAddr = g.GPSDAddr
+		opts.NoChecksum = g.Checksum == "optional"
 		opts.Interval = g.Interval.Duration
 		opts.OnFix = fix
 		opts.Logger = o.Logger.With("component", "driver", "driver", g.Name)

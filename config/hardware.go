@@ -14,7 +14,13 @@ type GNSS struct {
 	UBX      bool     `toml:"ubx"`       // serial: also decode u-blox UBX NAV-PVT frames
 	GPSDAddr string   `toml:"gpsd_addr"` // gpsd: host:port
 	Interval Duration `toml:"interval"`  // time between gnss.fix records; 0s = every epoch
+	// Checksum is "required" (sentences without "*hh" are refused) or
+	// "optional" (accepted, for receivers that never send one).
+	Checksum string `toml:"checksum"`
 }
+
+// gnssChecksums are the values of GNSS.Checksum.
+var gnssChecksums = []string{"required", "optional"}
 
 // Env is a BME280/BMP280 environment sensor on I2C.
 type Env struct {
@@ -42,7 +48,7 @@ var (
 )
 
 func (g *GNSS) setDefaults() {
-	*g = GNSS{Source: "serial", Device: "/dev/serial0", Baud: 9600, GPSDAddr: "127.0.0.1:2947", Interval: D(time.Second)}
+	*g = GNSS{Source: "serial", Device: "/dev/serial0", Baud: 9600, GPSDAddr: "127.0.0.1:2947", Interval: D(time.Second), Checksum: "required"}
 }
 
 func (e *Env) setDefaults() {
@@ -77,6 +83,9 @@ func (g GNSS) check(k string) []*KeyError {
 	}
 	if v := g.Interval.Duration; v < 0 || v > maxSimInterval {
 		p = append(p, invalid(k+".interval", g.Interval, "must be 0s (every epoch) to "+formatDuration(maxSimInterval)))
+	}
+	if g.Checksum != "" { // "" (a struct built in code) is "required"
+		p = append(p, oneOf(k+".checksum", g.Checksum, gnssChecksums)...)
 	}
 	return p
 }
@@ -135,8 +144,10 @@ func hardwareTOML() string {
 #   source     %s; default %q
 #   device     serial port; default %q (prefer /dev/serial/by-id/... for USB receivers)
 #   baud       default %d
-#   ubx        also decode u-blox UBX NAV-PVT frames; default %t
+#   ubx        also decode u-blox UBX NAV-PVT, NAV-SOL and NAV-POSLLH frames; default %t
 #   gpsd_addr  gpsd only: host:port; default %q
+#   checksum   %s: "optional" accepts NMEA sentences without *hh, for receivers
+#              that never send one (otherwise line noise could be signed); default %q
 #   interval   time between gnss.fix records; "0s" = every epoch; default %q. Every epoch still
 #              feeds the location stamp on other records.
 #
@@ -171,7 +182,7 @@ func hardwareTOML() string {
 #pattern = "*.mp4"
 #
 `+loraTOML()+`
-`, quoteList(gnssSources), g.Source, g.Device, g.Baud, g.UBX, g.GPSDAddr, g.Interval.String(),
+`, quoteList(gnssSources), g.Source, g.Device, g.Baud, g.UBX, g.GPSDAddr, quoteList(gnssChecksums), g.Checksum, g.Interval.String(),
 		e.Bus, e.Addr, e.Oversampling, e.Interval.String(),
 		c.Pattern, c.Settle.String(), c.Rescan.String())
 }

@@ -87,9 +87,10 @@ type Dev struct {
 
 	// portMu is held by whoever has the serial port open: the running
 	// session, or a Probe before Run started. Never both.
-	portMu  sync.Mutex
-	running atomic.Bool // Run has been called: Probe reads the session's counters
-	handoff []byte      // bytes a probe read before Run began; guarded by mu
+	portMu    sync.Mutex
+	running   atomic.Bool // Run has been called: Probe reads the session's counters
+	handoff   []byte      // bytes a probe read before Run began; guarded by mu
+	handoffAt time.Time   // when the probe let go of them
 
 	// Owned by the Run goroutine.
 	lastEmit  time.Time // GNSS time of the last emitted fix

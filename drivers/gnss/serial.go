@@ -123,6 +123,9 @@ func (d *Dev) serialSession(ctx context.Context, emit drivers.Emit, healthy *boo
 	dec.counts = d.Stats().Counts
 	d.mu.Lock()
 	early := d.handoff
+	if time.Since(d.handoffAt) > probeWindow {
+		early = nil // an old probe's bytes are history, not this epoch
+	}
 	d.handoff = nil
 	d.mu.Unlock()
 	if len(early) > 0 { // what a start-up probe read before Run began
@@ -207,12 +210,20 @@ func (d *Dev) probeSerial(ctx context.Context) (drivers.Probe, error) {
 		deadline = dl
 	}
 	buf := make([]byte, 1024)
-	var read []byte // handed to the session if Run starts meanwhile
+	var read []byte // handed to a session that starts right after
+	defer func() {
+		if read != nil {
+			d.mu.Lock()
+			d.handoff, d.handoffAt = read, time.Now()
+			d.mu.Unlock()
+		}
+	}()
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if d.running.Load() {
 			port.Close()
 			d.mu.Lock()
-			d.handoff = read
+			d.handoff, d.handoffAt = read, time.Now()
+			read = nil
 			d.mu.Unlock()
 			d.portMu.Unlock()
 			locked = false
