@@ -75,7 +75,7 @@ func (h *Host) offlineChecks(s Setup) []Check {
 		h.checkKey(cfg.Device.Key, svc),
 	}
 	for _, d := range s.Devices {
-		checks = append(checks, h.checkDevice(d, svc))
+		checks = append(checks, h.checkDevice(d, svc, s.Listen[d.Driver]))
 	}
 	checks = append(checks,
 		h.checkDataDir(cfg.Device.DataDir, svc),
@@ -162,8 +162,8 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 	}}
 }
 
-func (h *Host) checkDevice(d Device, svc *account) Check {
-	return Check{d.Driver + " device", func(context.Context) (Level, string, string) {
+func (h *Host) checkDevice(d Device, svc *account, listen func(context.Context) error) Check {
+	return Check{d.Driver + " device", func(ctx context.Context) (Level, string, string) {
 		fi, err := os.Stat(d.Path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, d.Path),
@@ -172,11 +172,18 @@ func (h *Host) checkDevice(d Device, svc *account) Check {
 		if err != nil {
 			return Fail, fmt.Sprintf("%s at %s: %v", d.What, d.Path, err), "run doctor with sudo"
 		}
-		if svc == nil {
-			return OK, fmt.Sprintf("%s present at %s", d.What, d.Path), ""
-		}
-		if canAccess(svc, fi, accRead|accWrite) {
-			return OK, fmt.Sprintf("%s present at %s; %s may open it", d.What, d.Path, svc.name), ""
+		if svc == nil || canAccess(svc, fi, accRead|accWrite) {
+			msg := fmt.Sprintf("%s present at %s", d.What, d.Path)
+			if svc != nil {
+				msg += fmt.Sprintf("; %s may open it", svc.name)
+			}
+			if listen != nil {
+				if err := listen(ctx); err != nil {
+					return Fail, fmt.Sprintf("%s at %s: %s", d.What, d.Path, oneLine(err)), "fix what the message names, then run doctor again"
+				}
+				msg += "; it sends usable data"
+			}
+			return OK, msg, ""
 		}
 		group := h.groupName(fileGID(fi))
 		msg := fmt.Sprintf("user %s cannot open %s (group %s, mode %04o)", svc.name, d.Path, group, fi.Mode().Perm())

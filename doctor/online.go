@@ -109,6 +109,51 @@ func gnssVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
 	if !g.Connected {
 		return Fail, "GNSS receiver not connected", "check the cable and the device path; `journalctl -u edge-agent` says why the port closed"
 	}
+	level, msg, hint := gnssFixVerdict(doc, g)
+	if level == Fail {
+		return level, msg, hint
+	}
+	if l, m, h := gnssInputVerdict(g); l != OK {
+		return l, m, h
+	}
+	return level, msg, hint
+}
+
+// gnssInputVerdict judges what the receiver sends: refused input is a
+// wrong baud rate, a noisy line, a receiver without checksums, or one with
+// a wrong date.
+func gnssInputVerdict(g *status.GNSS) (Level, string, string) {
+	var rejected uint64
+	worst, worstN := "", uint64(0)
+	for reason, n := range g.Rejected {
+		rejected += n
+		if n > worstN || n == worstN && reason < worst {
+			worst, worstN = reason, n
+		}
+	}
+	if rejected == 0 || rejected*100 < g.Sentences && g.Sentences > 0 { // under 1 %: ordinary line noise
+		return OK, "", ""
+	}
+	hint := map[string]string{
+		"no_checksum":  "the receiver sends NMEA without *hh checksums: if that is how it works, set checksum = \"optional\" for this driver",
+		"bad_checksum": "check the baud rate, the cable and its ground; a long unshielded UART picks up noise",
+		"garbled":      "check the baud rate (`stty -F <device>`), the cable and its ground",
+		"invalid":      "the receiver reports impossible values: update its firmware or reset it to defaults",
+		"late":         "the receiver pauses inside its output cycle: raise its baud rate or send fewer sentences",
+		"bad_date":     "the receiver's date is wrong (GPS week rollover or no almanac): update its firmware",
+		"time_back":    "the receiver's time jumps back: check for resets (power, firmware)",
+	}[worst]
+	what := fmt.Sprintf("GNSS input refused: %d of %d (mostly %s)", rejected, rejected+g.Sentences, strings.ReplaceAll(worst, "_", " "))
+	if g.LastReject != "" {
+		what += "; last: " + g.LastReject
+	}
+	if g.Sentences == 0 {
+		return Fail, what, hint
+	}
+	return Warn, what, hint
+}
+
+func gnssFixVerdict(doc *status.Doc, g *status.GNSS) (Level, string, string) {
 	noFix := doc.Uptime()
 	if !g.LastFix.IsZero() {
 		noFix = doc.Age(g.LastFix)

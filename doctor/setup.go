@@ -1,11 +1,13 @@
 package doctor
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"strings"
 
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers/gnss"
 )
 
 // Setup is what the config says the box should have, in the terms the checks
@@ -19,6 +21,11 @@ type Setup struct {
 	Socket string
 	// Devices are the device nodes the configured drivers open.
 	Devices []Device
+	// Listen, by driver name, reads a device for a few seconds and says
+	// whether what it sends is usable (a GNSS receiver at the wrong baud
+	// rate, or without checksums, is present but useless). Used only with
+	// the daemon down: it holds the port otherwise.
+	Listen map[string]func(ctx context.Context) error
 	// Endpoints are the brokers and bootstrap peers the uplinks dial.
 	Endpoints []Endpoint
 }
@@ -64,6 +71,10 @@ func LoadSetup(path string) Setup {
 		switch g.Source {
 		case "serial":
 			s.Devices = append(s.Devices, Device{Driver: g.Name, What: "GNSS receiver (serial)", Path: g.Device})
+			if s.Listen == nil {
+				s.Listen = map[string]func(context.Context) error{}
+			}
+			s.Listen[g.Name] = gnssListener(g)
 		case "gpsd":
 			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "gpsd", Addr: g.GPSDAddr})
 		}
@@ -134,4 +145,18 @@ func brokerAddr(raw string) (string, bool, error) {
 		}
 	}
 	return net.JoinHostPort(u.Hostname(), port), tls, nil
+}
+
+// gnssListener probes a serial GNSS receiver with the driver's own decoder.
+func gnssListener(g config.GNSS) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		o := gnss.DefaultOpts()
+		o.Device, o.Baud, o.UBX, o.NoChecksum = g.Device, g.Baud, g.UBX, g.Checksum == "optional"
+		d, err := gnss.New(g.Name, &o)
+		if err != nil {
+			return err
+		}
+		_, err = d.Probe(ctx)
+		return err
+	}
 }

@@ -48,6 +48,7 @@ type Collector struct {
 	observations, observed, signed, stored, appendErrs      *prometheus.Desc
 	driverState                                             *prometheus.Desc
 	gnssSats, gnssHDOP, gnssFixAge, gnssMode                *prometheus.Desc
+	gnssSentences, gnssRejected                             *prometheus.Desc
 	loraPackets, loraDrops                                  *prometheus.Desc
 	storeRecords, storeBytes, storeQuota, storeFile, evicts *prometheus.Desc
 	delivered, backlog, connected, certExpiry               *prometheus.Desc
@@ -75,10 +76,13 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 		appendErrs:   desc("store_append_errors_total", "Outbox commits that failed."),
 		driverState:  desc("driver_state", "1 for the driver's current state (loaded, skipped, failed, finished), 0 for the others.", "driver", "family", "state"),
 
-		gnssSats:   desc("gnss_satellites", "Satellites used in the last GNSS solution.", "driver"),
-		gnssHDOP:   desc("gnss_hdop", "Horizontal dilution of precision of the last GNSS solution.", "driver"),
-		gnssFixAge: desc("gnss_fix_age_seconds", "Seconds since the last GNSS epoch with a position (since start when there was none).", "driver"),
-		gnssMode:   desc("gnss_fix_mode", "Fix mode of the last epoch: 1 none, 2 2D, 3 3D, 0 before any epoch.", "driver"),
+		gnssSats:      desc("gnss_satellites", "Satellites used in the last GNSS solution.", "driver"),
+		gnssHDOP:      desc("gnss_hdop", "Horizontal dilution of precision of the last GNSS solution.", "driver"),
+		gnssFixAge:    desc("gnss_fix_age_seconds", "Seconds since the last GNSS epoch with a position (since start when there was none).", "driver"),
+		gnssMode:      desc("gnss_fix_mode", "Fix mode of the last epoch: 1 none, 2 2D, 3 3D, 0 before any epoch.", "driver"),
+		gnssSentences: desc("gnss_sentences_total", "NMEA sentences, UBX frames or gpsd reports the GNSS driver used.", "driver"),
+		gnssRejected: desc("gnss_rejected_total", "GNSS input refused, by reason: bad_checksum, no_checksum, garbled, invalid, late, bad_date, time_back.",
+			"driver", "reason"),
 
 		loraPackets: desc("lora_packets_total", "LoRa packets by receiving driver, gateway EUI and outcome.", "driver", "gateway", "outcome"),
 		loraDrops:   desc("lora_socket_drops_total", "Datagrams the kernel dropped on the packet forwarder socket.", "driver"),
@@ -105,7 +109,7 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.up, c.uptime, c.observations, c.observed, c.signed, c.stored, c.appendErrs, c.driverState,
-		c.gnssSats, c.gnssHDOP, c.gnssFixAge, c.gnssMode, c.loraPackets, c.loraDrops,
+		c.gnssSats, c.gnssHDOP, c.gnssFixAge, c.gnssMode, c.gnssSentences, c.gnssRejected, c.loraPackets, c.loraDrops,
 		c.storeRecords, c.storeBytes, c.storeQuota, c.storeFile, c.evicts,
 		c.delivered, c.backlog, c.connected, c.certExpiry, c.clockSynced, c.clockGNSSOffset, c.diskFree, c.diskTotal,
 	} {
@@ -162,6 +166,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				age = doc.Age(g.LastFix)
 			}
 			gauge(c.gnssFixAge, age.Seconds(), d.Name)
+			counter(c.gnssSentences, g.Sentences, d.Name)
+			for reason, n := range g.Rejected {
+				counter(c.gnssRejected, n, d.Name, reason)
+			}
 		}
 		if l := d.LoRa; l != nil {
 			counter(c.loraDrops, l.SocketDrops, d.Name)

@@ -104,6 +104,8 @@ edge_agent_uplink_connected{uplink="mqtt"} 1
 		"edge_agent_driver_state{driver=\"gps\",family=\"gnss\",state=\"loaded\"} 1",
 		"edge_agent_driver_state{driver=\"gps\",family=\"gnss\",state=\"failed\"} 0",
 		"edge_agent_gnss_satellites{driver=\"gps\"} 9", "edge_agent_gnss_hdop{driver=\"gps\"} 0.9",
+		"edge_agent_gnss_sentences_total{driver=\"gps\"} 558000",
+		"edge_agent_gnss_rejected_total{driver=\"gps\",reason=\"bad_checksum\"} 3",
 		"edge_agent_records_signed_total 9400", "edge_agent_records_stored_total 9400",
 		"edge_agent_store_bytes 4800", "edge_agent_store_evictions_total 0", "edge_agent_store_append_errors_total 0",
 		"edge_agent_lora_socket_drops_total{driver=\"lora\"} 0", "edge_agent_uptime_seconds 93600",

@@ -84,7 +84,9 @@ func Sample(now time.Time) *status.Doc {
 				Name: "gps", Family: "gnss", State: status.StateLoaded,
 				Observations: map[string]uint64{"gnss.fix": 5000}, LastObservation: now.Add(-time.Second), PerMinute: 6,
 				GNSS: &status.GNSS{Connected: true, Mode: 3, Satellites: 9, HDOP: 0.9, LastFix: now.Add(-time.Second),
-					Epochs: 93000, Fixes: 92000, ClockOffsetSeconds: status.Seconds(40 * time.Millisecond)},
+					Epochs: 93000, Fixes: 92000, ClockOffsetSeconds: status.Seconds(40 * time.Millisecond),
+					Sentences: 558000, Rejected: map[string]uint64{"bad_checksum": 3, "no_checksum": 0, "garbled": 2,
+						"invalid": 0, "late": 0, "bad_date": 0, "time_back": 0}},
 			},
 			{
 				Name: "lora", Family: "lora", State: status.StateLoaded,
