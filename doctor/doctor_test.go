@@ -275,6 +275,14 @@ func TestDaemonRunning(t *testing.T) {
 			g.Mode, g.LastFix = 1, d.Time.Add(-12*time.Minute)
 		}, "driver gps", doctor.Warn, "GNSS has no fix for 12 min", "check the antenna"},
 		{"gnss unplugged", func(d *status.Doc) { d.Drivers[0].GNSS.Connected = false }, "driver gps", doctor.Fail, "not connected", "check the cable"},
+		{"gnss sentences without checksums", func(d *status.Doc) {
+			g := d.Drivers[0].GNSS
+			g.Rejected["no_checksum"], g.LastReject = 40000, "gnss: parse \"$GPGGA,1400\": gnss: sentence without checksum"
+		}, "driver gps", doctor.Warn, "GNSS input refused: 40005 of 598005 (mostly no checksum)", `checksum = "optional"`},
+		{"gnss nothing decodes", func(d *status.Doc) {
+			g := d.Drivers[0].GNSS
+			g.Sentences, g.Rejected["garbled"] = 0, 900
+		}, "driver gps", doctor.Fail, "GNSS input refused: 903 of 903 (mostly garbled)", "check the baud rate"},
 		{"driver failed", func(d *status.Doc) {
 			d.Drivers[2].State, d.Drivers[2].Reason, d.Drivers[2].Env = status.StateFailed, "env: open /dev/i2c-1: permission denied", nil
 		}, "driver bme", doctor.Fail, "permission denied", "journalctl"},
