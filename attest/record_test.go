@@ -56,6 +56,20 @@ func knownClaims() []struct {
 			Obs: drivers.CameraFile{Name: "2025/06/15/0001.mp4", Size: 12_345_678, SHA256: prev[:], MTimeUnixNano: 1_750_000_003_500_000_000}}},
 		{"gap", Claims{Chain: chain, Seq: 600, Prev: prev, Time: 1_750_000_005_000_000_000, Kind: KindGap, Source: "agent",
 			Obs: Gap{From: 6, To: 599, Reason: GapReasonQuota}}},
+		// Fields added with issue #18: zero is a value (a parked receiver's
+		// speed 0, 0 m altitude), fix quality, error estimates, the rollover
+		// flag, and the time quality claim.
+		{"gnss-quality", Claims{Chain: chain, Seq: 601, Prev: prev, Time: 1_750_000_006_000_000_000, Kind: drivers.KindGNSSFix, Source: "gps0",
+			Obs: drivers.Fix{TimeUnixNano: 1_750_000_006_000_000_000, Lat: 52.520008, Lon: 13.404954, AltMSL: drivers.F64(0), SpeedMS: drivers.F64(0),
+				Mode: drivers.Fix3D, Sats: drivers.U8(14), HDOP: drivers.F64(0.78), Quality: drivers.U8(drivers.QualityRTKFixed),
+				PDOP: drivers.F64(1.31), VDOP: drivers.F64(1.05), HAccM: drivers.F64(0.014), VAccM: drivers.F64(0.021), RolloverWeeks: 1024},
+			Loc: &Location{Lat: 52.520008, Lon: 13.404954, AltMSL: drivers.F64(0), TimeUnixNano: 1_750_000_005_000_000_000, Mode: 3,
+				Sats: drivers.U8(14), HDOP: drivers.F64(0.78), Quality: drivers.U8(4), HAccM: drivers.F64(0.014)},
+			Boot: boot, TQ: &TimeQuality{Source: TimeGNSS, OffsetNS: ptr(int64(42_000_000))}}},
+		{"unsynced", Claims{Chain: chain, Seq: 602, Prev: prev, Time: 86_400_000_000_000, Kind: drivers.KindCounter, Source: "sim",
+			Obs: drivers.Counter{N: 1}, Boot: boot, TQ: &TimeQuality{Source: TimeUnsync}}},
+		{"ntp", Claims{Chain: chain, Seq: 603, Prev: prev, Time: 1_750_000_007_000_000_000, Kind: drivers.KindCounter, Source: "sim",
+			Obs: drivers.Counter{N: 2}, Boot: boot, TQ: &TimeQuality{Source: TimeNTP, OffsetNS: ptr(int64(-3_000_000)), MaxErrorNS: ptr(int64(16_000_000))}}},
 	}
 }
 
@@ -108,6 +122,9 @@ func TestPayloadLayout(t *testing.T) {
 			}
 			if tt.c.Boot != nil {
 				want = append(want, 9)
+			}
+			if tt.c.TQ != nil {
+				want = append(want, 10)
 			}
 			for _, k := range want {
 				if _, ok := m[k]; !ok {
@@ -262,6 +279,9 @@ func TestEncodePayloadRejects(t *testing.T) {
 		{"loc no fix", func(c *Claims) { c.Loc = &Location{Mode: 1} }, "fix mode"},
 		{"loc lat", func(c *Claims) { c.Loc = &Location{Lat: 91, Mode: 3} }, "latitude"},
 		{"loc NaN lon", func(c *Claims) { c.Loc = &Location{Lon: math.NaN(), Mode: 3} }, "longitude"},
+		{"loc NaN hdop", func(c *Claims) { c.Loc = &Location{Mode: 3, HDOP: ptr(math.NaN())} }, "hdop"},
+		{"loc inf alt", func(c *Claims) { c.Loc = &Location{Mode: 3, AltMSL: ptr(math.Inf(1))} }, "altitude"},
+		{"tq source", func(c *Claims) { c.TQ = &TimeQuality{Source: "sundial"} }, "time source"},
 		{"gap backwards", func(c *Claims) { c.Kind = KindGap; c.Obs = Gap{From: 3, To: 2} }, "agent.gap"},
 		{"gap covers itself", func(c *Claims) { c.Kind = KindGap; c.Obs = Gap{From: 2, To: 5} }, "agent.gap"},
 		{"gap from 0", func(c *Claims) { c.Kind = KindGap; c.Obs = Gap{From: 0, To: 2} }, "agent.gap"},
