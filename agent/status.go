@@ -101,7 +101,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	}
 	if c, err := status.KernelClock(); err == nil {
 		doc.Clock.Synced, doc.Clock.MaxErrorSeconds = c.Synced, c.MaxErrorSeconds
+		doc.Clock.PPS = c.PPS
 	}
+	doc.Clock.Source = a.pipeline.clock.current().Source
 	doc.Disk, _ = status.StatDisk(a.o.Config.Device.DataDir) // an error is reported inside Disk
 	return doc, nil
 }
