@@ -476,3 +476,61 @@ func (l *lockedBuf) String() string {
 }
 
 func newTestLogger(w *lockedBuf) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// paced writes s as a UART at baud would deliver it (10 bits a byte), in
+// the small chunks a USB-serial adapter hands over.
+func paced(s string, baud int) []step {
+	const chunk = 16
+	per := time.Duration(chunk*10) * time.Second / time.Duration(baud)
+	var out []step
+	for len(s) > 0 {
+		n := min(chunk, len(s))
+		out = append(out, step{s[:n], per})
+		s = s[n:]
+	}
+	return out
+}
+
+// A receiver at 4800 baud: each epoch's output takes most of the second,
+// and it pauses 300 ms after RMC/VTG while it computes the rest.
+func TestReplay4800Baud(t *testing.T) {
+	var script []step
+	for i := 0; i < 3; i++ {
+		parts := ublox(epoch0.Add(time.Duration(i)*time.Second), 31.2, 0)
+		script = append(script, paced(parts[0].data, 4800)...)
+		script = append(script, step{"", 300 * time.Millisecond})
+		script = append(script, paced(parts[1].data, 4800)...)
+	}
+	records, _, _ := replay(t, nil, script)
+	if len(records) != 3 {
+		t.Errorf("%d records for 3 epochs at 4800 baud, want 3", len(records))
+	}
+	onePerTime(t, records)
+	for i, r := range records {
+		if _, ok := r["alt"]; !ok {
+			t.Errorf("record %d lacks the altitude its GGA gave: %v", i, r)
+		}
+	}
+}
+
+// A receiver that stamps GLL a second behind its RMC/GGA: the GLL adds
+// nothing, and no record goes back in time.
+func TestReplayGLLSecondApart(t *testing.T) {
+	var script []step
+	for i := 1; i < 4; i++ {
+		at := epoch0.Add(time.Duration(i) * time.Second)
+		parts := ublox(at, 31.2, 0)
+		gll := withSum("GNGLL,5231.20040,N,01324.29724,E,"+at.Add(-time.Second).Format("150405.00")+",A,A") + "\r\n"
+		script = append(script, step{parts[0].data + parts[1].data + gll, 300 * time.Millisecond})
+	}
+	records, _, _ := replay(t, nil, script)
+	if len(records) != 3 {
+		t.Errorf("%d records, want 3", len(records))
+	}
+	onePerTime(t, records)
+	for i := 1; i < len(records); i++ {
+		if !recTime(records[i]).After(recTime(records[i-1])) {
+			t.Errorf("record %d at %v after %v", i, recTime(records[i]), recTime(records[i-1]))
+		}
+	}
+}
