@@ -134,15 +134,19 @@ func gnssInputVerdict(g *status.GNSS) (Level, string, string) {
 	if rejected == 0 || rejected*100 < g.Sentences && g.Sentences > 0 { // under 1 %: ordinary line noise
 		return OK, "", ""
 	}
-	hint := map[string]string{
-		"no_checksum":  "the receiver sends NMEA without *hh checksums: if that is how it works, set checksum = \"optional\" for this driver",
-		"bad_checksum": "check the baud rate, the cable and its ground; a long unshielded UART picks up noise",
-		"garbled":      "check the baud rate (`stty -F <device>`), the cable and its ground",
-		"invalid":      "the receiver reports impossible values: update its firmware or reset it to defaults",
-		"late":         "the receiver pauses inside its output cycle: raise its baud rate or send fewer sentences",
-		"bad_date":     "the receiver's date is wrong (GPS week rollover or no almanac): update its firmware",
-		"time_back":    "the receiver's time jumps back: check for resets (power, firmware)",
-	}[worst]
+	hint := "check the baud rate (`stty -F <device>`), the cable and its ground"
+	switch worst {
+	case "no_checksum":
+		hint = "the receiver sends NMEA without *hh checksums: if that is how it works, set checksum = \"optional\" for this driver"
+	case "invalid":
+		hint = "the receiver reports impossible values: update its firmware or reset it to defaults"
+	case "late":
+		hint = "the receiver pauses inside its output cycle: raise its baud rate or send fewer sentences"
+	case "bad_date":
+		hint = "the receiver's date is wrong (GPS week rollover or no almanac): update its firmware"
+	case "time_back":
+		hint = "the receiver's time jumps back: check for resets (power, firmware)"
+	}
 	what := fmt.Sprintf("GNSS input refused: %d of %d (mostly %s)", rejected, rejected+g.Sentences, strings.ReplaceAll(worst, "_", " "))
 	if g.LastReject != "" {
 		what += "; last: " + g.LastReject

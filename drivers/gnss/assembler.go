@@ -127,7 +127,7 @@ type epoch struct {
 // use.
 type Assembler struct {
 	// DateFloor is the earliest date a receiver can truly report (zero means
-	// DefaultDateFloor); DateCeiling the latest (zero: 15 years after the
+	// defaultDateFloor); DateCeiling the latest (zero: 15 years after the
 	// floor). A device still running this build after that needs an update.
 	DateFloor, DateCeiling time.Time
 	// NoChecksum accepts NMEA sentences without a "*hh" checksum, for
@@ -147,9 +147,9 @@ type Assembler struct {
 	badDates uint64 // epochs whose date was refused
 }
 
-// DefaultDateFloor is before any date this build can run at: a receiver
+// defaultDateFloor is before any date this build can run at (never modified): a receiver
 // printing an earlier date has the week-rollover bug or no time yet.
-var DefaultDateFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+var defaultDateFloor = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // typeGST is the GNSS pseudorange error statistics sentence (go-nmea has no
 // constant for it).
@@ -163,33 +163,36 @@ func NewAssembler() *Assembler {
 	a := &Assembler{}
 	a.cur.reset()
 	a.p = nmea.SentenceParser{
-		CheckCRC: a.checkCRC,
-		// Drop everything we do not use before go-nmea runs its own typed
-		// parser on it: cheaper, and a malformed $GPTXT is none of our business.
-		OnBaseSentence: func(s *nmea.BaseSentence) error {
-			if s.Talker == "P" {
-				return fmt.Errorf("%w: proprietary $P%s", ErrUnknown, s.Type)
-			}
-			switch s.Type {
-			case nmea.TypeRMC, nmea.TypeGGA, nmea.TypeGNS, nmea.TypeGSA,
-				nmea.TypeVTG, nmea.TypeGSV, nmea.TypeZDA, nmea.TypeGLL, typeGST:
-				return nil
-			}
-			return fmt.Errorf("%w: %s%s", ErrUnknown, s.Talker, s.Type)
-		},
-		CustomParsers: map[string]nmea.ParserFunc{
-			nmea.TypeRMC: parseRMC,
-			nmea.TypeGGA: parseGGA,
-			nmea.TypeGNS: parseGNS,
-			nmea.TypeGSA: parseGSA,
-			nmea.TypeVTG: parseVTG,
-			nmea.TypeGSV: parseGSV,
-			nmea.TypeZDA: parseZDA,
-			nmea.TypeGLL: parseGLL,
-			typeGST:      parseGST,
-		},
+		CheckCRC:       a.checkCRC,
+		OnBaseSentence: usedSentence,
+		CustomParsers:  sentenceParsers,
 	}
 	return a
+}
+
+// usedSentence drops everything we do not use before go-nmea runs its own
+// typed parser on it: cheaper, and a malformed $GPTXT is none of our business.
+func usedSentence(s *nmea.BaseSentence) error {
+	if s.Talker == "P" {
+		return fmt.Errorf("%w: proprietary $P%s", ErrUnknown, s.Type)
+	}
+	if _, ok := sentenceParsers[s.Type]; ok {
+		return nil
+	}
+	return fmt.Errorf("%w: %s%s", ErrUnknown, s.Talker, s.Type)
+}
+
+// sentenceParsers are the sentences the assembler uses. Never modified.
+var sentenceParsers = map[string]nmea.ParserFunc{
+	nmea.TypeRMC: parseRMC,
+	nmea.TypeGGA: parseGGA,
+	nmea.TypeGNS: parseGNS,
+	nmea.TypeGSA: parseGSA,
+	nmea.TypeVTG: parseVTG,
+	nmea.TypeGSV: parseGSV,
+	nmea.TypeZDA: parseZDA,
+	nmea.TypeGLL: parseGLL,
+	typeGST:      parseGST,
 }
 
 // checkCRC replaces go-nmea's check so that a bad checksum is told apart
@@ -497,7 +500,7 @@ func (a *Assembler) plausible(t time.Time) (time.Time, uint16, bool) {
 
 func plausibleDate(t, floor, ceiling time.Time) (time.Time, uint16, bool) {
 	if floor.IsZero() {
-		floor = DefaultDateFloor
+		floor = defaultDateFloor
 	}
 	if ceiling.IsZero() {
 		ceiling = floor.AddDate(15, 0, 0)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -353,34 +352,32 @@ func (d *Dev) logRejections(c *Counts, last string) {
 	if !d.logRejAt.IsZero() && now.Sub(d.logRejAt) < rejectLogEvery {
 		return
 	}
-	d.log.Warn("gnss input rejected", "since_last", n-d.loggedRej, "bad_checksum", c.BadChecksum,
-		"no_checksum", c.NoChecksum, "garbled", c.Garbled, "invalid", c.Invalid, "late", c.Late,
-		"bad_date", c.BadDate, "time_back", c.TimeBack, "last", last)
+	d.log.Warn("gnss input rejected", "since_last", n-d.loggedRej, "counts", *c, "last", last)
 	d.loggedRej, d.logRejAt = n, now
 }
 
 // checkFix is the last guard at the driver boundary, for every source: a
 // value that is not finite or not physical is refused.
 func checkFix(f drivers.Fix) error {
-	bad := func(name string, v *float64, r valueRange) error {
-		if v != nil && (math.IsNaN(*v) || *v < r.lo || *v > r.hi) {
-			return fmt.Errorf("gnss: %w: %s %v", ErrInvalidValue, name, *v)
-		}
-		return nil
-	}
 	if !f.HasPosition() {
 		return nil // carries no values
 	}
-	if math.IsNaN(f.Lat) || f.Lat < -90 || f.Lat > 90 || math.IsNaN(f.Lon) || f.Lon < -180 || f.Lon > 180 {
-		return fmt.Errorf("gnss: %w: position %v, %v", ErrInvalidValue, f.Lat, f.Lon)
+	if !(f.Lat >= -90 && f.Lat <= 90 && f.Lon >= -180 && f.Lon <= 180) || f.Mode > drivers.Fix3D || f.TimeUnixNano <= 0 {
+		return fmt.Errorf("gnss: %w: position %v, %v, mode %d", ErrInvalidValue, f.Lat, f.Lon, f.Mode)
 	}
-	if f.Mode > drivers.Fix3D || f.TimeUnixNano <= 0 {
-		return fmt.Errorf("gnss: %w: mode %d at %d", ErrInvalidValue, f.Mode, f.TimeUnixNano)
+	for i, v := range [...]*float64{f.AltMSL, f.SpeedMS, f.TrackDeg, f.HDOP, f.PDOP, f.VDOP, f.HAccM, f.VAccM} {
+		r := fixRanges[i]
+		if v != nil && !(*v >= r.lo && *v <= r.hi) { // NaN fails here too
+			return fmt.Errorf("gnss: %w: %s %v", ErrInvalidValue, fixNames[i], *v)
+		}
 	}
-	return errors.Join(bad("altitude", f.AltMSL, rangeAlt), bad("speed", f.SpeedMS, rangeSpeed),
-		bad("track", f.TrackDeg, rangeTrack), bad("hdop", f.HDOP, rangeDOP), bad("pdop", f.PDOP, rangeDOP),
-		bad("vdop", f.VDOP, rangeDOP), bad("hacc", f.HAccM, rangeSigma), bad("vacc", f.VAccM, rangeSigma))
+	return nil
 }
+
+var (
+	fixRanges = [...]valueRange{rangeAlt, rangeSpeed, rangeTrack, rangeDOP, rangeDOP, rangeDOP, rangeSigma, rangeSigma}
+	fixNames  = [...]string{"altitude", "speed", "track", "hdop", "pdop", "vdop", "hacc", "vacc"}
+)
 
 // due applies Interval in GNSS time, so a burst of buffered epochs is thinned
 // the same way as a live stream.
