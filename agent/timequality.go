@@ -11,7 +11,7 @@ import (
 
 // clockQuality says how far the device clock can be trusted, for the "tq"
 // claim on every record. GNSS drivers report their offsets through
-// noteOffset; the kernel's NTP state is read at most once a second.
+// noteOffset; the kernel's NTP state is read for each batch.
 //
 // The rule (docs/attestation.md): a fresh GNSS offset under a second makes
 // the source "gnss" ("gnss+pps" when the kernel is PPS-disciplined too);
@@ -25,8 +25,6 @@ type clockQuality struct {
 	mu       sync.Mutex
 	offset   time.Duration
 	offsetAt time.Time // device clock when offset was measured; zero: never
-	read     time.Time
-	cached   *attest.TimeQuality
 }
 
 // gnssTimeFresh is how long a GNSS offset vouches for the clock.
@@ -41,19 +39,16 @@ func newClockQuality(now func() time.Time, kernel func() (status.Clock, error)) 
 func (c *clockQuality) noteOffset(off time.Duration, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.offset, c.offsetAt, c.read = off, at, time.Time{}
+	c.offset, c.offsetAt = off, at
 }
 
-// current returns the claim for records signed now. The value is shared and
-// must not be modified.
+// current returns the claim for records signed now (the pipeline asks once
+// a batch; adjtimex is a cheap system call).
 func (c *clockQuality) current() *attest.TimeQuality {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	if c.cached != nil && !c.read.IsZero() && now.Sub(c.read) < time.Second && now.After(c.read) {
-		return c.cached
-	}
-	tq := attest.TimeQuality{Source: attest.TimeUnsync}
+	tq := &attest.TimeQuality{Source: attest.TimeUnsync}
 	var k status.Clock
 	if c.kernel != nil {
 		k, _ = c.kernel()
@@ -78,6 +73,5 @@ func (c *clockQuality) current() *attest.TimeQuality {
 		e := int64(k.MaxErrorSeconds * 1e9)
 		tq.MaxErrorNS = &e
 	}
-	c.cached, c.read = &tq, now
-	return c.cached
+	return tq
 }

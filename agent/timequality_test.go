@@ -33,7 +33,7 @@ func TestEveryRecordCarriesTimeQuality(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitStored(t, p)
-		now = now.Add(2 * time.Second) // past the cache
+		now = now.Add(2 * time.Second)
 	}
 	emit() // unsynchronised
 	p.UpdateFix(drivers.Fix{TimeUnixNano: now.Add(80 * time.Millisecond).UnixNano(), Lat: 1, Lon: 1, Mode: drivers.Fix3D})

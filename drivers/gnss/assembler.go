@@ -262,19 +262,18 @@ func (a *Assembler) FeedNAVPVT(payload []byte) (fix drivers.Fix, complete bool, 
 // ErrUnknown.
 func (a *Assembler) FeedUBX(class, id byte, payload []byte) (fix drivers.Fix, complete bool, err error) {
 	a.started = false
-	var p *part
-	switch {
-	case class == ubxClassNAV && id == ubxIDPVT:
-		p, err = parseNAVPVT(payload)
-	case class == ubxClassNAV && id == ubxIDSOL:
-		p, err = parseNAVSOL(payload)
-	case class == ubxClassNAV && id == ubxIDPOSLLH:
-		p, err = parseNAVPOSLLH(payload)
-	default:
-		return drivers.Fix{}, false, fmt.Errorf("gnss: UBX 0x%02x 0x%02x: %w", class, id, ErrUnknown)
+	n := ubxFrameLen(class, id)
+	if n == 0 || len(payload) != n {
+		return drivers.Fix{}, false, fmt.Errorf("gnss: UBX 0x%02x 0x%02x of %d bytes: %w", class, id, len(payload), ErrUnknown)
 	}
-	if err != nil {
-		return drivers.Fix{}, false, err
+	var p *part
+	switch id {
+	case ubxIDPVT:
+		p = parseNAVPVT(payload)
+	case ubxIDSOL:
+		p = parseNAVSOL(payload)
+	default:
+		p = parseNAVPOSLLH(payload)
 	}
 	return a.add(p)
 }

@@ -275,21 +275,24 @@ func (d *Dev) probeSession(ctx context.Context) (drivers.Probe, error) {
 // verdict judges a receiver from what was read of it. Before the window
 // has passed (final false) only Loaded is decisive.
 func (d *Dev) verdict(c Counts, final bool) (drivers.Probe, error) {
-	switch {
-	case c.Sentences > 0 || c.UBXFrames > 0:
+	if c.Sentences > 0 || c.UBXFrames > 0 {
 		return drivers.Loaded, nil
-	case !final:
-		return drivers.Failed, nil
-	case c.UBXOther > 0 && !d.o.UBX:
-		return drivers.Failed, fmt.Errorf("gnss: probe %s: the receiver speaks u-blox UBX, not NMEA: set ubx = true", d.o.Device)
-	case c.UBXOther > 0:
-		return drivers.Failed, fmt.Errorf("gnss: probe %s: UBX frames, but none of NAV-PVT, NAV-SOL, NAV-POSLLH: enable one of them in the receiver (u-center, or UBX-CFG-MSG)", d.o.Device)
-	case c.NoChecksum > 0:
-		return drivers.Failed, fmt.Errorf("gnss: probe %s: %d NMEA sentences without checksums: if the receiver never sends them, set checksum = \"optional\"", d.o.Device, c.NoChecksum)
-	case c.Bytes == 0:
-		return drivers.Failed, fmt.Errorf("gnss: probe %s: the receiver sent nothing in %v: check its power and TX wiring", d.o.Device, probeWindow)
-	case c.Invalid > 0 || c.BadChecksum > 0 && c.Garbled == 0:
-		return drivers.Failed, fmt.Errorf("gnss: probe %s: sentences arrive but none is usable (%d bad checksums, %d impossible values): check the receiver's output settings", d.o.Device, c.BadChecksum, c.Invalid)
 	}
-	return drivers.Failed, fmt.Errorf("gnss: probe %s: %d bytes but no valid NMEA at %d baud: check the baud rate", d.o.Device, c.Bytes, d.o.Baud)
+	if !final {
+		return drivers.Failed, nil
+	}
+	why := fmt.Sprintf("%d bytes but no valid NMEA at %d baud: check the baud rate", c.Bytes, d.o.Baud)
+	switch {
+	case c.UBXOther > 0 && !d.o.UBX:
+		why = "the receiver speaks u-blox UBX, not NMEA: set ubx = true"
+	case c.UBXOther > 0:
+		why = "UBX frames, but none of NAV-PVT, NAV-SOL, NAV-POSLLH: enable one of them in the receiver (u-center, or UBX-CFG-MSG)"
+	case c.NoChecksum > 0:
+		why = "NMEA sentences without checksums: if the receiver never sends them, set checksum = \"optional\""
+	case c.Bytes == 0:
+		why = "the receiver sent nothing in " + probeWindow.String() + ": check its power and TX wiring"
+	case c.Invalid > 0 || c.BadChecksum > 0 && c.Garbled == 0:
+		why = "sentences arrive but none is usable (bad checksums or impossible values): check the receiver's output settings"
+	}
+	return drivers.Failed, fmt.Errorf("gnss: probe %s: %s", d.o.Device, why)
 }

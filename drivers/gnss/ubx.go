@@ -2,7 +2,6 @@ package gnss
 
 import (
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	nmea "github.com/adrianmo/go-nmea"
@@ -98,14 +97,13 @@ func ubxPosition(p *part, lon, lat, hMSL int32) {
 	}
 }
 
+// The parsers below take a payload of exactly the length ubxFrameLen gives.
+
 // parseNAVPVT decodes UBX-NAV-PVT (0x01 0x07), "Navigation position velocity
 // time solution": ZED-F9P Interface Description UBX-18010854 §5.14.11 (the
 // same 92-byte layout as in the u-blox 8/M8 Receiver Description
 // UBX-13003221, UBX-NAV-PVT). Byte offsets below are from that table.
-func parseNAVPVT(b []byte) (*part, error) {
-	if len(b) != navPVTLen {
-		return nil, fmt.Errorf("gnss: decode NAV-PVT: %w: payload is %d bytes, want %d", ErrGarbled, len(b), navPVTLen)
-	}
+func parseNAVPVT(b []byte) *part {
 	le := binary.LittleEndian
 	p := &part{BaseSentence: nmea.BaseSentence{Type: ubxPVT}, sats: int(b[23])}
 
@@ -162,7 +160,7 @@ func parseNAVPVT(b []byte) (*part, error) {
 		p.track.set(v, rankUBX)
 	}
 	ubxDOP(&p.pdop, le.Uint16(b[76:]))
-	return p, nil
+	return p
 }
 
 // gpsEpoch is the start of GPS time; gpsUTCLeap is GPS minus UTC since
@@ -190,10 +188,7 @@ func itowTOD(itow uint32, ftow int32) (int64, bool) {
 // u-blox 8/M8 Receiver Description UBX-13003221, UBX-NAV-SOL (52 bytes).
 // Its GPS week is the full week number, so its date has no rollover
 // ambiguity. Position comes from NAV-POSLLH of the same iTOW.
-func parseNAVSOL(b []byte) (*part, error) {
-	if len(b) != navSOLLen {
-		return nil, fmt.Errorf("gnss: decode NAV-SOL: %w: payload is %d bytes, want %d", ErrGarbled, len(b), navSOLLen)
-	}
+func parseNAVSOL(b []byte) *part {
 	le := binary.LittleEndian
 	p := &part{BaseSentence: nmea.BaseSentence{Type: ubxSOL}, sats: int(b[47])}
 	itow, ftow, week := le.Uint32(b[0:]), int32(le.Uint32(b[4:])), int16(le.Uint16(b[8:]))
@@ -223,16 +218,13 @@ func parseNAVSOL(b []byte) (*part, error) {
 		}
 	}
 	ubxDOP(&p.pdop, le.Uint16(b[44:]))
-	return p, nil
+	return p
 }
 
 // parseNAVPOSLLH decodes UBX-NAV-POSLLH (0x01 0x02), "Geodetic position
 // solution": u-blox 8/M8 Receiver Description UBX-13003221 (28 bytes). It
 // says nothing about fix validity: NAV-SOL (or NMEA) of the same epoch does.
-func parseNAVPOSLLH(b []byte) (*part, error) {
-	if len(b) != navPOSLLHLen {
-		return nil, fmt.Errorf("gnss: decode NAV-POSLLH: %w: payload is %d bytes, want %d", ErrGarbled, len(b), navPOSLLHLen)
-	}
+func parseNAVPOSLLH(b []byte) *part {
 	le := binary.LittleEndian
 	p := &part{BaseSentence: nmea.BaseSentence{Type: ubxPOSLLH}, sats: -1}
 	if tod, ok := itowTOD(le.Uint32(b[0:]), 0); ok {
@@ -241,7 +233,7 @@ func parseNAVPOSLLH(b []byte) (*part, error) {
 	ubxPosition(p, int32(le.Uint32(b[4:])), int32(le.Uint32(b[8:])), int32(le.Uint32(b[16:])))
 	ubxAcc(&p.hacc, le.Uint32(b[20:]))
 	ubxAcc(&p.vacc, le.Uint32(b[24:]))
-	return p, nil
+	return p
 }
 
 // appendUBXFrame builds a whole UBX frame; the tests use it to synthesise
