@@ -137,6 +137,9 @@ func printStatus(w io.Writer, d *status.Doc) {
 	if off := d.Clock.GNSSOffsetSeconds; off != nil {
 		clock += fmt.Sprintf(", GNSS offset %+.3f s", *off)
 	}
+	if d.Clock.Source != "" {
+		clock += "; records say " + d.Clock.Source
+	}
 	fmt.Fprintf(w, "%-10s %s\n", "clock", fit(clock, 69))
 	disk := fmt.Sprintf("%s free of %s on %s", humanBytes(d.Disk.FreeBytes), humanBytes(d.Disk.TotalBytes), d.Disk.Path)
 	if d.Disk.ReadOnly {
@@ -157,10 +160,18 @@ func driverDetail(d *status.Doc, dr status.Driver) string {
 		if !g.Connected {
 			return "receiver not connected"
 		}
-		if g.Mode < 2 {
-			return fmt.Sprintf("NO FIX (last %s), %d sats", ageOr(d, g.LastFix), g.Satellites)
+		var refused uint64
+		for _, n := range g.Rejected {
+			refused += n
 		}
-		return fmt.Sprintf("%dD fix, %d sats, HDOP %.1f", g.Mode, g.Satellites, g.HDOP)
+		note := ""
+		if refused > 0 && refused*100 >= g.Sentences { // 1 % and more: say so
+			note = fmt.Sprintf(", %d input REFUSED (see doctor)", refused)
+		}
+		if g.Mode < 2 {
+			return fmt.Sprintf("NO FIX (last %s), %d sats", ageOr(d, g.LastFix), g.Satellites) + note
+		}
+		return fmt.Sprintf("%dD fix, %d sats, HDOP %.1f", g.Mode, g.Satellites, g.HDOP) + note
 	case dr.LoRa != nil:
 		s := fmt.Sprintf("%.1f pkt/min, %d gateways", dr.LoRa.PacketsPerMinute, len(dr.LoRa.Gateways))
 		if dr.LoRa.SocketDrops > 0 {
