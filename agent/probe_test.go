@@ -221,4 +221,15 @@ func TestStatusFollowsTheDriverNotTheProbe(t *testing.T) {
 	if st, reason := state(); st != status.StateLoaded {
 		t.Errorf("driver state %q (%s) while it decodes the receiver, want loaded", st, reason)
 	}
+	// Refused input is in the status document, by reason.
+	master.Write([]byte("$GPGGA,120000.00,,,,,0,00,99.99,,,,,,\r\n" + nmeaSentence("GPGGA,120001.00,,,,,0,00,NaN,,,,,,")))
+	time.Sleep(700 * time.Millisecond)
+	doc, err := a.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := doc.Drivers[0].GNSS
+	if g == nil || g.Sentences == 0 || g.Rejected["no_checksum"] != 1 || g.Rejected["invalid"] != 1 || g.LastReject == "" {
+		t.Errorf("status does not show the refused input: %+v", g)
+	}
 }

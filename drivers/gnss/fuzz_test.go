@@ -75,6 +75,9 @@ func FuzzReader(f *testing.F) {
 					math.Abs(fix.Lat) > 90 || math.Abs(fix.Lon) > 180 {
 					t.Fatalf("implausible fix %+v", *fix)
 				}
+				if err := checkFix(*fix); err != nil {
+					t.Fatalf("the assembler let an impossible value through: %v", err)
+				}
 			} else if fix.Lat != 0 || fix.Lon != 0 {
 				t.Fatalf("no-fix epoch carries coordinates: %+v", *fix)
 			}
