@@ -52,13 +52,6 @@ func (o *opt) merge(p opt) {
 	}
 }
 
-func (o opt) ptr() *float64 {
-	if o.rank == rankNone {
-		return nil
-	}
-	return drivers.F64(o.v)
-}
-
 // part is what one sentence or frame contributes to an epoch.
 type part struct {
 	nmea.BaseSentence
@@ -434,14 +427,14 @@ func (a *Assembler) finish() (f drivers.Fix, ok bool) {
 		f.Mode = drivers.Fix2D
 	}
 	f.Lat, f.Lon = e.lat, e.lon
-	f.AltMSL = e.alt.ptr()
-	f.SpeedMS = e.speed.ptr()
-	f.TrackDeg = e.track.ptr()
-	f.HDOP = e.hdop.ptr()
-	f.PDOP = e.pdop.ptr()
-	f.VDOP = e.vdop.ptr()
-	f.HAccM = e.hacc.ptr()
-	f.VAccM = e.vacc.ptr()
+	vals := new([8]float64) // one allocation for the optional values
+	dst := [...]**float64{&f.AltMSL, &f.SpeedMS, &f.TrackDeg, &f.HDOP, &f.PDOP, &f.VDOP, &f.HAccM, &f.VAccM}
+	for i, o := range [...]opt{e.alt, e.speed, e.track, e.hdop, e.pdop, e.vdop, e.hacc, e.vacc} {
+		if o.rank != rankNone {
+			vals[i] = o.v
+			*dst[i] = &vals[i]
+		}
+	}
 	if e.quality != 0 {
 		f.Quality = drivers.U8(e.quality)
 	}
