@@ -100,7 +100,7 @@ func TestDecodePush(t *testing.T) {
 	if err != nil || !tm.Equal(time.Date(2014, 1, 12, 8, 59, 28, 0, time.UTC)) {
 		t.Errorf("stat time %v %v", tm, err)
 	}
-	if *st.Lati != 46.24 || *st.Alti != 145 || st.RXNb != 2 || st.ACKR != 100 || st.Temp != nil {
+	if *st.Lati != 46.24 || *st.Alti != 145 || *st.RXNb != 2 || *st.ACKR != 100 || st.Temp != nil {
 		t.Errorf("stat %+v", st)
 	}
 }
