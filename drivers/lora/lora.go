@@ -245,7 +245,7 @@ type Dev struct {
 	// queued and processed count work items, so tests can wait for the
 	// worker to catch up.
 	queued, processed atomic.Uint64
-	links     sync.WaitGroup
+	links             sync.WaitGroup
 
 	badLog, dropLog, capLog *logLimiter
 }
