@@ -5,8 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
-	"slices"
-	"strings"
+	"sort"
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
@@ -211,11 +210,11 @@ func loraStatus(s lora.Stats, perMinute float64) *status.LoRa {
 	}
 	gws := s.Gateways
 	if len(gws) > status.MaxStatusGateways {
-		gws = slices.Clone(gws)
-		slices.SortFunc(gws, func(a, b lora.GatewayStats) int { return b.LastSeen.Compare(a.LastSeen) })
+		// Stats hands over its own copy: sorting it in place is fine.
+		sort.Slice(gws, func(i, j int) bool { return gws[i].LastSeen.After(gws[j].LastSeen) })
 		l.GatewaysOmitted = len(gws) - status.MaxStatusGateways
 		gws = gws[:status.MaxStatusGateways]
-		slices.SortFunc(gws, func(a, b lora.GatewayStats) int { return strings.Compare(a.EUI, b.EUI) })
+		sort.Slice(gws, func(i, j int) bool { return gws[i].EUI < gws[j].EUI })
 	}
 	for _, g := range gws {
 		l.Gateways = append(l.Gateways, status.LoRaGateway{EUI: g.EUI, LastSeen: g.LastSeen, Packets: map[string]uint64{

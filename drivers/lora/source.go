@@ -11,11 +11,11 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/go-zeromq/zmq4"
 
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/chirpstack"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
+	"github.com/edge-agent/edge-agent/drivers/lora/zmtp"
 )
 
 // The read-only sources: ChirpStack Concentratord's ZeroMQ event socket and
@@ -89,21 +89,20 @@ type emitError struct{ err error }
 func (e *emitError) Error() string { return e.err.Error() }
 
 func (d *Dev) concentratordSession(ctx context.Context, emit drivers.Emit) (bool, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sub := zmq4.NewSub(sctx, zmq4.WithDialerMaxRetries(0), zmq4.WithDialerTimeout(5*time.Second))
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	sub, err := zmtp.Dial(dctx, d.o.EventURL, nil)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("lora: concentratord: %w", err)
+	}
 	defer sub.Close()
-	if err := sub.Dial(d.o.EventURL); err != nil {
-		return false, fmt.Errorf("lora: concentratord %s: %w", d.o.EventURL, err)
-	}
-	if err := sub.SetOption(zmq4.OptionSubscribe, ""); err != nil {
-		return false, fmt.Errorf("lora: concentratord %s: subscribe: %w", d.o.EventURL, err)
-	}
+	stop := context.AfterFunc(ctx, func() { _ = sub.Close() })
+	defer stop()
 	d.setConnected(true, nil)
 	d.log.Info("subscribed to concentratord events (read-only)", "event_url", d.o.EventURL)
 	got := false
 	for {
-		msg, err := sub.Recv()
+		frames, err := sub.Recv()
 		if err != nil {
 			return got, fmt.Errorf("lora: concentratord %s: receive: %w", d.o.EventURL, err)
 		}
@@ -112,23 +111,23 @@ func (d *Dev) concentratordSession(ctx context.Context, emit drivers.Emit) (bool
 		d.mu.Lock()
 		d.stats.Datagrams++
 		d.mu.Unlock()
-		if len(msg.Frames) == 0 {
+		if len(frames) == 0 {
 			continue
 		}
 		// concentratord v4 sends one frame, a gw.Event; older ones sent an
 		// "up"/"stats" frame before the message.
 		var ev chirpstack.Event
 		switch {
-		case len(msg.Frames) == 2 && string(msg.Frames[0]) == "up":
+		case len(frames) == 2 && string(frames[0]) == "up":
 			var u chirpstack.UplinkFrame
-			u, err = chirpstack.DecodeUplinkFrame(msg.Frames[1])
+			u, err = chirpstack.DecodeUplinkFrame(frames[1])
 			ev.Uplink = &u
-		case len(msg.Frames) == 2 && string(msg.Frames[0]) == "stats":
+		case len(frames) == 2 && string(frames[0]) == "stats":
 			var s chirpstack.GatewayStats
-			s, err = chirpstack.DecodeGatewayStats(msg.Frames[1])
+			s, err = chirpstack.DecodeGatewayStats(frames[1])
 			ev.Stats = &s
 		default:
-			ev, err = chirpstack.DecodeEvent(msg.Frames[len(msg.Frames)-1])
+			ev, err = chirpstack.DecodeEvent(frames[len(frames)-1])
 		}
 		if err != nil {
 			reason := "protobuf"
@@ -227,14 +226,15 @@ func (d *Dev) runMQTT(ctx context.Context, emit drivers.Emit) error {
 		default:
 		}
 	})
-	topics := map[string]byte{prefix + "+/event/up": 0, prefix + "+/event/stats": 0}
 	backoff := backoffMin
 	redacted := server.Redacted()
 	for ctx.Err() == nil {
 		client := paho.NewClient(o)
 		err := waitTok(ctx, client.Connect(), 15*time.Second)
-		if err == nil {
-			err = waitTok(ctx, client.SubscribeMultiple(topics, onMessage), 15*time.Second)
+		for _, ev := range []string{"up", "stats"} {
+			if err == nil {
+				err = waitTok(ctx, client.Subscribe(prefix+"+/event/"+ev, 0, onMessage), 15*time.Second)
+			}
 		}
 		if err == nil {
 			d.setConnected(true, nil)

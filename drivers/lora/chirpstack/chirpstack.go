@@ -112,12 +112,29 @@ type Event struct {
 	Stats  *GatewayStats
 }
 
-// codeRates maps gw.CodeRate to its text.
-var codeRates = map[uint64]string{1: "4/5", 2: "4/6", 3: "4/7", 4: "4/8", 5: "3/8", 6: "2/6", 7: "1/4", 8: "1/6", 9: "5/6", 10: "4/5LI", 11: "4/6LI", 12: "4/8LI"}
+// codeRates is gw.CodeRate's text by enum number (0: undefined).
+var codeRates = [...]string{"", "4/5", "4/6", "4/7", "4/8", "3/8", "2/6", "1/4", "1/6", "5/6", "4/5LI", "4/6LI", "4/8LI"}
 
-// codeRateNames maps the protojson enum names to text.
-var codeRateNames = map[string]string{"CR_4_5": "4/5", "CR_4_6": "4/6", "CR_4_7": "4/7", "CR_4_8": "4/8", "CR_3_8": "3/8",
-	"CR_2_6": "2/6", "CR_1_4": "1/4", "CR_1_6": "1/6", "CR_5_6": "5/6", "CR_LI_4_5": "4/5LI", "CR_LI_4_6": "4/6LI", "CR_LI_4_8": "4/8LI"}
+// codeRateText maps gw.CodeRate's number to text; "" if unknown.
+func codeRateText(n uint64) string {
+	if n < uint64(len(codeRates)) {
+		return codeRates[n]
+	}
+	return ""
+}
+
+// codeRateNames are the protojson enum names, by number.
+var codeRateNames = [...]string{"", "CR_4_5", "CR_4_6", "CR_4_7", "CR_4_8", "CR_3_8", "CR_2_6", "CR_1_4", "CR_1_6", "CR_5_6", "CR_LI_4_5", "CR_LI_4_6", "CR_LI_4_8"}
+
+// codeRateName maps a protojson enum name ("CR_4_5") to text; "" if unknown.
+func codeRateName(s string) string {
+	for i, n := range codeRateNames {
+		if i > 0 && n == s {
+			return codeRates[i]
+		}
+	}
+	return ""
+}
 
 // fields walks the top-level fields of a message, calling f with each
 // field's number, wire type and value (varint/fixed value in v, bytes in b).
@@ -272,7 +289,7 @@ func decodeModulation(b []byte, u *UplinkFrame) error {
 				case num == 3 && typ == protowire.BytesType:
 					legacy = string(s)
 				case num == 5 && typ == protowire.VarintType:
-					m.CodeRate = codeRates[x]
+					m.CodeRate = codeRateText(x)
 				}
 				return nil
 			})

@@ -70,7 +70,7 @@ func UplinkFrameFromJSON(b []byte) (UplinkFrame, error) {
 	if m := j.TxInfo.Modulation; m != nil {
 		switch {
 		case m.LoRa != nil:
-			cr := codeRateNames[m.LoRa.CodeRate]
+			cr := codeRateName(m.LoRa.CodeRate)
 			if cr == "" {
 				cr = m.LoRa.CodeRateLegacy
 			}
