@@ -21,6 +21,7 @@ type fakeNS struct {
 	mu     sync.Mutex
 	conn   *net.UDPConn
 	got    [][]byte                      // every datagram, in order
+	pushAt map[uint16]time.Time          // arrival of PUSH_DATA by token
 	from   map[gwmp.EUI][]netip.AddrPort // distinct sources per gateway
 	pull   map[gwmp.EUI]netip.AddrPort
 	txAcks []gwmp.Packet
@@ -45,7 +46,7 @@ func (ns *fakeNS) serve(c *net.UDPConn) {
 	ns.mu.Lock()
 	ns.conn, ns.done = c, make(chan struct{})
 	if ns.from == nil {
-		ns.from, ns.pull = map[gwmp.EUI][]netip.AddrPort{}, map[gwmp.EUI]netip.AddrPort{}
+		ns.from, ns.pull, ns.pushAt = map[gwmp.EUI][]netip.AddrPort{}, map[gwmp.EUI]netip.AddrPort{}, map[uint16]time.Time{}
 	}
 	done := ns.done
 	ns.mu.Unlock()
@@ -54,6 +55,7 @@ func (ns *fakeNS) serve(c *net.UDPConn) {
 		buf := make([]byte, 65536)
 		for {
 			n, from, err := c.ReadFromUDPAddrPort(buf)
+			at := time.Now()
 			if err != nil {
 				return
 			}
@@ -72,6 +74,7 @@ func (ns *fakeNS) serve(c *net.UDPConn) {
 				switch p.ID {
 				case gwmp.PushData:
 					ns.pushes++
+					ns.pushAt[p.Token] = at
 					if !ns.noAck {
 						_, _ = c.WriteToUDPAddrPort([]byte{p.Version, b[1], b[2], byte(gwmp.PushAck)}, from)
 					}
