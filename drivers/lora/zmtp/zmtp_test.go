@@ -185,3 +185,33 @@ func freePort(tb testing.TB) string {
 	defer l.Close()
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
+
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(b []byte) (int, error) { return len(b), nil }
+func (discardConn) Close() error                { return nil }
+
+// FuzzRecv: whatever a peer sends after the handshake, Recv returns a
+// message or an error, never panics, and never holds more than MaxMessage.
+func FuzzRecv(f *testing.F) {
+	f.Add([]byte{0, 3, 'a', 'b', 'c'})
+	f.Add([]byte{1, 1, 'x', 0, 0})
+	f.Add(append([]byte{flagCommand, 7}, append(command("PING"), 0, 1)...))
+	f.Add([]byte{flagLong, 0, 0, 0, 0, 0, 0, 1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := &Sub{conn: discardConn{}, r: bufio.NewReader(bytes.NewReader(b))}
+		for range 8 {
+			m, err := s.Recv()
+			if err != nil {
+				return
+			}
+			total := 0
+			for _, fr := range m {
+				total += len(fr)
+			}
+			if total > MaxMessage {
+				t.Fatalf("message of %d bytes", total)
+			}
+		}
+	})
+}
