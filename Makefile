@@ -62,8 +62,8 @@ size-check: ## the stripped static linux/arm64 binary with everything in it stay
 # as the agent would run on a dedicated hotspot: CHRT= to run without.
 CHRT ?= chrt -f 10
 bench-lora: ## LoRa multiplexer figures: 10,000 uplinks to two upstreams, added latency, downlink relay
-	$(GO) test -c -o bin/agent.test ./agent && $(CHRT) bin/agent.test -test.run '^$$' -test.bench LoRaMultiplexer -test.benchtime 1x -test.v
-	$(GO) test -c -o bin/lora.test ./drivers/lora && $(CHRT) bin/lora.test -test.run '^$$' -test.bench RelayLatency -test.benchtime 1x -test.v
+	$(GO) test -c -tags '$(TAGS)' -o bin/agent.test ./agent && $(CHRT) bin/agent.test -test.run '^$$' -test.bench LoRaMultiplexer -test.benchtime 1x -test.v
+	$(GO) test -c -tags '$(TAGS)' -o bin/lora.test ./drivers/lora && $(CHRT) bin/lora.test -test.run '^$$' -test.bench RelayLatency -test.benchtime 1x -test.v
 
 bench-p2p: ## p2p figures: verify rate, 20-node propagation latency
 	$(GO) test -run '^$$' -bench 'Check|Mesh' -benchtime 1x ./uplink/p2p ./collect
