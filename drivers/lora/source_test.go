@@ -3,7 +3,6 @@ package lora
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math"
 	"path/filepath"
 	"testing"
@@ -190,7 +189,7 @@ func publishUntil(tb testing.TB, s *server, send func(), kind string) drivers.Ob
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	tb.Fatal(fmt.Sprintf("no %s within 10 s", kind))
+	tb.Fatalf("no %s within 10 s", kind)
 	return drivers.Observation{}
 }
 
