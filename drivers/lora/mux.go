@@ -368,6 +368,11 @@ func (l *link) read(c *net.UDPConn) {
 	}
 }
 
+// maxPending bounds the downlinks awaiting a TX_ACK, across gateways. A
+// gateway transmits at most a few per second; thousands pending means a
+// flood.
+const maxPending = 4096
+
 // pendKey names a downlink awaiting its TX_ACK: tokens are per gateway.
 type pendKey struct {
 	eui   gwmp.EUI
@@ -421,6 +426,16 @@ func (d *Dev) relayDown(l *link, b []byte, h gwmp.Header, now time.Time) {
 		return
 	}
 	to, version := g.PullAddr, g.Version
+	if version >= gwmp.Version2 && len(d.pending) >= maxPending {
+		// An upstream flooding PULL_RESPs must neither grow the table nor
+		// exhaust the 16-bit token space (the remapping below would spin).
+		d.mu.Unlock()
+		u.mu.Lock()
+		u.st.DownlinksDropped++
+		u.mu.Unlock()
+		d.countInvalid(nil, "downlink_backlog", u.cfg.Name, errors.New("lora: too many downlinks awaiting TX_ACK; dropped"), now)
+		return
+	}
 	dl := &downlink{eui: l.eui, up: u, link: l, token: h.Token, orig: h.Token, version: version,
 		body: append([]byte(nil), b[4:]...), sent: now, deadline: now.Add(d.o.TxAckTimeout)}
 	remapped := false

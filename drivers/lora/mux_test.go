@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,6 +259,13 @@ func TestMuxUnresolvable(t *testing.T) {
 			return nil, errors.New("unexpected host " + host)
 		}
 		if fail {
+			mu.Unlock()
+			// A slow, failing resolver: it must delay nothing else.
+			select {
+			case <-time.After(2 * time.Second):
+			case <-ctx.Done():
+			}
+			mu.Lock()
 			return nil, &netDNSError{}
 		}
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
@@ -269,13 +277,14 @@ func TestMuxUnresolvable(t *testing.T) {
 	for i := range 5 {
 		f.pushAcked(t, 2, uint16(i), rxpk(i))
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("5 acked pushes took %v with an unresolvable upstream", d)
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("5 acked pushes took %v while the resolver hangs", d)
 	}
 	waitFor(t, "a receives", func() bool { return nsA.count(gwmp.PushData) == 5 })
 	for range 5 {
 		s.nextKind(t, drivers.KindLoRaRX)
 	}
+	waitFor(t, "first lookup failed", func() bool { return s.dev.Stats().Upstreams[1].ResolveFailures > 0 })
 	st := s.dev.Stats().Upstreams[1]
 	if st.State != UpstreamUnresolved || st.Unsent != 5 || st.ResolveFailures == 0 || st.LastError == "" {
 		t.Fatalf("named %+v", st)
@@ -292,21 +301,25 @@ type netDNSError struct{}
 
 func (*netDNSError) Error() string { return "lookup ns.example: no such host" }
 
-// TestAckOnReceipt: with the pipeline stalled, every PUSH_ACK still comes
-// at once and every uplink is relayed at once.
+// TestAckOnReceipt: with the pipeline stalled (emit does not return until
+// the end), every PUSH_ACK still comes, at once, and every uplink is
+// relayed. Before acknowledging on receipt, the second PUSH_ACK waited for
+// the first emit.
 func TestAckOnReceipt(t *testing.T) {
 	ns := newFakeNS(t)
 	s := startServer(t, Opts{Upstreams: ups(upTo("a", ns))}, 0) // unbuffered and unread: emit blocks
 	f := newForwarder(t, s, gwA)
-	var worst time.Duration
+	var took []time.Duration
 	for i := range 200 {
 		t0 := time.Now()
-		f.pushAcked(t, 2, uint16(i), rxpk(i))
-		worst = max(worst, time.Since(t0))
+		f.pushAcked(t, 2, uint16(i), rxpk(i)) // fails after 5 s without its ack
+		took = append(took, time.Since(t0))
 	}
-	if worst > 100*time.Millisecond {
-		t.Fatalf("slowest PUSH_ACK %v with the pipeline stalled; want well under the forwarder's 100 ms", worst)
+	slices.Sort(took)
+	if p50 := took[len(took)/2]; p50 > 20*time.Millisecond {
+		t.Fatalf("median PUSH_ACK %v with the pipeline stalled; want well under the forwarder's 100 ms", p50)
 	}
+	t.Logf("PUSH_ACK with the pipeline stalled: median %v, slowest %v", took[len(took)/2], took[len(took)-1])
 	waitFor(t, "relayed while stalled", func() bool { return ns.count(gwmp.PushData) == 200 })
 	for range 200 {
 		s.nextKind(t, drivers.KindLoRaRX)
@@ -395,5 +408,43 @@ func TestTapMode(t *testing.T) {
 	s.nextKind(t, drivers.KindLoRaRX)
 	if p, ok := f.recvTimeout(t, 100*time.Millisecond); ok {
 		t.Fatalf("tap sent %+v", p)
+	}
+}
+
+// TestMuxDownlinkFlood: an upstream that floods PULL_RESPs the gateway never
+// answers cannot grow the pending table beyond maxPending.
+func TestMuxDownlinkFlood(t *testing.T) {
+	ns := newFakeNS(t)
+	s := startServer(t, Opts{Upstreams: ups(upTo("a", ns)), TxAckTimeout: time.Minute}, 16)
+	go func() {
+		for range s.obs {
+		}
+	}()
+	f := newForwarder(t, s, gwA)
+	f.pull(t, 2, 1)
+	const n = maxPending + 2000
+	for i := range n {
+		ns.downlink(t, gwA, uint16(i), downPK)
+		if i%32 == 31 {
+			time.Sleep(time.Millisecond) // mostly within the link socket's default buffer
+		}
+	}
+	// A loaded machine may drop some at the link socket; what arrived
+	// must add up.
+	var last uint64
+	waitFor(t, "downlinks settle", func() bool {
+		d := s.dev.Stats().Upstreams[0].Downlinks
+		settled := d == last && d > maxPending
+		last = d
+		time.Sleep(50 * time.Millisecond)
+		return settled
+	})
+	s.dev.mu.Lock()
+	pending := len(s.dev.pending)
+	s.dev.mu.Unlock()
+	st := s.dev.Stats()
+	u := st.Upstreams[0]
+	if pending != maxPending || u.DownlinksRelayed != maxPending || u.DownlinksDropped != u.Downlinks-maxPending || st.Malformed["downlink_backlog"] != u.DownlinksDropped {
+		t.Fatalf("pending %d, relayed %d, dropped %d of %d, counted %d", pending, u.DownlinksRelayed, u.DownlinksDropped, u.Downlinks, st.Malformed["downlink_backlog"])
 	}
 }

@@ -114,6 +114,10 @@ func (d *Dev) Send(ctx context.Context, gatewayEUI gwmp.EUI, pk TxPacket) error 
 	}
 	to, version := g.PullAddr, g.Version
 	dl := &downlink{eui: gatewayEUI, version: version, sent: now, deadline: now.Add(d.o.TxAckTimeout), ch: ch}
+	if version >= gwmp.Version2 && len(d.pending) >= maxPending {
+		d.mu.Unlock()
+		return fmt.Errorf("lora: send to %s: %d downlinks await a TX_ACK: %w", eui, maxPending, ErrTxAckTimeout)
+	}
 	if version >= gwmp.Version2 {
 		for {
 			dl.token = d.o.Token()
