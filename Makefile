@@ -11,7 +11,7 @@ TAGS     ?= nethttpomithttp2
 FUZZTIME ?= 20000x
 export CGO_ENABLED ?= 0
 
-.PHONY: help build demo test test-deps lint unit fuzz-short fuzz bench bench-p2p size-check clean
+.PHONY: help build demo test test-deps lint unit fuzz-short fuzz bench bench-lora bench-p2p size-check clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -57,6 +57,13 @@ size-check: ## the stripped static linux/arm64 binary with everything in it stay
 	@size=$$(stat -c %s bin/size-check-arm64); \
 	  if [ $$size -gt $(SIZE_BUDGET) ]; then echo "size-check: linux/arm64 binary is $$size bytes, over the $(SIZE_BUDGET)-byte budget"; exit 1; fi; \
 	  echo "size-check: linux/arm64 binary is $$size bytes ($$(( ($(SIZE_BUDGET) - size) / 1024 )) KiB under budget)"
+
+# The LoRa latency figures are wall-clock; on a shared machine run them at real-time priority (root),
+# as the agent would run on a dedicated hotspot: CHRT= to run without.
+CHRT ?= chrt -f 10
+bench-lora: ## LoRa multiplexer figures: 10,000 uplinks to two upstreams, added latency, downlink relay
+	$(GO) test -c -tags '$(TAGS)' -o bin/agent.test ./agent && $(CHRT) bin/agent.test -test.run '^$$' -test.bench LoRaMultiplexer -test.benchtime 1x -test.v
+	$(GO) test -c -tags '$(TAGS)' -o bin/lora.test ./drivers/lora && $(CHRT) bin/lora.test -test.run '^$$' -test.bench RelayLatency -test.benchtime 1x -test.v
 
 bench-p2p: ## p2p figures: verify rate, 20-node propagation latency
 	$(GO) test -run '^$$' -bench 'Check|Mesh' -benchtime 1x ./uplink/p2p ./collect

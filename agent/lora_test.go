@@ -104,7 +104,9 @@ func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 		}
 		acks[binary.BigEndian.Uint16(buf[1:3])] = true
 	}
-	for deadline := time.Now().Add(60 * time.Second); a.Snapshot().Stored < n+1; time.Sleep(20 * time.Millisecond) {
+	// Acks come on receipt now, so this wait holds the whole pipeline time
+	// (minutes under -race on a loaded machine).
+	for deadline := time.Now().Add(180 * time.Second); a.Snapshot().Stored < n+1; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d records durable", a.Snapshot().Stored, n+1)
 		}

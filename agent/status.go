@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
+	"sort"
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
@@ -154,15 +155,8 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 		}
 		ds.GNSS = g
 	case *lora.Dev:
-		s := d.Stats()
 		ds.Family = "lora"
-		l := &status.LoRa{PacketsPerMinute: counts.perMinute(drivers.KindLoRaRX, now), SocketDrops: s.SocketDrops,
-			Gateways: []status.LoRaGateway{}}
-		for _, g := range s.Gateways {
-			l.Gateways = append(l.Gateways, status.LoRaGateway{EUI: g.EUI, LastSeen: g.LastSeen, Packets: map[string]uint64{
-				"ok": g.RxOK, "crc_error": g.RxBadCRC, "no_crc": g.RxNoCRC, "invalid": g.RxInvalid}})
-		}
-		ds.LoRa = l
+		ds.LoRa = loraStatus(d.Stats(), counts.perMinute(drivers.KindLoRaRX, now))
 	case *env.Dev:
 		ds.Family = "env"
 		e := &status.Env{}
@@ -221,4 +215,42 @@ func (a *Agent) watchAcks(ctx context.Context) {
 			a.mu.Unlock()
 		}
 	}
+}
+
+// loraStatus maps a LoRa driver's Stats, listing at most
+// status.MaxStatusGateways gateways (the most recently seen).
+func loraStatus(s lora.Stats, perMinute float64) *status.LoRa {
+	l := &status.LoRa{PacketsPerMinute: perMinute, SocketDrops: s.SocketDrops, Gateways: []status.LoRaGateway{},
+		Mode: s.Mode, Listen: s.Listen, Tap: s.Tap, LastError: s.LastError, MaxGateways: s.MaxGateways,
+		GatewaysRefused: s.GatewaysRefused, GatewaysExpired: s.GatewaysExpired, TxRecords: s.TxRecords}
+	if len(s.Malformed) > 0 {
+		l.Malformed = s.Malformed
+	}
+	if s.Mode == lora.ModeConcentratord || s.Mode == lora.ModeMQTT {
+		l.Connected = &s.Connected
+	}
+	gws := s.Gateways
+	if len(gws) > status.MaxStatusGateways {
+		// Stats hands over its own copy: sorting it in place is fine.
+		sort.Slice(gws, func(i, j int) bool { return gws[i].LastSeen.After(gws[j].LastSeen) })
+		l.GatewaysOmitted = len(gws) - status.MaxStatusGateways
+		gws = gws[:status.MaxStatusGateways]
+		sort.Slice(gws, func(i, j int) bool { return gws[i].EUI < gws[j].EUI })
+	}
+	for _, g := range gws {
+		l.Gateways = append(l.Gateways, status.LoRaGateway{EUI: g.EUI, LastSeen: g.LastSeen, Packets: map[string]uint64{
+			"ok": g.RxOK, "crc_error": g.RxBadCRC, "no_crc": g.RxNoCRC, "invalid": g.RxInvalid,
+			"tx_sent": g.TxSent, "tx_acked": g.TxAcked, "tx_failed": g.TxFailed}})
+	}
+	for _, u := range s.Upstreams {
+		su := status.LoRaUpstream{Name: u.Name, Addr: u.Addr, UplinkOnly: u.UplinkOnly, State: u.State, LastError: u.LastError,
+			LastAck: u.LastAck, Sent: u.Sent, Acks: u.Acks, AckRatio: u.AckRatio, Unsent: u.Unsent, Unreachable: u.Unreachable,
+			Downlinks: u.Downlinks, DownlinksRelayed: u.DownlinksRelayed, DownlinksDropped: u.DownlinksDropped,
+			TokensRemapped: u.TokensRemapped, TxAcksReturned: u.TxAcksReturned}
+		if u.Resolved.IsValid() {
+			su.Resolved = u.Resolved.String()
+		}
+		l.Upstreams = append(l.Upstreams, su)
+	}
+	return l
 }

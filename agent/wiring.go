@@ -13,6 +13,7 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
+	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 	"github.com/edge-agent/edge-agent/drivers/lora/sx127x"
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
@@ -172,13 +173,40 @@ func buildLoRa(l config.LoRa, o Options) (drivers.Driver, error) {
 		opts.Logger, opts.Now = o.Logger, o.Now
 		return sx127x.NewBoard(l.Name, sx127x.Board{SPI: l.SPI, Reset: l.ResetPin, DIO0: l.DIO0Pin}, &opts)
 	}
-	return lora.New(l.Name, &lora.Opts{
+	return lora.New(l.Name, loraOpts(l, o))
+}
+
+// loraOpts maps the udp, concentratord and mqtt modes' keys (EUIs were
+// validated by config).
+func loraOpts(l config.LoRa, o Options) *lora.Opts {
+	euis := func(list []string) []gwmp.EUI {
+		var out []gwmp.EUI
+		for _, s := range list {
+			if e, err := gwmp.ParseEUI(s); err == nil {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	ups := make([]lora.Upstream, 0, len(l.Upstreams))
+	for _, u := range l.Upstreams {
+		ups = append(ups, lora.Upstream{Name: u.Name, Addr: u.Addr, UplinkOnly: u.UplinkOnly, Gateways: euis(u.Gateways)})
+	}
+	return &lora.Opts{
+		Mode:           l.Mode,
 		Listen:         l.Listen,
+		Upstreams:      ups,
 		ReceiveBuffer:  int(l.ReceiveBuffer),
 		IncludePayload: l.IncludePayload,
 		StatInterval:   l.StatInterval.Duration,
 		TxAckTimeout:   l.TxAckTimeout.Duration,
-		Logger:         o.Logger,
-		Now:            o.Now,
-	})
+		Gateways:       euis(l.Gateways),
+		MaxGateways:    l.MaxGateways,
+		GatewayExpiry:  l.GatewayExpiry.Duration,
+		EventURL:       l.EventURL,
+		MQTT: lora.MQTTOpts{Server: l.MQTTServer, Topic: l.MQTTTopic, Marshaler: l.MQTTMarshaler,
+			Username: l.MQTTUsername, Password: l.MQTTPassword},
+		Logger: o.Logger,
+		Now:    o.Now,
+	}
 }

@@ -12,6 +12,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(uncommentExamples(DefaultTOML())))
 	f.Add([]byte("version = 1\n[store]\nmax_byte = 1\n"))
 	f.Add([]byte("version = 1\n[[drivers.sim]]\nname = \"a\"\nkind = \"lora\"\n[[drivers.sim]]\nname = \"a\"\nintervall = 5\n"))
+	f.Add([]byte("version = 1\n[[drivers.lora]]\nname = \"h\"\nupstreams = []\n"))
+	f.Add([]byte("version = 1\n[[drivers.lora]]\nname = \"h\"\ngateways = [\"AA555A0000000001\"]\n[[drivers.lora.upstreams]]\naddr = \"ns:1700\"\nuplink_only = true\n"))
 	f.Add([]byte("version = 2\n"))
 	f.Add([]byte("[store]\nmax_bytes = \"-1MiB\"\n"))
 	f.Add([]byte("version = 1\nuplinks = { file = { rotate_bytes = \"1.5GiB\" } }\n"))

@@ -50,13 +50,28 @@ func TestMQTTUplink(t *testing.T) {
 
 func TestLoRa(t *testing.T) {
 	for _, tc := range []sectionCase{
-		{"udp defaults", "[[drivers.lora]]\nname = \"hotspot\"\n", "", nil},
+		{"udp without upstreams", "[[drivers.lora]]\nname = \"hotspot\"\n", "drivers.lora[0].upstreams", ErrMissing},
+		{"udp multiplexer", "[[drivers.lora]]\nname = \"hotspot\"\nupstreams = [{addr = \"127.0.0.1:1680\"}]\n", "", nil},
+		{"udp tap", "[[drivers.lora]]\nname = \"hotspot\"\nupstreams = []\n", "", nil},
+		{"upstream tables", "[[drivers.lora]]\nname = \"h\"\n[[drivers.lora.upstreams]]\nname = \"ttn\"\naddr = \"eu1.cloud.thethings.network:1700\"\nuplink_only = true\ngateways = [\"AA555A0000000001\"]\n[[drivers.lora.upstreams]]\naddr = \"127.0.0.1:1680\"\n", "", nil},
+		{"upstream without addr", "[[drivers.lora]]\nname = \"h\"\nupstreams = [{name = \"x\"}]\n", "drivers.lora[0].upstreams[0].addr", ErrMissing},
+		{"upstream loops", "[[drivers.lora]]\nname = \"h\"\nupstreams = [{addr = \"127.0.0.1:1690\"}]\n", "drivers.lora[0].upstreams[0].addr", ErrInvalid},
+		{"upstream names clash", "[[drivers.lora]]\nname = \"h\"\nupstreams = [{addr = \"a:1\"}, {addr = \"a:1\"}]\n", "drivers.lora[0].upstreams[1].name", ErrInvalid},
+		{"upstream unknown key", "[[drivers.lora]]\nname = \"h\"\nupstreams = [{adr = \"a:1\"}]\n", "drivers.lora[0].upstreams[0].adr", ErrUnknownKey},
+		{"bad gateway eui", "[[drivers.lora]]\nname = \"h\"\nupstreams = []\ngateways = [\"xyz\"]\n", "drivers.lora[0].gateways[0]", ErrInvalid},
+		{"max gateways", "[[drivers.lora]]\nname = \"h\"\nupstreams = []\nmax_gateways = 0\n", "drivers.lora[0].max_gateways", ErrInvalid},
+		{"concentratord", "[[drivers.lora]]\nname = \"c\"\nmode = \"concentratord\"\n", "", nil},
+		{"concentratord bad url", "[[drivers.lora]]\nname = \"c\"\nmode = \"concentratord\"\nevent_url = \"/tmp/x\"\n", "drivers.lora[0].event_url", ErrInvalid},
+		{"upstreams on concentratord", "[[drivers.lora]]\nname = \"c\"\nmode = \"concentratord\"\nupstreams = []\n", "drivers.lora[0].upstreams", ErrInvalid},
+		{"mqtt json", "[[drivers.lora]]\nname = \"m\"\nmode = \"mqtt\"\nmqtt_marshaler = \"json\"\nmqtt_topic = \"us915\"\n", "", nil},
+		{"mqtt bad marshaler", "[[drivers.lora]]\nname = \"m\"\nmode = \"mqtt\"\nmqtt_marshaler = \"xml\"\n", "drivers.lora[0].mqtt_marshaler", ErrInvalid},
+		{"mqtt wildcard topic", "[[drivers.lora]]\nname = \"m\"\nmode = \"mqtt\"\nmqtt_topic = \"#\"\n", "drivers.lora[0].mqtt_topic", ErrInvalid},
 		{"sx127x", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B8-27-EB-FF-FE-00-00-01\"\nsf = 9\n", "", nil},
 		{"sx127x without eui", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\n", "drivers.lora[0].gateway_eui", ErrMissing},
 		{"udp key on a radio", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B827EBFFFE000001\"\nlisten = \"0.0.0.0:1700\"\n", "drivers.lora[0].listen", ErrInvalid},
-		{"radio key on udp", "[[drivers.lora]]\nname = \"h\"\nsf = 9\n", "drivers.lora[0].sf", ErrInvalid},
-		{"bad listen", "[[drivers.lora]]\nname = \"h\"\nlisten = \"1680\"\n", "drivers.lora[0].listen", ErrInvalid},
-		{"same listen twice", "[[drivers.lora]]\nname = \"a\"\n[[drivers.lora]]\nname = \"b\"\n", "drivers.lora[1].listen", ErrInvalid},
+		{"radio key on udp", "[[drivers.lora]]\nname = \"h\"\nupstreams = []\nsf = 9\n", "drivers.lora[0].sf", ErrInvalid},
+		{"bad listen", "[[drivers.lora]]\nname = \"h\"\nupstreams = []\nlisten = \"1680\"\n", "drivers.lora[0].listen", ErrInvalid},
+		{"same listen twice", "[[drivers.lora]]\nname = \"a\"\nupstreams = []\n[[drivers.lora]]\nname = \"b\"\nupstreams = []\n", "drivers.lora[1].listen", ErrInvalid},
 		{"odd bandwidth", "[[drivers.lora]]\nname = \"r\"\nmode = \"sx127x\"\ngateway_eui = \"B827EBFFFE000001\"\nbandwidth_hz = 100000\n", "drivers.lora[0].bandwidth_hz", ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t) })

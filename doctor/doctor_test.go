@@ -290,6 +290,31 @@ func TestDaemonRunning(t *testing.T) {
 			d.Drivers[2].State, d.Drivers[2].Reason, d.Drivers[2].Env = status.StateSkipped, "no chip at 0x76", nil
 		}, "driver bme", doctor.Warn, "no chip at 0x76", "check the wiring"},
 		{"lora socket drops", func(d *status.Doc) { d.Drivers[1].LoRa.SocketDrops = 120 }, "driver lora", doctor.Warn, "dropped 120", "rmem_max"},
+		{"lora silent", func(d *status.Doc) {
+			l := d.Drivers[1].LoRa
+			l.Mode, l.Listen, l.Gateways[0].LastSeen = "udp", "127.0.0.1:1690", d.Time.Add(-10*time.Minute)
+		}, "driver lora", doctor.Fail, "no gateway heard for 10 min", "serv_port_up and serv_port_down are both 1690"},
+		{"lora concentratord down", func(d *status.Doc) {
+			l := d.Drivers[1].LoRa
+			l.Mode, l.Connected, l.LastError = "concentratord", new(bool), "dial unix /tmp/concentratord_event: connect: no such file or directory"
+		}, "driver lora", doctor.Fail, "concentratord source not connected", "api.event_bind"},
+		{"lora tap", func(d *status.Doc) { d.Drivers[1].LoRa.Mode, d.Drivers[1].LoRa.Tap = "udp", true }, "lora lora network service", doctor.OK, "tap mode", ""},
+		{"lora upstream ok", func(d *status.Doc) {
+			l := d.Drivers[1].LoRa
+			l.Mode, l.Upstreams = "udp", []status.LoRaUpstream{{Name: "helium", Addr: "127.0.0.1:1680", State: "ok", Sent: 400, Acks: 396, AckRatio: 0.99, DownlinksRelayed: 7}}
+		}, "lora lora upstream helium", doctor.OK, "127.0.0.1:1680 reachable, ack ratio 99% (396 acks for 400 sent), 7 downlinks relayed", ""},
+		{"lora upstream unreachable", func(d *status.Doc) {
+			l := d.Drivers[1].LoRa
+			l.Mode, l.Upstreams = "udp", []status.LoRaUpstream{{Name: "ttn", Addr: "eu1.cloud.thethings.network:1700", Resolved: "52.212.223.226:1700",
+				State: "unreachable", LastError: "read udp: connection refused", Sent: 50}}
+		}, "lora lora upstream ttn", doctor.Fail, "eu1.cloud.thethings.network:1700 (52.212.223.226:1700) unreachable (ICMP)", "ss -ulpn"},
+		{"lora upstream unresolved", func(d *status.Doc) {
+			l := d.Drivers[1].LoRa
+			l.Mode, l.Upstreams = "udp", []status.LoRaUpstream{{Name: "ns", Addr: "ns.invalid:1700", State: "unresolved", LastError: "no such host"}}
+		}, "lora lora upstream ns", doctor.Fail, "does not resolve", "getent hosts ns.invalid"},
+		{"lora gateway table full", func(d *status.Doc) {
+			d.Drivers[1].LoRa.GatewaysRefused, d.Drivers[1].LoRa.MaxGateways = 9000, 64
+		}, "driver lora", doctor.Warn, "gateway table full", "gateways = [...]"},
 		{"quota nearly full", func(d *status.Doc) { d.Store.Bytes = d.Store.MaxBytes * 92 / 100 }, "outbox", doctor.Warn, "nearly full", "not keeping up"},
 		{"integrity check failed", func(d *status.Doc) {
 			d.Store.LastCheck = &status.Check{At: d.Time, Error: "store: check: outbox is corrupt: bad page"}

@@ -40,6 +40,7 @@ func (h *Host) onlineChecks(s Setup, doc *status.Doc) []Check {
 	}
 	for _, d := range doc.Drivers {
 		checks = append(checks, Check{"driver " + d.Name, func(context.Context) (Level, string, string) { return driverVerdict(doc, d) }})
+		checks = append(checks, loraChecks(doc, d)...)
 	}
 	checks = append(checks, Check{"outbox", func(context.Context) (Level, string, string) {
 		return storeVerdict(doc.Store, doc.Time, "")
@@ -179,6 +180,11 @@ func gnssFixVerdict(doc *status.Doc, g *status.GNSS) (Level, string, string) {
 	return OK, fmt.Sprintf("GNSS %dD fix, %d satellites, HDOP %.1f", g.Mode, g.Satellites, g.HDOP), ""
 }
 
+// loraSilent: a working forwarder sends a stat report every 30 s and a
+// PULL_DATA keep-alive every 10 s; several minutes without anything means
+// the forwarder is not pointed at this driver, or is down.
+const loraSilent = 5 * time.Minute
+
 func loraVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
 	l := d.LoRa
 	var last time.Time
@@ -187,17 +193,86 @@ func loraVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
 			last = g.LastSeen
 		}
 	}
+	check := "check that the forwarder runs (`systemctl status lora-pkt-fwd`) and that in its global_conf.json/local_conf.json " +
+		"server_address is this host and serv_port_up and serv_port_down are both " + portOf(l.Listen) + " (this driver's listen)"
+	switch l.Mode {
+	case "concentratord":
+		check = "check that chirpstack-concentratord runs and that its api.event_bind is this driver's event_url"
+	case "mqtt":
+		check = "check that the ChirpStack Gateway Bridge / MQTT Forwarder runs, publishes to this driver's mqtt_server, and uses its mqtt_topic prefix and marshaler"
+	}
 	switch {
-	case len(l.Gateways) == 0 && doc.Uptime() > 5*time.Minute:
-		return Fail, "no packet forwarder has sent anything",
-			"check that the forwarder runs (`systemctl status lora-pkt-fwd`) and its server_address/serv_port_up point at this driver's port"
-	case !last.IsZero() && doc.Age(last) > silentAfter:
-		return Warn, "the packet forwarder has been silent for " + roughly(doc.Age(last)), "restart the forwarder; check the concentrator's SPI and reset pin"
+	case l.Connected != nil && !*l.Connected && doc.Uptime() > time.Minute:
+		return Fail, fmt.Sprintf("%s source not connected: %s", l.Mode, l.LastError), check
+	case last.IsZero() && doc.Uptime() > loraSilent:
+		return Fail, "no gateway has sent anything since start (" + roughly(doc.Uptime()) + ")", check
+	case !last.IsZero() && doc.Age(last) > loraSilent:
+		return Fail, "no gateway heard for " + roughly(doc.Age(last)), check + "; restart the forwarder; check the concentrator's SPI and reset pin"
 	case l.SocketDrops > 0:
 		return Warn, fmt.Sprintf("%.1f packets/min, but the kernel dropped %d datagrams", l.PacketsPerMinute, l.SocketDrops),
 			"raise net.core.rmem_max (`sysctl -w net.core.rmem_max=8388608`, and in /etc/sysctl.d) and restart the daemon"
+	case l.GatewaysRefused > 0:
+		return Warn, fmt.Sprintf("gateway table full: %d datagrams from new gateways ignored (max_gateways = %d)", l.GatewaysRefused, l.MaxGateways),
+			"something sends with many gateway EUIs: list yours in gateways = [...] or raise max_gateways"
 	}
-	return OK, fmt.Sprintf("%.1f packets/min from %d gateway(s)", l.PacketsPerMinute, len(l.Gateways)), ""
+	return OK, fmt.Sprintf("%.1f packets/min from %d gateway(s)", l.PacketsPerMinute, len(l.Gateways)+l.GatewaysOmitted), ""
+}
+
+func portOf(hostport string) string {
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		return hostport[i+1:]
+	}
+	return "the listen port"
+}
+
+// loraChecks adds a udp multiplexer's lines: what tap mode means, and each
+// upstream's reachability and ack ratio.
+func loraChecks(doc *status.Doc, d status.Driver) []Check {
+	l := d.LoRa
+	if l == nil || l.Mode != "udp" || d.State != status.StateLoaded {
+		return nil
+	}
+	if l.Tap {
+		return []Check{{"lora " + d.Name + " network service", func(context.Context) (Level, string, string) {
+			return OK, "tap mode (upstreams = []): frames are acknowledged and attested, nothing is relayed to a network server and nothing is transmitted", ""
+		}}}
+	}
+	var out []Check
+	for _, u := range l.Upstreams {
+		out = append(out, Check{"lora " + d.Name + " upstream " + u.Name, func(context.Context) (Level, string, string) { return upstreamVerdict(u) }})
+	}
+	return out
+}
+
+func upstreamVerdict(u status.LoRaUpstream) (Level, string, string) {
+	ratio := fmt.Sprintf("ack ratio %.0f%% (%d acks for %d sent)", 100*u.AckRatio, u.Acks, u.Sent)
+	what := u.Addr
+	if u.Resolved != "" && u.Resolved != u.Addr {
+		what += " (" + u.Resolved + ")"
+	}
+	switch u.State {
+	case "unresolved":
+		return Fail, what + " does not resolve: " + u.LastError + "; retried with backoff",
+			"check the host name in upstreams and the DNS (`getent hosts " + hostOf(u.Addr) + "`)"
+	case "unreachable":
+		return Fail, what + " unreachable (ICMP): " + u.LastError + "; " + ratio,
+			"is the network server running and listening on that UDP port (`ss -ulpn`)? check firewalls on the way"
+	case "silent":
+		return Warn, what + " does not acknowledge; " + ratio,
+			"a network server that drops the gateway's datagrams usually does not know its EUI: register the gateway there"
+	case "idle":
+		return OK, what + ": nothing relayed yet", ""
+	}
+	if u.Sent > 20 && u.AckRatio < 0.9 {
+		return Warn, what + " reachable, but " + ratio, "a lossy path or an overloaded network server; compare with the forwarder's own ackr"
+	}
+	down := ""
+	if u.UplinkOnly {
+		down = ", uplink only"
+	} else if u.DownlinksRelayed > 0 {
+		down = fmt.Sprintf(", %d downlinks relayed", u.DownlinksRelayed)
+	}
+	return OK, what + " reachable, " + ratio + down, ""
 }
 
 func uplinkVerdict(doc *status.Doc, u status.Uplink) (Level, string, string) {

@@ -61,7 +61,8 @@ func LoadSetup(path string) Setup {
 		return s
 	}
 	// [[drivers.sim]] and [uplinks.file] touch no device and no network;
-	// a udp-mode LoRa driver only listens.
+	// a udp-mode LoRa driver listens and sends to its upstreams over UDP,
+	// which has no handshake to probe: the running daemon reports those.
 	for _, l := range s.Config.Drivers.LoRa {
 		if l.Mode == "sx127x" && strings.HasPrefix(l.SPI, "/dev/") {
 			s.Devices = append(s.Devices, Device{Driver: l.Name, What: "SX127x radio (SPI)", Path: l.SPI})

@@ -8,6 +8,7 @@ const (
 	KindGNSSFix    = "gnss.fix"
 	KindLoRaRX     = "lora.rx"
 	KindLoRaStat   = "lora.stat"
+	KindLoRaTX     = "lora.tx"
 	KindEnvSample  = "env.sample"
 	KindCameraFile = "camera.file"
 	KindCounter    = "sim.counter" // synthetic load for tests and bench
@@ -100,6 +101,39 @@ type LoRaRX struct {
 	MType     string  `cbor:"mtype,omitempty"`
 	DevAddr   string  `cbor:"devaddr,omitempty"` // 8 hex digits
 	FCnt      *uint32 `cbor:"fcnt,omitempty"`
+	FPort     *uint8  `cbor:"fport,omitempty"`  // data frames with a port (absent when the frame carries none)
+	GWTime    int64   `cbor:"gwtime,omitempty"` // gateway's UTC time of reception (rxpk "time"), Unix ns
+}
+
+// LoRaTX is one downlink a gateway was asked to transmit (lora.tx): what the
+// network server sent, through which upstream, and what the gateway
+// answered.
+type LoRaTX struct {
+	Gateway   string  `cbor:"gw"`                // gateway EUI, 16 hex digits
+	Upstream  string  `cbor:"up"`                // upstream name that sent it ("agent" for the agent's own)
+	SHA256    []byte  `cbor:"sha256"`            // of the PHY payload
+	Size      uint32  `cbor:"size"`              // PHY payload bytes
+	Payload   []byte  `cbor:"payload,omitempty"` // when include_payload is set
+	FreqHz    uint64  `cbor:"freq"`
+	Mod       string  `cbor:"mod"`  // "LORA" or "FSK"
+	DataRate  string  `cbor:"datr"` // "SF9BW125" or FSK bit rate
+	CodeRate  string  `cbor:"cr,omitempty"`
+	PowerDBm  int8    `cbor:"powe"`
+	RFChain   uint8   `cbor:"rfch"`
+	Immediate bool    `cbor:"imme,omitempty"`
+	Tmst      *uint32 `cbor:"tmst,omitempty"` // concentrator counter to send at
+	GPSTimeMS *uint64 `cbor:"tmms,omitempty"` // GPS time to send at, ms
+	IPol      bool    `cbor:"ipol,omitempty"`
+	Token     uint16  `cbor:"token"`           // PULL_RESP token as sent to the gateway
+	Ack       string  `cbor:"ack"`             // "ok", "rejected", "timeout" (no TX_ACK in time), "v1" (no TX_ACK in protocol v1)
+	Error     string  `cbor:"err,omitempty"`   // the TX_ACK error when rejected: "TOO_LATE", …
+	Warn      string  `cbor:"warn,omitempty"`  // the TX_ACK warning: "TX_POWER", …
+	Value     string  `cbor:"value,omitempty"` // the TX_ACK value, as sent
+	DelayUS   uint64  `cbor:"delay,omitempty"` // µs from relaying the PULL_RESP to its TX_ACK
+	MType     string  `cbor:"mtype,omitempty"`
+	DevAddr   string  `cbor:"devaddr,omitempty"`
+	FCnt      *uint32 `cbor:"fcnt,omitempty"`
+	FPort     *uint8  `cbor:"fport,omitempty"`
 }
 
 // EnvSample is one environment sensor reading (env.sample).

@@ -50,6 +50,7 @@ type Collector struct {
 	gnssSats, gnssHDOP, gnssFixAge, gnssMode                *prometheus.Desc
 	gnssSentences, gnssRejected                             *prometheus.Desc
 	loraPackets, loraDrops                                  *prometheus.Desc
+	lora                                                    loraDescs
 	storeRecords, storeBytes, storeQuota, storeFile, evicts *prometheus.Desc
 	delivered, backlog, connected, certExpiry               *prometheus.Desc
 	clockSynced, clockGNSSOffset, diskFree, diskTotal       *prometheus.Desc
@@ -87,6 +88,20 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 		loraPackets: desc("lora_packets_total", "LoRa packets by receiving driver, gateway EUI and outcome.", "driver", "gateway", "outcome"),
 		loraDrops:   desc("lora_socket_drops_total", "Datagrams the kernel dropped on the packet forwarder socket.", "driver"),
 
+		lora: loraDescs{
+			malformed: desc("lora_malformed_total", "LoRa datagrams, objects and values refused, by driver and reason.", "driver", "reason"),
+			gateways:  desc("lora_gateways", "Gateways a LoRa driver tracks now.", "driver"),
+			gwMax:     desc("lora_gateways_max", "The LoRa driver's gateway table cap (max_gateways).", "driver"),
+			refused:   desc("lora_gateways_refused_total", "Datagrams from new gateways refused because the table was full.", "driver"),
+			expired:   desc("lora_gateways_expired_total", "Gateways forgotten after gateway_expiry of silence.", "driver"),
+			txRecords: desc("lora_tx_records_total", "lora.tx records: downlinks attested.", "driver"),
+			upUp:      desc("lora_upstream_up", "1 when the upstream network server acknowledges (state ok or idle).", "driver", "upstream"),
+			upSent:    desc("lora_upstream_sent_total", "Datagrams relayed to the upstream.", "driver", "upstream"),
+			upAcks:    desc("lora_upstream_acks_total", "PUSH_ACK and PULL_ACK from the upstream.", "driver", "upstream"),
+			upUnsent:  desc("lora_upstream_unsent_total", "Datagrams not relayed to the upstream (unresolved or no socket).", "driver", "upstream"),
+			upDown:    desc("lora_upstream_downlinks_total", "Downlinks from the upstream by outcome.", "driver", "upstream", "outcome"),
+		},
+
 		storeRecords: desc("store_records", "Records in the outbox."),
 		storeBytes:   desc("store_bytes", "Record bytes in the outbox (the quota's unit)."),
 		storeQuota:   desc("store_quota_bytes", "Outbox quota; 0 means none."),
@@ -110,6 +125,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.up, c.uptime, c.observations, c.observed, c.signed, c.stored, c.appendErrs, c.driverState,
 		c.gnssSats, c.gnssHDOP, c.gnssFixAge, c.gnssMode, c.gnssSentences, c.gnssRejected, c.loraPackets, c.loraDrops,
+		c.lora.malformed, c.lora.gateways, c.lora.gwMax, c.lora.refused, c.lora.expired, c.lora.txRecords,
+		c.lora.upUp, c.lora.upSent, c.lora.upAcks, c.lora.upUnsent, c.lora.upDown,
 		c.storeRecords, c.storeBytes, c.storeQuota, c.storeFile, c.evicts,
 		c.delivered, c.backlog, c.connected, c.certExpiry, c.clockSynced, c.clockGNSSOffset, c.diskFree, c.diskTotal,
 	} {
@@ -178,6 +195,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 					counter(c.loraPackets, n, d.Name, gw.EUI, outcome)
 				}
 			}
+			c.loraExtra(l, d.Name, counter, gauge)
 		}
 	}
 
@@ -273,5 +291,38 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	case err := <-done:
 		return fmt.Errorf("metrics: serve %s: %w", s.Addr(), err)
+	}
+}
+
+// loraDescs are the LoRa multiplexer's and gateway table's metrics. Their
+// series are bounded: reasons are a fixed set, upstreams come from the
+// config, and the status document lists at most status.MaxStatusGateways.
+type loraDescs struct {
+	malformed, gateways, gwMax, refused, expired, txRecords *prometheus.Desc
+	upUp, upSent, upAcks, upUnsent, upDown                  *prometheus.Desc
+}
+
+func (c *Collector) loraExtra(l *status.LoRa, driver string, counter func(*prometheus.Desc, uint64, ...string), gauge func(*prometheus.Desc, float64, ...string)) {
+	for reason, n := range l.Malformed {
+		counter(c.lora.malformed, n, driver, reason)
+	}
+	gauge(c.lora.gateways, float64(len(l.Gateways)+l.GatewaysOmitted), driver)
+	if l.MaxGateways > 0 {
+		gauge(c.lora.gwMax, float64(l.MaxGateways), driver)
+	}
+	counter(c.lora.refused, l.GatewaysRefused, driver)
+	counter(c.lora.expired, l.GatewaysExpired, driver)
+	counter(c.lora.txRecords, l.TxRecords, driver)
+	for _, u := range l.Upstreams {
+		up := 0.0
+		if u.State == "ok" || u.State == "idle" {
+			up = 1
+		}
+		gauge(c.lora.upUp, up, driver, u.Name)
+		counter(c.lora.upSent, u.Sent, driver, u.Name)
+		counter(c.lora.upAcks, u.Acks, driver, u.Name)
+		counter(c.lora.upUnsent, u.Unsent, driver, u.Name)
+		counter(c.lora.upDown, u.DownlinksRelayed, driver, u.Name, "relayed")
+		counter(c.lora.upDown, u.DownlinksDropped, driver, u.Name, "dropped")
 	}
 }

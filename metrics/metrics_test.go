@@ -165,3 +165,27 @@ func get(tb testing.TB, url string) string {
 	}
 	return string(b)
 }
+
+// TestLoRaMultiplexerMetrics: refusals by reason, the gateway table and each
+// upstream are exported.
+func TestLoRaMultiplexerMetrics(t *testing.T) {
+	doc := statustest.Sample(testNow)
+	l := doc.Drivers[1].LoRa
+	l.Mode, l.Malformed, l.MaxGateways, l.GatewaysRefused, l.TxRecords = "udp", map[string]uint64{"json": 3, "gateway_table_full": 9}, 64, 9, 5
+	l.Upstreams = []status.LoRaUpstream{{Name: "helium", State: "ok", Sent: 10, Acks: 9, DownlinksRelayed: 5}, {Name: "ttn", State: "unreachable", Unsent: 2}}
+	body := get(t, serve(t, statustest.NewSource(doc)))
+	for _, want := range []string{
+		`edge_agent_lora_malformed_total{driver="lora",reason="json"} 3`,
+		`edge_agent_lora_malformed_total{driver="lora",reason="gateway_table_full"} 9`,
+		`edge_agent_lora_gateways{driver="lora"} 1`, `edge_agent_lora_gateways_max{driver="lora"} 64`,
+		`edge_agent_lora_gateways_refused_total{driver="lora"} 9`, `edge_agent_lora_tx_records_total{driver="lora"} 5`,
+		`edge_agent_lora_upstream_up{driver="lora",upstream="helium"} 1`, `edge_agent_lora_upstream_up{driver="lora",upstream="ttn"} 0`,
+		`edge_agent_lora_upstream_acks_total{driver="lora",upstream="helium"} 9`,
+		`edge_agent_lora_upstream_downlinks_total{driver="lora",outcome="relayed",upstream="helium"} 5`,
+		`edge_agent_lora_upstream_unsent_total{driver="lora",upstream="ttn"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}

@@ -138,6 +138,53 @@ type LoRa struct {
 	// "rejected", …): the forwarders feeding this driver.
 	Gateways    []LoRaGateway `json:"gateways"`
 	SocketDrops uint64        `json:"socket_drops"` // datagrams the kernel dropped on the receive socket
+
+	Mode   string `json:"mode,omitempty"`   // udp, concentratord, mqtt
+	Listen string `json:"listen,omitempty"` // udp: the address forwarders send to
+	// Tap: udp mode without upstreams; nothing is relayed to a network server.
+	Tap bool `json:"tap,omitempty"`
+	// Connected is set for concentratord and mqtt: the source is subscribed.
+	Connected *bool  `json:"connected,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// Malformed counts what was refused, by reason (fixed set: see docs/status.md).
+	Malformed map[string]uint64 `json:"malformed,omitempty"`
+	// The gateway table: at most MaxGateways; GatewaysRefused counts datagrams from
+	// new gateways beyond it, GatewaysExpired those forgotten after silence,
+	// GatewaysOmitted those tracked but left out of this list (it shows the most
+	// recently seen MaxStatusGateways).
+	MaxGateways     int            `json:"max_gateways,omitempty"`
+	GatewaysRefused uint64         `json:"gateways_refused,omitempty"`
+	GatewaysExpired uint64         `json:"gateways_expired,omitempty"`
+	GatewaysOmitted int            `json:"gateways_omitted,omitempty"`
+	TxRecords       uint64         `json:"tx_records,omitempty"` // lora.tx records emitted
+	Upstreams       []LoRaUpstream `json:"upstreams,omitempty"`
+}
+
+// MaxStatusGateways bounds the gateways listed per LoRa driver, so the
+// document (and /metrics) stays small whatever sends datagrams.
+const MaxStatusGateways = 100
+
+// LoRaUpstream is one network server a udp multiplexer relays to.
+type LoRaUpstream struct {
+	Name       string `json:"name"`
+	Addr       string `json:"addr"`
+	Resolved   string `json:"resolved,omitempty"`
+	UplinkOnly bool   `json:"uplink_only,omitempty"`
+	// State: idle, ok, unresolved (DNS fails; retried with backoff), unreachable
+	// (ICMP unreachable since its last ack), silent (sent to, no ack for 30 s).
+	State            string    `json:"state"`
+	LastError        string    `json:"last_error,omitempty"`
+	LastAck          time.Time `json:"last_ack,omitzero"`
+	Sent             uint64    `json:"sent"`
+	Acks             uint64    `json:"acks"`
+	AckRatio         float64   `json:"ack_ratio"` // acks / (PUSH_DATA + PULL_DATA sent)
+	Unsent           uint64    `json:"unsent"`    // not relayed: unresolved or no socket
+	Unreachable      uint64    `json:"unreachable"`
+	Downlinks        uint64    `json:"downlinks"`
+	DownlinksRelayed uint64    `json:"downlinks_relayed"`
+	DownlinksDropped uint64    `json:"downlinks_dropped"` // uplink_only, or no path to the gateway
+	TokensRemapped   uint64    `json:"tokens_remapped"`
+	TxAcksReturned   uint64    `json:"tx_acks_returned"`
 }
 
 // LoRaGateway is one packet forwarder seen by a LoRa driver.

@@ -177,7 +177,7 @@ func driverDetail(d *status.Doc, dr status.Driver) string {
 		if dr.LoRa.SocketDrops > 0 {
 			s += fmt.Sprintf(", %d DROPPED", dr.LoRa.SocketDrops)
 		}
-		return s
+		return s + loraDetail(dr.LoRa)
 	case dr.Env != nil:
 		e := dr.Env
 		if e.At.IsZero() {
@@ -231,4 +231,30 @@ func roughAge(a time.Duration) string {
 
 func secs(s float64) string {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
+}
+
+// loraDetail adds a multiplexer's upstreams (or tap mode), the source state
+// of concentratord and mqtt modes, and what was refused.
+func loraDetail(l *status.LoRa) string {
+	s := ""
+	if l.Connected != nil && !*l.Connected {
+		s += ", " + l.Mode + " NOT CONNECTED"
+	}
+	if l.Tap {
+		s += ", tap (relays nothing)"
+	}
+	for _, u := range l.Upstreams {
+		s += fmt.Sprintf(", %s %s %.0f%% acked", u.Name, u.State, 100*u.AckRatio)
+	}
+	var bad uint64
+	for _, n := range l.Malformed {
+		bad += n
+	}
+	if bad > 0 {
+		s += fmt.Sprintf(", %d refused", bad)
+	}
+	if l.GatewaysRefused > 0 {
+		s += fmt.Sprintf(", GATEWAY TABLE FULL (%d)", l.MaxGateways)
+	}
+	return s
 }

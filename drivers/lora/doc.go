@@ -1,31 +1,58 @@
 // Package lora witnesses LoRa radio traffic and emits one drivers.KindLoRaRX
-// observation per frame received with a good CRC, plus drivers.KindLoRaStat
-// observations from the gateway's own status reports.
+// observation per frame received with a good CRC, drivers.KindLoRaStat
+// observations from the gateway's own status reports, and one
+// drivers.KindLoRaTX per downlink a network server had the gateway send.
 //
-// Dev is a server for the Semtech UDP packet forwarder protocol (GWMP v1 and
-// v2, codec in subpackage gwmp), the interface every SX1301/SX1302 hotspot's
-// forwarder speaks: point the forwarder's serv_port_up/serv_port_down at
-// Opts.Listen. Several gateways (EUIs) may share one server. Single-channel
-// boards with an SX127x radio on SPI are read by subpackage sx127x, which
-// emits the same observations.
+// Dev has three modes (Opts.Mode):
+//
+//   - udp: a Semtech UDP packet forwarder server (GWMP v1 and v2, codec in
+//     subpackage gwmp), the interface of every SX1301/SX1302 hotspot. With
+//     Opts.Upstreams it is a multiplexer: every datagram from a gateway is
+//     relayed byte for byte to each upstream that serves that gateway, over
+//     one socket per (gateway, upstream); each upstream's PULL_RESP goes to
+//     the gateway from the listen socket (the address it pulls from), with
+//     the token remapped when another upstream's pending downlink holds it;
+//     the TX_ACK goes back to that upstream with its own token. Upstream
+//     acks are counted (ack ratio), not relayed: the agent acknowledges the
+//     gateway itself. An upstream name is resolved in the background with
+//     backoff; ICMP unreachable and silence are shown per upstream; none of
+//     it delays the other upstreams or attestation. Without upstreams it is
+//     a tap: acknowledge, attest, send nothing else.
+//   - concentratord: a read-only subscriber of ChirpStack Concentratord's
+//     ZeroMQ event socket (subpackage zmtp; protobuf gw.Event decoded by
+//     subpackage chirpstack). The command socket is never opened.
+//   - mqtt: a read-only subscriber of a ChirpStack Gateway Bridge / MQTT
+//     Forwarder's {topic}/gateway/+/event/{up,stats}, protobuf or JSON.
+//
+// Single-channel boards with an SX127x radio on SPI are read by subpackage
+// sx127x, which emits the same observations.
 //
 // Evidence rules: a frame is attested only when the forwarder reports
-// stat = 1 (CRC checked and good); stat -1 (CRC error) and 0 (no CRC) are
-// counted per gateway, never attested. For protocol v2 reports with a "rsig"
-// array (one entry per antenna), the record's RSSI and SNR are those of the
-// antenna with the strongest channel RSSI (rssic; rssis when rssic is
-// absent), and chan/rfch stay those of the rxpk itself. Frequencies are
-// converted from the decimal MHz text, never through a float.
+// stat = 1 (CRC_OK); CRC errors and frames without CRC are counted per
+// gateway, never attested. RSSI and SNR outside physical ranges refuse the
+// frame; stat fields outside them are dropped from the record; a counter the
+// gateway did not send stays absent. Each is counted by reason
+// (Stats.Malformed). For protocol v2 "rsig" reports, the record's RSSI and
+// SNR are those of the antenna with the strongest channel RSSI. Frequencies
+// are converted from the decimal MHz text, never through a float.
 //
-// Delivery: datagrams are handled in arrival order by the single goroutine
-// that runs Run. PUSH_ACK and PULL_ACK are sent as soon as a datagram's
-// header is valid, before its frames are emitted. Emit blocks while the
-// pipeline is full; meanwhile the kernel socket buffer, sized by
-// Opts.ReceiveBuffer, absorbs the burst, and any datagram the kernel still
-// drops is counted (Linux SO_RXQ_OVFL) in Stats.SocketDrops and logged.
+// The gateway table is bounded: at most Opts.MaxGateways entries (new EUIs
+// beyond are counted and ignored, with their datagrams), silent gateways
+// expire after Opts.GatewayExpiry, and Opts.Gateways restricts it to known
+// EUIs.
+//
+// Delivery (udp): one reader goroutine acknowledges each PUSH_DATA and
+// PULL_DATA on receipt (an undecodable PUSH_DATA body is not acknowledged,
+// so the forwarder's ack statistics show the fault, but it is still relayed),
+// relays it, routes TX_ACKs, and queues PUSH_DATA for the worker goroutine,
+// which decodes, attests and calls emit. The queue holds a 20,000-datagram
+// burst while the pipeline is slow; beyond it the kernel socket buffer
+// (Opts.ReceiveBuffer) takes over, and what the kernel drops is counted
+// (SO_RXQ_OVFL per datagram, SO_MEMINFO every second). A janitor goroutine
+// times out downlinks whose TX_ACK never came (their lora.tx says so) and
+// expires gateways.
 //
 // Concurrency: call Run at most once per Dev. Stats, Send and Probe are safe
 // from any goroutine while Run runs. Send needs Run running (it shares the
-// socket), and its TX_ACK is read by Run, so a Send waits while Run is
-// blocked on a full pipeline.
+// socket). Every observation is emitted from one goroutine.
 package lora

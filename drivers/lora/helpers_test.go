@@ -81,11 +81,18 @@ func (s *server) nextObs(tb testing.TB) drivers.Observation {
 // server handled later than everything before it).
 func (s *server) noObs(tb testing.TB) {
 	tb.Helper()
+	s.settle(tb)
 	select {
 	case o := <-s.obs:
 		tb.Fatalf("unexpected observation %+v", o)
 	default:
 	}
+}
+
+// settle waits until the worker has handled everything the reader queued.
+func (s *server) settle(tb testing.TB) {
+	tb.Helper()
+	waitFor(tb, "worker idle", func() bool { return s.dev.queued.Load() == s.dev.processed.Load() })
 }
 
 // forwarder plays a gateway over a real loopback socket.

@@ -2,6 +2,7 @@ package lora
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,8 +13,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
@@ -33,11 +37,54 @@ const (
 	DefaultReceiveBuffer = 32 << 20
 )
 
+// Modes: where the driver reads the concentrator's traffic.
+const (
+	ModeUDP           = "udp"           // Semtech UDP packet forwarder: multiplexer or tap
+	ModeConcentratord = "concentratord" // ChirpStack Concentratord ZeroMQ event socket, read-only
+	ModeMQTT          = "mqtt"          // ChirpStack Gateway Bridge / MQTT Forwarder events on a broker
+)
+
+// DefaultListen is the udp mode's default address. It is neither 1680
+// (Helium gateway-rs, and the forwarders' own default) nor 1700 (ChirpStack
+// Gateway Bridge, TTN and most network servers), so the agent can sit
+// between the forwarder and either on the same host.
+const DefaultListen = "127.0.0.1:1690"
+
+// Upstream is one network server the udp multiplexer forwards to.
+type Upstream struct {
+	// Name identifies the upstream in status, logs and lora.tx records;
+	// "" means Addr.
+	Name string
+	// Addr is host:port of the server's Semtech UDP port. A host name is
+	// resolved in the background and re-resolved every few minutes.
+	Addr string
+	// UplinkOnly: forward uplinks to it, never relay its downlinks.
+	UplinkOnly bool
+	// Gateways, when set, limits this upstream to these gateway EUIs.
+	Gateways []gwmp.EUI
+}
+
+// MQTTOpts configures mode mqtt.
+type MQTTOpts struct {
+	Server    string // tcp://host:port of the broker the gateway bridge publishes to
+	Topic     string // topic prefix, usually the region ("eu868"): {Topic}/gateway/+/event/up
+	Marshaler string // "protobuf" or "json", as the bridge's marshaler setting
+	ClientID  string // "" means edge-agent-<driver name>
+	Username  string
+	Password  string
+}
+
 // Opts configures a Dev. Start from DefaultOpts; zero values mean defaults.
 type Opts struct {
+	// Mode is ModeUDP (""), ModeConcentratord or ModeMQTT.
+	Mode string
+
 	// Listen is the UDP address the forwarders send to (their
 	// server_address and serv_port_up/serv_port_down).
 	Listen string
+	// Upstreams are the network servers the forwarder's traffic is
+	// relayed to. None means tap mode: acknowledge, attest, never transmit.
+	Upstreams []Upstream
 	// ReceiveBuffer is the socket receive buffer wanted, in bytes as the
 	// kernel accounts them (what getsockopt(SO_RCVBUF) reports).
 	ReceiveBuffer int
@@ -47,43 +94,71 @@ type Opts struct {
 	// StatInterval is the minimum time between two lora.stat records from
 	// the same gateway; reports in between are counted and dropped.
 	StatInterval time.Duration
-	// TxAckTimeout bounds how long Send waits for a v2 gateway's TX_ACK
-	// when ctx has no earlier deadline.
+	// TxAckTimeout bounds how long a downlink waits for a v2 gateway's
+	// TX_ACK before its lora.tx record says none came.
 	TxAckTimeout time.Duration
+
+	// Gateways, when set, is the only gateway EUIs accepted; others are
+	// counted and ignored.
+	Gateways []gwmp.EUI
+	// MaxGateways caps the gateway table; a new EUI beyond it is counted
+	// and ignored until a silent one expires.
+	MaxGateways int
+	// GatewayExpiry forgets a gateway silent for this long.
+	GatewayExpiry time.Duration
+
+	// EventURL is the concentratord event socket (mode concentratord).
+	EventURL string
+	// MQTT configures mode mqtt.
+	MQTT MQTTOpts
+
 	// Logger receives the driver's logs; a "component" attribute is added.
 	Logger *slog.Logger
 	// Now stamps observations and tracks gateway liveness.
 	Now func() time.Time
 	// Token returns PULL_RESP tokens; nil means math/rand/v2.
 	Token func() uint16
+	// LookupHost resolves upstream host names; nil means net.DefaultResolver.
+	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 
+	// queue is the reader → worker queue length (0: burstDatagrams); tests
+	// shrink it to make the kernel buffer overflow.
+	queue int
 	// noForce skips SO_RCVBUFFORCE, as an unprivileged daemon would; tests
 	// use it to exercise the rmem_max path as root.
 	noForce bool
 }
 
-// DefaultOpts returns the defaults: the forwarders' conventional port on
-// loopback, a 32 MiB buffer, at most one lora.stat per gateway per 30 s.
+// DefaultOpts returns the defaults: DefaultListen, a 32 MiB buffer, at most
+// one lora.stat per gateway per 30 s, at most 64 gateways, each forgotten
+// after an hour of silence.
 func DefaultOpts() Opts {
 	return Opts{
-		Listen:        "127.0.0.1:1680",
+		Mode:          ModeUDP,
+		Listen:        DefaultListen,
 		ReceiveBuffer: DefaultReceiveBuffer,
 		StatInterval:  30 * time.Second,
 		TxAckTimeout:  5 * time.Second,
+		MaxGateways:   64,
+		GatewayExpiry: time.Hour,
+		EventURL:      "ipc:///tmp/concentratord_event",
+		MQTT:          MQTTOpts{Server: "tcp://127.0.0.1:1883", Topic: "eu868", Marshaler: "protobuf"},
 	}
 }
 
 // Stat is the Data of a lora.stat observation: one gateway status report.
-// The first six fields are the forwarder's counters since its previous
-// report (PROTOCOL.TXT §4); Gateway and TimeUnixNano are added here.
+// The counters are the forwarder's since its previous report (PROTOCOL.TXT
+// §4); a counter the gateway did not send is absent, not 0. Gateway and
+// TimeUnixNano are added here. Values outside physical ranges are dropped
+// and counted (Stats.Malformed "stat_…").
 type Stat struct {
 	Gateway      string   `cbor:"gw"`             // gateway EUI, 16 hex digits
-	RXNb         uint32   `cbor:"rxnb"`           // frames received
-	RXOK         uint32   `cbor:"rxok"`           // ... with a good CRC
-	RXFW         uint32   `cbor:"rxfw"`           // ... forwarded
-	ACKR         float64  `cbor:"ackr"`           // % of upstream datagrams acknowledged
-	DWNb         uint32   `cbor:"dwnb"`           // downlinks received
-	TXNb         uint32   `cbor:"txnb"`           // frames transmitted
+	RXNb         *uint32  `cbor:"rxnb,omitempty"` // frames received
+	RXOK         *uint32  `cbor:"rxok,omitempty"` // ... with a good CRC
+	RXFW         *uint32  `cbor:"rxfw,omitempty"` // ... forwarded
+	ACKR         *float64 `cbor:"ackr,omitempty"` // % of upstream datagrams acknowledged
+	DWNb         *uint32  `cbor:"dwnb,omitempty"` // downlinks received
+	TXNb         *uint32  `cbor:"txnb,omitempty"` // frames transmitted
 	Temp         *float64 `cbor:"temp,omitempty"` // concentrator temperature, °C
 	Lati         *float64 `cbor:"lati,omitempty"` // degrees, as the forwarder reported
 	Long         *float64 `cbor:"long,omitempty"` // degrees
@@ -108,14 +183,17 @@ type GatewayStats struct {
 	RxInvalid uint64 // rxpk that could not be decoded or lacked a required field
 	TmstWraps uint64 // times its tmst counter wrapped past 2^32
 	Stats     uint64 // stat reports received
-	TxSent    uint64
+	TxSent    uint64 // downlinks sent to it (relayed and Send)
 	TxAcked   uint64
 	TxFailed  uint64 // rejected or unanswered
 }
 
 // Stats is a snapshot of a Dev's counters, for status and doctor.
 type Stats struct {
+	Mode   string
 	Listen string
+	// Tap is true in udp mode without upstreams: nothing is relayed.
+	Tap bool
 	// ReceiveBuffer is what the kernel granted (SO_RCVBUF read back), bytes.
 	ReceiveBuffer int
 	Datagrams     uint64
@@ -125,18 +203,31 @@ type Stats struct {
 	RxInvalid     uint64
 	StatEmitted   uint64
 	StatSkipped   uint64 // stat reports inside StatInterval
+	TxRecords     uint64 // lora.tx records emitted
 	// SocketDrops is the kernel's count of datagrams dropped on the socket
-	// because the receive buffer was full. DropsCounted is false where the
-	// OS does not report it.
+	// because the receive buffer was full, polled every second. DropsCounted
+	// is false where the OS does not report it.
 	SocketDrops  uint64
 	DropsCounted bool
-	// Malformed counts refused datagrams (and rxpk/stat objects) by reason:
-	// short, too_large, version, identifier, json, direction, rxpk, stat.
+	// Malformed counts refused datagrams, objects and values by reason:
+	// short, too_large, version, identifier, json, direction, rxpk, stat,
+	// rssi, snr, stat_position, …, gateway_not_allowed, gateway_table_full.
 	Malformed map[string]uint64
-	Gateways  []GatewayStats // sorted by EUI
+	// MaxGateways is the table's cap; GatewaysRefused counts datagrams from
+	// new gateways refused because it was full, GatewaysExpired the
+	// gateways forgotten after GatewayExpiry of silence.
+	MaxGateways     int
+	GatewaysRefused uint64
+	GatewaysExpired uint64
+	Gateways        []GatewayStats // sorted by EUI
+	Upstreams       []UpstreamStats
+	// Connected is false while a concentratord or MQTT source is down.
+	Connected bool
+	LastError string
 }
 
-// Dev is one packet forwarder server.
+// Dev is one LoRa concentrator source: a packet forwarder server (udp
+// multiplexer or tap), a concentratord subscriber or an MQTT subscriber.
 type Dev struct {
 	name string
 	o    Opts
@@ -145,13 +236,18 @@ type Dev struct {
 	mu        sync.Mutex
 	conn      *net.UDPConn
 	gws       map[gwmp.EUI]*gateway
-	pending   map[uint16]chan<- txResult
+	allow     map[gwmp.EUI]bool // nil: any gateway
+	pending   map[pendKey]*downlink
+	ups       []*upstream
 	stats     Stats
 	malformed map[string]uint64
+	work      chan item // reader → worker
+	// queued and processed count work items, so tests can wait for the
+	// worker to catch up.
+	queued, processed atomic.Uint64
+	links             sync.WaitGroup
 
-	// Owned by the Run goroutine.
-	badLog  *logLimiter
-	dropLog *logLimiter
+	badLog, dropLog, capLog *logLimiter
 }
 
 type gateway struct {
@@ -159,11 +255,7 @@ type gateway struct {
 	lastTmst     uint32
 	haveTmst     bool
 	lastStatEmit time.Time
-}
-
-type txResult struct {
-	eui gwmp.EUI
-	ack *gwmp.TxAckBody
+	links        []*link // by upstream index; nil where its filter excludes the gateway
 }
 
 var (
@@ -182,8 +274,16 @@ func New(name string, o *Opts) (*Dev, error) {
 	if o != nil {
 		opts = *o
 	}
+	if opts.Mode == "" {
+		opts.Mode = def.Mode
+	}
 	if opts.Listen == "" {
 		opts.Listen = def.Listen
+	}
+	switch opts.Mode {
+	case ModeUDP, ModeConcentratord, ModeMQTT:
+	default:
+		return nil, fmt.Errorf("lora: new %s: mode %q: want udp, concentratord or mqtt: %w", name, opts.Mode, ErrInvalidOption)
 	}
 	if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
 		return nil, fmt.Errorf("lora: new %s: listen %q: want host:port: %w", name, opts.Listen, ErrInvalidOption)
@@ -200,8 +300,32 @@ func New(name string, o *Opts) (*Dev, error) {
 	if opts.TxAckTimeout == 0 {
 		opts.TxAckTimeout = def.TxAckTimeout
 	}
-	if opts.StatInterval < 0 || opts.TxAckTimeout < 0 {
-		return nil, fmt.Errorf("lora: new %s: negative interval: %w", name, ErrInvalidOption)
+	if opts.MaxGateways == 0 {
+		opts.MaxGateways = def.MaxGateways
+	}
+	if opts.GatewayExpiry == 0 {
+		opts.GatewayExpiry = def.GatewayExpiry
+	}
+	if opts.StatInterval < 0 || opts.TxAckTimeout < 0 || opts.GatewayExpiry < 0 || opts.MaxGateways < 0 {
+		return nil, fmt.Errorf("lora: new %s: negative interval or limit: %w", name, ErrInvalidOption)
+	}
+	if opts.EventURL == "" {
+		opts.EventURL = def.EventURL
+	}
+	if opts.MQTT.Server == "" {
+		opts.MQTT.Server = def.MQTT.Server
+	}
+	if opts.MQTT.Topic == "" {
+		opts.MQTT.Topic = def.MQTT.Topic
+	}
+	if opts.MQTT.Marshaler == "" {
+		opts.MQTT.Marshaler = def.MQTT.Marshaler
+	}
+	if opts.MQTT.Marshaler != "protobuf" && opts.MQTT.Marshaler != "json" {
+		return nil, fmt.Errorf("lora: new %s: mqtt marshaler %q: want protobuf or json: %w", name, opts.MQTT.Marshaler, ErrInvalidOption)
+	}
+	if opts.MQTT.ClientID == "" {
+		opts.MQTT.ClientID = "edge-agent-" + name
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -209,21 +333,52 @@ func New(name string, o *Opts) (*Dev, error) {
 	if opts.Token == nil {
 		opts.Token = func() uint16 { return uint16(rand.Uint32()) }
 	}
+	if opts.LookupHost == nil {
+		opts.LookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Dev{
+	d := &Dev{
 		name:      name,
 		o:         opts,
 		log:       lg.With("component", "lora", "driver", name),
 		gws:       map[gwmp.EUI]*gateway{},
-		pending:   map[uint16]chan<- txResult{},
+		pending:   map[pendKey]*downlink{},
 		malformed: map[string]uint64{},
 		badLog:    newLogLimiter(0.2, 5),
 		dropLog:   newLogLimiter(0.1, 1),
-		stats:     Stats{Listen: opts.Listen, DropsCounted: dropsSupported},
-	}, nil
+		capLog:    newLogLimiter(0.02, 1),
+		stats: Stats{Mode: opts.Mode, Listen: opts.Listen, DropsCounted: dropsSupported, MaxGateways: opts.MaxGateways,
+			Tap: opts.Mode == ModeUDP && len(opts.Upstreams) == 0},
+	}
+	if opts.Mode != ModeUDP {
+		d.stats.Listen = ""
+	}
+	if len(opts.Gateways) > 0 {
+		d.allow = make(map[gwmp.EUI]bool, len(opts.Gateways))
+		for _, e := range opts.Gateways {
+			d.allow[e] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i, u := range opts.Upstreams {
+		if u.Name == "" {
+			u.Name = u.Addr
+		}
+		if _, _, err := net.SplitHostPort(u.Addr); err != nil {
+			return nil, fmt.Errorf("lora: new %s: upstream %q: addr %q: want host:port: %w", name, u.Name, u.Addr, ErrInvalidOption)
+		}
+		if seen[u.Name] {
+			return nil, fmt.Errorf("lora: new %s: upstream name %q used twice: %w", name, u.Name, ErrInvalidOption)
+		}
+		seen[u.Name] = true
+		d.ups = append(d.ups, newUpstream(d, i, u))
+	}
+	return d, nil
 }
 
 // Name returns the instance name; it is Observation.Source.
@@ -258,12 +413,19 @@ func (d *Dev) Stats() Stats {
 		s.Gateways = append(s.Gateways, gs)
 	}
 	sort.Slice(s.Gateways, func(i, j int) bool { return s.Gateways[i].EUI < s.Gateways[j].EUI })
+	s.Upstreams = make([]UpstreamStats, 0, len(d.ups))
+	for _, u := range d.ups {
+		s.Upstreams = append(s.Upstreams, u.snapshot(now))
+	}
 	return s
 }
 
 // Probe checks that the listen address can be bound. While Run holds it,
-// the answer is Loaded.
+// the answer is Loaded. The other modes connect to nothing at probe time.
 func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
+	if d.o.Mode != ModeUDP {
+		return d.probeSource()
+	}
 	d.mu.Lock()
 	running := d.conn != nil
 	d.mu.Unlock()
@@ -297,52 +459,95 @@ func port(hostport string) string {
 	return p
 }
 
-// Run serves forwarders until ctx is done. It returns nil on cancellation
-// and an error when the address cannot be bound or emit fails.
+// item is one unit of work for the worker goroutine: a PUSH_DATA to decode
+// and attest, or a finished downlink to record.
+type item struct {
+	buf  []byte // a copy of the datagram
+	from netip.AddrPort
+	at   time.Time
+	dl   *downlink
+}
+
+// Run serves until ctx is done. It returns nil on cancellation and an
+// error when the address cannot be bound or emit fails.
 func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
+	switch d.o.Mode {
+	case ModeConcentratord:
+		return d.runConcentratord(ctx, emit)
+	case ModeMQTT:
+		return d.runMQTT(ctx, emit)
+	}
 	conn, err := d.listen(ctx)
 	if err != nil {
 		return err
 	}
+	work := make(chan item, d.queueLen())
 	d.mu.Lock()
 	if d.conn != nil {
 		d.mu.Unlock()
 		_ = conn.Close()
 		return fmt.Errorf("lora: run %s: %w", d.name, ErrRunning)
 	}
-	d.conn = conn
+	d.conn, d.work = conn, work
 	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		d.conn = nil
-		d.mu.Unlock()
-		_ = conn.Close()
-	}()
-	// Closing the socket is the only way to interrupt a blocked read.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-
-	buf := make([]byte, gwmp.MaxDatagram+1) // +1 detects oversize datagrams
-	oob := make([]byte, oobSize)
-	for {
-		n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("lora: run %s: read: %w", d.name, err)
-		}
-		now := d.o.Now()
-		if oobn > 0 {
-			d.noteDrops(oob[:oobn], now)
-		}
-		if err := d.handle(ctx, conn, emit, buf[:n], from.Addr().Unmap(), from, now); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("lora: run %s: emit: %w", d.name, err)
-		}
+	if d.stats.Tap {
+		d.log.Info("tap mode (upstreams = []): acknowledging and attesting the forwarder's traffic, relaying nothing; the hotspot's network service must come from a multiplexer in front of this agent")
 	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	// Closing the socket is the only way to interrupt a blocked read.
+	stop := context.AfterFunc(gctx, func() { _ = conn.Close() })
+	defer stop()
+	g.Go(func() error { return d.worker(gctx, emit, work) })
+	g.Go(func() error { d.janitor(gctx, conn, work); return nil })
+	for _, u := range d.ups {
+		g.Go(func() error { u.resolve(gctx); return nil })
+	}
+	g.Go(func() error {
+		buf := make([]byte, gwmp.MaxDatagram+1) // +1 detects oversize datagrams
+		oob := make([]byte, oobSize)
+		for {
+			n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
+			if err != nil {
+				if gctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("lora: run %s: read: %w", d.name, err)
+			}
+			now := d.o.Now()
+			if oobn > 0 {
+				if n, ok := parseDrops(oob[:oobn]); ok {
+					d.noteDrops(n, now)
+				}
+			}
+			from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+			if !d.receive(gctx, conn, buf[:n], from, now) {
+				return nil
+			}
+		}
+	})
+	err = g.Wait()
+	d.mu.Lock()
+	d.conn, d.work = nil, nil
+	for _, gw := range d.gws {
+		closeLinks(gw)
+	}
+	d.mu.Unlock()
+	d.links.Wait()
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	return err
+}
+
+// queueLen: the worker queue holds a design burst of PUSH_DATA (copies of
+// a few hundred bytes each) while the pipeline is slow, so the reader keeps
+// acknowledging and relaying; beyond it the kernel buffer takes over.
+func (d *Dev) queueLen() int {
+	if d.o.queue > 0 {
+		return d.o.queue
+	}
+	return burstDatagrams
 }
 
 func (d *Dev) listen(ctx context.Context) (*net.UDPConn, error) {
@@ -381,11 +586,7 @@ func readRmemMax() string {
 	return strings.TrimSpace(string(b))
 }
 
-func (d *Dev) noteDrops(oob []byte, now time.Time) {
-	n, ok := parseDrops(oob)
-	if !ok {
-		return
-	}
+func (d *Dev) noteDrops(n uint32, now time.Time) {
 	d.mu.Lock()
 	prev := d.stats.SocketDrops
 	if uint64(n) > prev {
@@ -397,6 +598,46 @@ func (d *Dev) noteDrops(oob []byte, now time.Time) {
 		if ok, sup := d.dropLog.allow(now); ok {
 			d.log.Warn("kernel dropped packet forwarder datagrams: the socket buffer was full; raise receive_buffer or speed up the pipeline",
 				"dropped_total", n, "receive_buffer", granted, "suppressed", sup)
+		}
+	}
+}
+
+// janitor runs once a second: it polls the kernel's drop counter (so the
+// metric is right after a burst, not only at the next datagram), times out
+// downlinks whose TX_ACK never came, and expires silent gateways.
+func (d *Dev) janitor(ctx context.Context, conn *net.UDPConn, work chan<- item) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := d.o.Now()
+		if n, ok := readDrops(conn); ok {
+			d.noteDrops(n, now)
+		}
+		for _, dl := range d.expireDownlinks(now) {
+			select {
+			case work <- item{dl: dl, at: now}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		d.expireGateways(now)
+	}
+}
+
+func (d *Dev) expireGateways(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for eui, g := range d.gws {
+		if now.Sub(g.LastSeen) > d.o.GatewayExpiry {
+			closeLinks(g)
+			delete(d.gws, eui)
+			d.stats.GatewaysExpired++
+			d.log.Info("forgot a silent gateway", "gateway", g.EUI, "silent_for", now.Sub(g.LastSeen).Round(time.Second), "gateway_expiry", d.o.GatewayExpiry)
 		}
 	}
 }
@@ -418,7 +659,7 @@ func malformedReason(err error) string {
 	return "other"
 }
 
-func (d *Dev) badDatagram(reason string, from netip.AddrPort, err error, now time.Time) {
+func (d *Dev) badDatagram(reason string, from any, err error, now time.Time) {
 	d.mu.Lock()
 	d.malformed[reason]++
 	d.mu.Unlock()
@@ -427,55 +668,107 @@ func (d *Dev) badDatagram(reason string, from netip.AddrPort, err error, now tim
 	}
 }
 
-// handle processes one datagram. It returns only emit's error.
-func (d *Dev) handle(ctx context.Context, conn *net.UDPConn, emit drivers.Emit, b []byte, _ netip.Addr, from netip.AddrPort, now time.Time) error {
+// receive handles one datagram in the reader goroutine: acknowledge it,
+// relay it to the upstreams and route TX_ACKs, all before any decoding of
+// the JSON beyond a validity check, so neither the forwarder's ack timer nor
+// the network servers wait for the pipeline. PUSH_DATA is then queued for
+// the worker. It returns false once ctx is done.
+func (d *Dev) receive(ctx context.Context, conn *net.UDPConn, b []byte, from netip.AddrPort, now time.Time) bool {
 	d.mu.Lock()
 	d.stats.Datagrams++
 	d.mu.Unlock()
-	p, err := gwmp.Decode(b)
-	if err != nil {
-		// A PUSH_DATA whose header is fine but JSON is not is still
-		// acknowledged: the forwarder would only resend the same bytes.
-		if len(b) >= 12 && (b[0] == gwmp.Version1 || b[0] == gwmp.Version2) && gwmp.Identifier(b[3]) == gwmp.PushData {
-			d.ack(conn, b[0], b[1], b[2], gwmp.PushAck, from, now)
-		}
-		d.badDatagram(malformedReason(err), from, err, now)
-		return nil
+	h, body, err := gwmp.DecodeHeader(b)
+	if err == nil && (h.ID == gwmp.PushAck || h.ID == gwmp.PullAck || h.ID == gwmp.PullResp) {
+		err = fmt.Errorf("lora: %v is sent by servers, not gateways", h.ID)
+		d.badDatagram("direction", from, err, now)
+		return true
 	}
-	switch p.ID {
+	if err != nil {
+		d.badDatagram(malformedReason(err), from, err, now)
+		return true
+	}
+	d.mu.Lock()
+	g, reason := d.admit(h.EUI, now)
+	if g == nil {
+		d.malformed[reason]++
+		d.mu.Unlock()
+		if reason == "gateway_table_full" {
+			if ok, sup := d.capLog.allow(now); ok {
+				d.log.Warn("gateway table full: ignoring a new gateway until a silent one expires; raise max_gateways or list yours in gateways",
+					"gateway", h.EUI.String(), "from", from, "max_gateways", d.o.MaxGateways, "suppressed", sup)
+			}
+		} else if ok, sup := d.badLog.allow(now); ok {
+			d.log.Warn("datagram from a gateway not in the gateways list ignored", "gateway", h.EUI.String(), "from", from, "suppressed", sup)
+		}
+		return true
+	}
+	g.Version, g.LastSeen = h.Version, now
+	switch h.ID {
 	case gwmp.PushData:
-		d.ack(conn, p.Version, b[1], b[2], gwmp.PushAck, from, now)
-		return d.push(ctx, emit, p, from, now)
+		g.Addr = from
+		d.mu.Unlock()
+		// An undecodable body is not acknowledged, so the forwarder's own
+		// ack statistics show the fault; it is still relayed, since the
+		// network server is the judge of its own protocol.
+		valid := len(body) > 0 && body[0] == '{' && json.Valid(body)
+		if valid {
+			d.ack(conn, h, gwmp.PushAck, from, now)
+		}
+		d.relayUp(g, b, now)
+		if !valid {
+			d.badDatagram("json", from, fmt.Errorf("lora: PUSH_DATA body is not a JSON object: %w", gwmp.ErrJSON), now)
+			return true
+		}
+		select {
+		case d.work <- item{buf: append([]byte(nil), b...), from: from, at: now}:
+			d.queued.Add(1)
+		case <-ctx.Done():
+			return false
+		}
 	case gwmp.PullData:
 		// Record the downlink path before acking: once the gateway holds its
-		// PULL_ACK, a Send for it must find the path.
-		d.mu.Lock()
-		g := d.gateway(p.EUI)
-		g.Version, g.PullAddr, g.LastPull, g.LastSeen = p.Version, from, now, now
+		// PULL_ACK, a downlink for it must find the path.
+		g.PullAddr, g.LastPull = from, now
 		d.mu.Unlock()
-		d.ack(conn, p.Version, b[1], b[2], gwmp.PullAck, from, now)
+		d.ack(conn, h, gwmp.PullAck, from, now)
+		d.relayUp(g, b, now)
 	case gwmp.TxAck:
-		d.mu.Lock()
-		ch, ok := d.pending[p.Token]
-		if ok {
-			delete(d.pending, p.Token)
+		dl := d.pending[pendKey{h.EUI, h.Token}]
+		if dl != nil {
+			delete(d.pending, pendKey{h.EUI, h.Token})
 		}
-		g := d.gateway(p.EUI)
-		g.LastSeen = now
 		d.mu.Unlock()
-		if !ok {
-			d.badDatagram("tx_ack_unknown_token", from, fmt.Errorf("lora: TX_ACK token %d matches no pending PULL_RESP", p.Token), now)
-			return nil
+		if dl == nil {
+			d.badDatagram("tx_ack_unknown_token", from, fmt.Errorf("lora: TX_ACK token %d matches no pending PULL_RESP", h.Token), now)
+			return true
 		}
-		ch <- txResult{eui: p.EUI, ack: p.Ack} // buffered, never blocks
+		d.txAcked(ctx, dl, b, body, now)
 	default:
-		d.badDatagram("direction", from, fmt.Errorf("lora: %v is sent by servers, not gateways", p.ID), now)
+		d.mu.Unlock()
 	}
-	return nil
+	return true
 }
 
-func (d *Dev) ack(conn *net.UDPConn, version, t0, t1 byte, id gwmp.Identifier, to netip.AddrPort, now time.Time) {
-	a := [4]byte{version, t0, t1, byte(id)}
+// admit returns the gateway's entry, creating it if the allow-list and the
+// cap permit; otherwise nil and the reason. d.mu must be held.
+func (d *Dev) admit(eui gwmp.EUI, now time.Time) (*gateway, string) {
+	if g, ok := d.gws[eui]; ok {
+		return g, ""
+	}
+	if d.allow != nil && !d.allow[eui] {
+		return nil, "gateway_not_allowed"
+	}
+	if len(d.gws) >= d.o.MaxGateways {
+		d.stats.GatewaysRefused++
+		return nil, "gateway_table_full"
+	}
+	g := &gateway{GatewayStats: GatewayStats{EUI: eui.String(), LastSeen: now}}
+	d.gws[eui] = g
+	return g, ""
+}
+
+func (d *Dev) ack(conn *net.UDPConn, h gwmp.Header, id gwmp.Identifier, to netip.AddrPort, now time.Time) {
+	a := [4]byte{h.Version, byte(h.Token >> 8), byte(h.Token), byte(id)}
 	if _, err := conn.WriteToUDPAddrPort(a[:], to); err != nil {
 		if ok, sup := d.badLog.allow(now); ok {
 			d.log.Warn("could not acknowledge datagram", "to", to, "ack", id, "err", err, "suppressed", sup)
@@ -483,27 +776,61 @@ func (d *Dev) ack(conn *net.UDPConn, version, t0, t1 byte, id gwmp.Identifier, t
 	}
 }
 
-// gateway returns the entry for eui, creating it. d.mu must be held.
-func (d *Dev) gateway(eui gwmp.EUI) *gateway {
-	g, ok := d.gws[eui]
-	if !ok {
-		g = &gateway{GatewayStats: GatewayStats{EUI: eui.String()}}
-		d.gws[eui] = g
+// worker decodes and attests queued PUSH_DATA and records finished
+// downlinks, in arrival order. It alone calls emit.
+func (d *Dev) worker(ctx context.Context, emit drivers.Emit, work <-chan item) error {
+	for {
+		var it item
+		select {
+		case <-ctx.Done():
+			return nil
+		case it = <-work:
+		}
+		if it.dl != nil {
+			if err := d.recordTx(ctx, emit, it.dl, it.at); err != nil {
+				return fmt.Errorf("lora: run %s: emit: %w", d.name, err)
+			}
+			continue
+		}
+		err := d.handlePush(ctx, emit, it.buf, it.from, it.at)
+		d.processed.Add(1)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("lora: run %s: emit: %w", d.name, err)
+		}
 	}
-	return g
+}
+
+func (d *Dev) handlePush(ctx context.Context, emit drivers.Emit, b []byte, from netip.AddrPort, now time.Time) error {
+	p, err := gwmp.Decode(b)
+	if err != nil {
+		d.badDatagram(malformedReason(err), from, err, now)
+		return nil
+	}
+	return d.push(ctx, emit, p, from, now)
+}
+
+// lookup returns the gateway's entry, or a detached one if it expired
+// meanwhile (its frames are still evidence). d.mu must be held.
+func (d *Dev) lookup(eui gwmp.EUI) *gateway {
+	if g, ok := d.gws[eui]; ok {
+		return g
+	}
+	return &gateway{GatewayStats: GatewayStats{EUI: eui.String()}}
 }
 
 func (d *Dev) push(ctx context.Context, emit drivers.Emit, p gwmp.Packet, from netip.AddrPort, now time.Time) error {
 	d.mu.Lock()
-	g := d.gateway(p.EUI)
-	g.Version, g.Addr, g.LastSeen = p.Version, from, now
+	g := d.lookup(p.EUI)
 	eui := g.EUI
 	d.mu.Unlock()
 	for _, err := range p.Push.Invalid {
 		d.countInvalid(g, "rxpk", from, err, now)
 	}
 	for i := range p.Push.RXPK {
-		rx, v, err := d.frame(&p.Push.RXPK[i], eui)
+		rx, v, reason, err := d.frame(&p.Push.RXPK[i], eui)
 		d.mu.Lock()
 		switch v {
 		case verdictOK:
@@ -522,7 +849,7 @@ func (d *Dev) push(ctx context.Context, emit drivers.Emit, p gwmp.Packet, from n
 		}
 		d.mu.Unlock()
 		if v == verdictInvalid {
-			d.countInvalid(g, "rxpk", from, err, now)
+			d.countInvalid(g, reason, from, err, now)
 			continue
 		}
 		if v != verdictOK {
@@ -536,26 +863,35 @@ func (d *Dev) push(ctx context.Context, emit drivers.Emit, p gwmp.Packet, from n
 		d.countInvalid(nil, "stat", from, p.Push.StatErr, now)
 	}
 	if st := p.Push.Stat; st != nil {
-		d.mu.Lock()
-		g.Stats++
-		due := g.lastStatEmit.IsZero() || now.Sub(g.lastStatEmit) >= d.o.StatInterval
-		if due {
-			g.lastStatEmit = now
-			d.stats.StatEmitted++
-		} else {
-			d.stats.StatSkipped++
+		obs := statObs(st, eui)
+		for _, reason := range checkStat(&obs) {
+			d.countInvalid(nil, reason, from, fmt.Errorf("lora: stat from %s: %s out of range: dropped from the record", eui, reason), now)
 		}
-		d.mu.Unlock()
-		if due {
-			if err := emit(ctx, drivers.Observation{Kind: drivers.KindLoRaStat, Source: d.name, Time: now, Data: statObs(st, eui)}); err != nil {
-				return err
-			}
-		}
+		return d.emitStat(ctx, emit, g, obs, now)
 	}
 	return nil
 }
 
-func (d *Dev) countInvalid(g *gateway, reason string, from netip.AddrPort, err error, now time.Time) {
+// emitStat emits a lora.stat unless the gateway's last one is more recent
+// than StatInterval.
+func (d *Dev) emitStat(ctx context.Context, emit drivers.Emit, g *gateway, obs Stat, now time.Time) error {
+	d.mu.Lock()
+	g.Stats++
+	due := g.lastStatEmit.IsZero() || now.Sub(g.lastStatEmit) >= d.o.StatInterval
+	if due {
+		g.lastStatEmit = now
+		d.stats.StatEmitted++
+	} else {
+		d.stats.StatSkipped++
+	}
+	d.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return emit(ctx, drivers.Observation{Kind: drivers.KindLoRaStat, Source: d.name, Time: now, Data: obs})
+}
+
+func (d *Dev) countInvalid(g *gateway, reason string, from any, err error, now time.Time) {
 	d.mu.Lock()
 	if g != nil {
 		g.RxInvalid++
@@ -577,86 +913,4 @@ func statObs(st *gwmp.Stat, eui string) Stat {
 		s.TimeUnixNano = t.UnixNano()
 	}
 	return s
-}
-
-// Send transmits pk through the gateway (a PULL_RESP to the address of its
-// last PULL_DATA) and, for protocol v2 gateways, waits for the TX_ACK and
-// returns its verdict: nil, a *TxError (matching ErrTxRejected), or
-// ErrTxAckTimeout. Protocol v1 has no TX_ACK, so Send returns once the
-// datagram is sent. pk.Size is set from pk.Data.
-func (d *Dev) Send(ctx context.Context, gatewayEUI gwmp.EUI, pk TxPacket) error {
-	eui := gatewayEUI.String()
-	pk.Size = uint16(len(pk.Data))
-	ch := make(chan txResult, 1)
-	d.mu.Lock()
-	conn := d.conn
-	g, known := d.gws[gatewayEUI]
-	if conn == nil {
-		d.mu.Unlock()
-		return fmt.Errorf("lora: send to %s: %w: start the driver first", eui, ErrNotRunning)
-	}
-	if !known || !g.PullAddr.IsValid() {
-		d.mu.Unlock()
-		return fmt.Errorf("lora: send to %s: %w: it has sent no PULL_DATA yet; check its serv_port_down", eui, ErrNoDownlinkPath)
-	}
-	to, version := g.PullAddr, g.Version
-	var token uint16
-	if version >= gwmp.Version2 {
-		for {
-			token = d.o.Token()
-			if _, busy := d.pending[token]; !busy {
-				break
-			}
-		}
-		d.pending[token] = ch
-	}
-	g.TxSent++
-	d.mu.Unlock()
-	unpend := func() {
-		d.mu.Lock()
-		delete(d.pending, token)
-		d.mu.Unlock()
-	}
-	fail := func() {
-		d.mu.Lock()
-		g.TxFailed++
-		d.mu.Unlock()
-	}
-
-	b, err := gwmp.Encode(gwmp.Packet{Header: gwmp.Header{Version: version, Token: token, ID: gwmp.PullResp}, Pull: &gwmp.PullRespBody{TXPK: pk}})
-	if err == nil {
-		_, err = conn.WriteToUDPAddrPort(b, to)
-	}
-	if err != nil {
-		unpend()
-		fail()
-		return fmt.Errorf("lora: send to %s: %w", eui, err)
-	}
-	if version < gwmp.Version2 {
-		return nil
-	}
-	timer := time.NewTimer(d.o.TxAckTimeout)
-	defer timer.Stop()
-	select {
-	case r := <-ch:
-		if r.ack == nil || r.ack.TxpkAck.Error == "" || r.ack.TxpkAck.Error == "NONE" {
-			d.mu.Lock()
-			g.TxAcked++
-			d.mu.Unlock()
-			if r.ack != nil && r.ack.TxpkAck.Warn != "" {
-				d.log.Warn("gateway changed the transmission", "gateway", eui, "warn", r.ack.TxpkAck.Warn, "value", r.ack.TxpkAck.Value)
-			}
-			return nil
-		}
-		fail()
-		return &TxError{Gateway: eui, Code: r.ack.TxpkAck.Error}
-	case <-timer.C:
-		unpend()
-		fail()
-		return fmt.Errorf("lora: send to %s: %w within %v; check that the forwarder speaks protocol v2 and that its downlink port reaches this host", eui, ErrTxAckTimeout, d.o.TxAckTimeout)
-	case <-ctx.Done():
-		unpend()
-		fail()
-		return fmt.Errorf("lora: send to %s: %w", eui, ctx.Err())
-	}
 }

@@ -1,6 +1,7 @@
 package lora
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -41,7 +42,7 @@ func TestEndToEnd(t *testing.T) {
 			rxpk: `{"time":"2013-03-31T16:21:17.528002Z","tmst":3512348611,"chan":2,"rfch":0,"freq":868.1,"stat":1,"modu":"LORA","datr":"SF7BW125","codr":"4/5","rssi":-35,"lsnr":5.1,"size":15,"data":"` + unpadded + `"}`,
 			want: &drivers.LoRaRX{SHA256: sum(dataUp), Size: 15, FreqHz: 868_100_000, Mod: "LORA", SF: 7, BWHz: 125_000, CodeRate: "4/5",
 				DataRate: "SF7BW125", RSSI: -35, SNR: 5.1, Chan: 2, RFChain: 0, Tmst: 3512348611, Gateway: "B827EBFFFE5A1701",
-				MType: "UnconfirmedDataUp", DevAddr: "26011BDA", FCnt: u32(0x0102)},
+				MType: "UnconfirmedDataUp", DevAddr: "26011BDA", FCnt: u32(0x0102), FPort: ptr(uint8(10)), GWTime: 1364746877528002000},
 		},
 		{
 			name: "v2 with rsig picks the strongest antenna, payload included", version: 2, payload: true,
@@ -49,7 +50,13 @@ func TestEndToEnd(t *testing.T) {
 			 "rsig":[{"ant":0,"chan":5,"rssic":-118,"lsnr":-11.5},{"ant":1,"chan":13,"rssic":-104,"rssis":-107,"lsnr":-4.25,"foff":-200}],"future":"ignored"}`,
 			want: &drivers.LoRaRX{SHA256: sum(dataUp), Size: 15, Payload: dataUp, FreqHz: 867_500_000, Mod: "LORA", SF: 12, BWHz: 125_000, CodeRate: "4/8",
 				DataRate: "SF12BW125", RSSI: -104, SNR: -4.25, Chan: 5, RFChain: 1, Tmst: 4294967295, GPSTimeMS: 1300000000123, Gateway: "B827EBFFFE5A1701",
-				MType: "UnconfirmedDataUp", DevAddr: "26011BDA", FCnt: u32(0x0102)},
+				MType: "UnconfirmedDataUp", DevAddr: "26011BDA", FCnt: u32(0x0102), FPort: ptr(uint8(10))},
+		},
+		{
+			name: "fsk lorawan frame (EU868 DR7) gets its mac header parsed", version: 2,
+			rxpk: `{"tmst":10,"chan":8,"rfch":1,"freq":868.8,"stat":1,"modu":"FSK","datr":50000,"rssi":-80,"data":"` + b64 + `"}`,
+			want: &drivers.LoRaRX{SHA256: sum(dataUp), Size: 15, FreqHz: 868_800_000, Mod: "FSK", DataRate: "50000", RSSI: -80, Chan: 8, RFChain: 1, Tmst: 10, Gateway: "B827EBFFFE5A1701",
+				MType: "UnconfirmedDataUp", DevAddr: "26011BDA", FCnt: u32(0x0102), FPort: ptr(uint8(10))},
 		},
 		{
 			name: "fsk, url-safe base64, nulls", version: 2,
@@ -135,14 +142,15 @@ func TestMalformedNeverStops(t *testing.T) {
 		name   string
 		b      []byte
 		reason string
-		ack    bool // a PUSH_DATA with a valid header is acknowledged anyway
+		ack    bool // acknowledged: never an undecodable PUSH_DATA (the forwarder's ack statistics must show it)
 	}{
 		{"empty", []byte{}, "short", false},
 		{"short header", []byte{2, 1}, "short", false},
 		{"wrong version", append(hdr(9, gwmp.PushData), testEUI[:]...), "version", false},
 		{"unknown identifier", append(hdr(2, 0x42), testEUI[:]...), "identifier", false},
 		{"push without eui", hdr(2, gwmp.PushData), "short", false},
-		{"bad json", append(append(hdr(2, gwmp.PushData), testEUI[:]...), "{\"rxpk\":["...), "json", true},
+		{"bad json", append(append(hdr(2, gwmp.PushData), testEUI[:]...), "{\"rxpk\":["...), "json", false},
+		{"push data array", append(append(hdr(2, gwmp.PushData), testEUI[:]...), "[1]"...), "json", false},
 		{"server-bound identifier", hdr(2, gwmp.PullAck), "direction", false},
 		{"tx ack nobody waits for", append(hdr(2, gwmp.TxAck), testEUI[:]...), "tx_ack_unknown_token", false},
 		{"huge", make([]byte, 65507), "version", false},
@@ -179,7 +187,7 @@ func TestStatRate(t *testing.T) {
 	f.pushAcked(t, 2, 1, fmt.Sprintf(stat, "2014-01-12 08:59:28 GMT", 1))
 	o := s.nextObs(t)
 	lat, lon, alt, temp := 46.24, 3.2523, 145.0, 41.5
-	want := Stat{Gateway: "B827EBFFFE5A1701", RXNb: 1, RXOK: 2, RXFW: 2, ACKR: 100, DWNb: 1, TXNb: 1, Temp: &temp, Lati: &lat, Long: &lon, Alti: &alt,
+	want := Stat{Gateway: "B827EBFFFE5A1701", RXNb: u32(1), RXOK: u32(2), RXFW: u32(2), ACKR: ptr(100.0), DWNb: u32(1), TXNb: u32(1), Temp: &temp, Lati: &lat, Long: &lon, Alti: &alt,
 		TimeUnixNano: time.Date(2014, 1, 12, 8, 59, 28, 0, time.UTC).UnixNano()}
 	if o.Kind != drivers.KindLoRaStat || !reflect.DeepEqual(o.Data, want) {
 		t.Fatalf("stat %+v\nwant %+v", o, want)
@@ -187,11 +195,12 @@ func TestStatRate(t *testing.T) {
 	advance(29 * time.Second)
 	f.pushAcked(t, 2, 2, fmt.Sprintf(stat, "20140112T085957Z", 2))
 	f.pull(t, 2, 3)
+	waitFor(t, "stat skipped", func() bool { return s.dev.Stats().StatSkipped == 1 })
 	s.noObs(t)
 	advance(time.Second)
 	f.pushAcked(t, 2, 4, fmt.Sprintf(stat, "2014-01-12T08:59:58Z", 3))
 	o = s.nextObs(t)
-	if got := o.Data.(Stat); got.RXNb != 3 || got.TimeUnixNano != time.Date(2014, 1, 12, 8, 59, 58, 0, time.UTC).UnixNano() {
+	if got := o.Data.(Stat); *got.RXNb != 3 || got.TimeUnixNano != time.Date(2014, 1, 12, 8, 59, 58, 0, time.UTC).UnixNano() {
 		t.Fatalf("second stat %+v", got)
 	}
 	if st := s.dev.Stats(); st.StatEmitted != 2 || st.StatSkipped != 1 || st.Gateways[0].Stats != 3 {
@@ -211,6 +220,7 @@ func TestSend(t *testing.T) {
 		{"v2 empty tx ack", 2, ptr(""), nil, ""},
 		{"v2 NONE", 2, ptr(`{"txpk_ack":{"error":"NONE"}}`), nil, ""},
 		{"v2 warn", 2, ptr(`{"txpk_ack":{"warn":"TX_POWER","value":14}}`), nil, ""},
+		{"v2 warn with a string value", 2, ptr(`{"txpk_ack":{"warn":"TX_POWER","value":"14"}}`), nil, ""},
 		{"v2 too late", 2, ptr(`{"txpk_ack":{"error":"TOO_LATE"}}`), ErrTxRejected, "TOO_LATE"},
 		{"v2 collision beacon", 2, ptr(`{"txpk_ack":{"error":"COLLISION_BEACON"}}`), ErrTxRejected, "COLLISION_BEACON"},
 		{"v2 silent", 2, nil, ErrTxAckTimeout, ""},
@@ -246,6 +256,23 @@ func TestSend(t *testing.T) {
 			var te *TxError
 			if tt.code != "" && (!errors.As(err, &te) || te.Code != tt.code || te.Gateway != "B827EBFFFE5A1701") {
 				t.Fatalf("Send = %#v; want TxError %s", err, tt.code)
+			}
+			// Every downlink, the agent's own too, gets its lora.tx record.
+			o := s.nextObs(t)
+			rec, ok := o.Data.(drivers.LoRaTX)
+			wantAck := map[string]string{"v2 silent": TxTimeout, "v1 has no tx ack": TxNoAck}[tt.name]
+			if wantAck == "" {
+				wantAck = TxOK
+				if tt.code != "" {
+					wantAck = TxRejected
+				}
+			}
+			if o.Kind != drivers.KindLoRaTX || !ok || rec.Ack != wantAck || rec.Error != tt.code || rec.Upstream != "agent" ||
+				rec.Size != 2 || !bytes.Equal(rec.SHA256, sum([]byte{0xAA, 0xBB})) || rec.FreqHz != 869_525_000 || rec.PowerDBm != 27 {
+				t.Fatalf("lora.tx %+v; want ack %q err %q", o, wantAck, tt.code)
+			}
+			if strings.HasPrefix(tt.name, "v2 warn") && (rec.Warn != "TX_POWER" || rec.Value != "14") {
+				t.Errorf("warn %q value %q", rec.Warn, rec.Value)
 			}
 			g := s.dev.Stats().Gateways[0]
 			if g.TxSent != 1 || (err == nil) != (g.TxFailed == 0) {
@@ -342,7 +369,7 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 	d, err := New("x", nil)
-	if err != nil || d.o.Listen != "127.0.0.1:1680" || d.o.ReceiveBuffer != DefaultReceiveBuffer || d.o.StatInterval != 30*time.Second {
+	if err != nil || d.o.Listen != "127.0.0.1:1690" || d.o.MaxGateways != 64 || d.o.GatewayExpiry != time.Hour || d.o.ReceiveBuffer != DefaultReceiveBuffer || d.o.StatInterval != 30*time.Second {
 		t.Fatalf("defaults %+v %v", d.o, err)
 	}
 }

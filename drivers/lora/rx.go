@@ -25,27 +25,31 @@ const maxPHY = 255
 
 var errMissing = errors.New("lora: required rxpk field missing")
 
-// frame turns one rxpk into a lora.rx observation, or says why not.
-func (d *Dev) frame(pk *gwmp.RXPK, eui string) (drivers.LoRaRX, verdict, error) {
+// frame turns one rxpk into a lora.rx observation, or says why not (with
+// the Stats.Malformed reason).
+func (d *Dev) frame(pk *gwmp.RXPK, eui string) (drivers.LoRaRX, verdict, string, error) {
 	var rx drivers.LoRaRX
 	switch {
 	case pk.Stat == nil, *pk.Stat == 0:
 		// Absent stat is treated like "no CRC": nothing proves the bytes.
-		return rx, verdictNoCRC, nil
+		return rx, verdictNoCRC, "", nil
 	case *pk.Stat == -1:
-		return rx, verdictBadCRC, nil
+		return rx, verdictBadCRC, "", nil
 	case *pk.Stat != 1:
-		return rx, verdictInvalid, fmt.Errorf("lora: rxpk stat %d: %w", *pk.Stat, gwmp.ErrField)
+		return rx, verdictInvalid, "rxpk", fmt.Errorf("lora: rxpk stat %d: %w", *pk.Stat, gwmp.ErrField)
 	}
 	if pk.Tmst == nil || pk.Freq == 0 || len(pk.Data) == 0 {
-		return rx, verdictInvalid, fmt.Errorf("%w: need tmst, freq and data", errMissing)
+		return rx, verdictInvalid, "rxpk", fmt.Errorf("%w: need tmst, freq and data", errMissing)
 	}
 	if len(pk.Data) > maxPHY || pk.Size != nil && int(*pk.Size) != len(pk.Data) {
-		return rx, verdictInvalid, fmt.Errorf("lora: rxpk size %v for %d data bytes: %w", derefSize(pk.Size), len(pk.Data), gwmp.ErrField)
+		return rx, verdictInvalid, "rxpk", fmt.Errorf("lora: rxpk size %v for %d data bytes: %w", derefSize(pk.Size), len(pk.Data), gwmp.ErrField)
 	}
 	rssi, snr, ok := signal(pk)
 	if !ok {
-		return rx, verdictInvalid, fmt.Errorf("%w: no rssi, rssis or rsig", errMissing)
+		return rx, verdictInvalid, "rxpk", fmt.Errorf("%w: no rssi, rssis or rsig", errMissing)
+	}
+	if reason, err := checkSignal(rssi, snr); err != nil {
+		return rx, verdictInvalid, reason, err
 	}
 	rx = drivers.LoRaRX{
 		Size:     uint32(len(pk.Data)),
@@ -62,33 +66,45 @@ func (d *Dev) frame(pk *gwmp.RXPK, eui string) (drivers.LoRaRX, verdict, error) 
 	if pk.Tmms != nil {
 		rx.GPSTimeMS = *pk.Tmms
 	}
+	if pk.Time != "" {
+		// An unparsable time is left out, not guessed; the frame stays.
+		if t, err := gwmp.ParseTime(pk.Time); err == nil && t.Year() >= 2000 && t.Year() < 2200 {
+			rx.GWTime = t.UnixNano()
+		}
+	}
 	switch pk.Modu {
 	case "LORA":
 		sf, bw, err := pk.Datr.ParseLoRa()
 		if err != nil {
-			return drivers.LoRaRX{}, verdictInvalid, err
+			return drivers.LoRaRX{}, verdictInvalid, "rxpk", err
 		}
 		rx.SF, rx.BWHz, rx.CodeRate = sf, bw, pk.Codr
-		if h, ok := lorawan.Parse(pk.Data); ok {
-			rx.MType = h.MType
-			if h.HasFHDR {
-				fcnt := uint32(h.FCnt)
-				rx.DevAddr, rx.FCnt = h.DevAddrString(), &fcnt
-			}
-		}
 	case "FSK":
 		if pk.Datr.FSK == 0 {
-			return drivers.LoRaRX{}, verdictInvalid, fmt.Errorf("lora: FSK rxpk datr %q: %w", pk.Datr.String(), gwmp.ErrField)
+			return drivers.LoRaRX{}, verdictInvalid, "rxpk", fmt.Errorf("lora: FSK rxpk datr %q: %w", pk.Datr.String(), gwmp.ErrField)
 		}
 	default:
-		return drivers.LoRaRX{}, verdictInvalid, fmt.Errorf("lora: rxpk modu %q: %w", pk.Modu, gwmp.ErrField)
+		return drivers.LoRaRX{}, verdictInvalid, "rxpk", fmt.Errorf("lora: rxpk modu %q: %w", pk.Modu, gwmp.ErrField)
 	}
+	// LoRaWAN runs over FSK too (EU868 DR7): the MAC header is the same.
+	parseMAC(&rx, pk.Data)
 	sum := sha256.Sum256(pk.Data)
 	rx.SHA256 = sum[:]
 	if d.o.IncludePayload {
 		rx.Payload = pk.Data
 	}
-	return rx, verdictOK, nil
+	return rx, verdictOK, "", nil
+}
+
+// parseMAC fills the LoRaWAN header fields of rx, when phy is one.
+func parseMAC(rx *drivers.LoRaRX, phy []byte) {
+	if h, ok := lorawan.Parse(phy); ok {
+		rx.MType = h.MType
+		if h.HasFHDR {
+			fcnt := uint32(h.FCnt)
+			rx.DevAddr, rx.FCnt, rx.FPort = h.DevAddrString(), &fcnt, h.FPort
+		}
+	}
 }
 
 func derefSize(p *uint16) any {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,3 +75,26 @@ func parseDrops(oob []byte) (uint32, bool) {
 
 // oobSize fits one SO_RXQ_OVFL message.
 var oobSize = unix.CmsgSpace(4)
+
+// readDrops polls the socket's drop counter (SO_MEMINFO, SK_MEMINFO_DROPS):
+// unlike SO_RXQ_OVFL it needs no datagram to arrive.
+func readDrops(c interface {
+	SyscallConn() (syscall.RawConn, error)
+}) (uint32, bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	const skMeminfoDrops = 8 // linux/sock_diag.h
+	var info [skMeminfoVars]uint32
+	ok := false
+	_ = rc.Control(func(fd uintptr) {
+		l := uint32(len(info) * 4)
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&info[0])), uintptr(unsafe.Pointer(&l)), 0)
+		ok = e == 0 && l >= (skMeminfoDrops+1)*4
+	})
+	return info[skMeminfoDrops], ok
+}
+
+const skMeminfoVars = 9

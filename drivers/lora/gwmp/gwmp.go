@@ -105,33 +105,46 @@ type Packet struct {
 	Pull *PullRespBody
 }
 
+// DecodeHeader parses the fixed part of a datagram and returns its body: the
+// cheap step a multiplexer needs to acknowledge and route a datagram before
+// (or without) decoding its JSON. Errors are those of Decode.
+func DecodeHeader(b []byte) (Header, []byte, error) {
+	var h Header
+	if len(b) > MaxDatagram {
+		return h, nil, fmt.Errorf("gwmp: decode: %d bytes: %w", len(b), ErrTooLarge)
+	}
+	if len(b) < 4 {
+		return h, nil, fmt.Errorf("gwmp: decode: %d bytes: %w", len(b), ErrShort)
+	}
+	h.Version, h.Token, h.ID = b[0], binary.BigEndian.Uint16(b[1:3]), Identifier(b[3])
+	if h.Version != Version1 && h.Version != Version2 {
+		return h, nil, fmt.Errorf("gwmp: decode: version %d: %w", h.Version, ErrVersion)
+	}
+	body := b[4:]
+	switch h.ID {
+	case PushData, PullData, TxAck:
+		if len(body) < 8 {
+			return h, nil, fmt.Errorf("gwmp: decode %v: no gateway eui: %w", h.ID, ErrShort)
+		}
+		copy(h.EUI[:], body[:8])
+		body = body[8:]
+	case PushAck, PullAck, PullResp:
+	default:
+		return h, nil, fmt.Errorf("gwmp: decode: %v: %w", h.ID, ErrIdentifier)
+	}
+	return h, body, nil
+}
+
 // Decode parses one datagram. It accepts every identifier, so the same
 // codec serves a server (PUSH_DATA, PULL_DATA, TX_ACK) and a simulated
 // gateway in tests (PUSH_ACK, PULL_ACK, PULL_RESP). Errors wrap one of the
 // sentinels in errors.go, which name the reason a datagram was refused.
 func Decode(b []byte) (Packet, error) {
 	var p Packet
-	if len(b) > MaxDatagram {
-		return p, fmt.Errorf("gwmp: decode: %d bytes: %w", len(b), ErrTooLarge)
-	}
-	if len(b) < 4 {
-		return p, fmt.Errorf("gwmp: decode: %d bytes: %w", len(b), ErrShort)
-	}
-	p.Version, p.Token, p.ID = b[0], binary.BigEndian.Uint16(b[1:3]), Identifier(b[3])
-	if p.Version != Version1 && p.Version != Version2 {
-		return p, fmt.Errorf("gwmp: decode: version %d: %w", p.Version, ErrVersion)
-	}
-	body := b[4:]
-	switch p.ID {
-	case PushData, PullData, TxAck:
-		if len(body) < 8 {
-			return p, fmt.Errorf("gwmp: decode %v: no gateway eui: %w", p.ID, ErrShort)
-		}
-		copy(p.EUI[:], body[:8])
-		body = body[8:]
-	case PushAck, PullAck, PullResp:
-	default:
-		return p, fmt.Errorf("gwmp: decode: %v: %w", p.ID, ErrIdentifier)
+	h, body, err := DecodeHeader(b)
+	p.Header = h
+	if err != nil {
+		return p, err
 	}
 	switch p.ID {
 	case PushData:

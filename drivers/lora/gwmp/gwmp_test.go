@@ -100,7 +100,7 @@ func TestDecodePush(t *testing.T) {
 	if err != nil || !tm.Equal(time.Date(2014, 1, 12, 8, 59, 28, 0, time.UTC)) {
 		t.Errorf("stat time %v %v", tm, err)
 	}
-	if *st.Lati != 46.24 || *st.Alti != 145 || st.RXNb != 2 || st.ACKR != 100 || st.Temp != nil {
+	if *st.Lati != 46.24 || *st.Alti != 145 || *st.RXNb != 2 || *st.ACKR != 100 || st.Temp != nil {
 		t.Errorf("stat %+v", st)
 	}
 }
@@ -204,6 +204,8 @@ func TestTxAck(t *testing.T) {
 		{"none", `{"txpk_ack":{"error":"NONE"}}`, false, "NONE", ""},
 		{"too late", `{"txpk_ack":{"error":"TOO_LATE"}}`, false, "TOO_LATE", ""},
 		{"warn", `{"txpk_ack":{"warn":"TX_POWER","value":14}}`, false, "", "TX_POWER"},
+		{"warn with a string value", `{"txpk_ack":{"warn":"TX_POWER","value":"14"}}`, false, "", "TX_POWER"},
+		{"warn with a null value", `{"txpk_ack":{"warn":"TX_POWER","value":null}}`, false, "", "TX_POWER"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,7 +216,8 @@ func TestTxAck(t *testing.T) {
 			if (p.Ack == nil) != tt.wantNil {
 				t.Fatalf("ack %+v", p.Ack)
 			}
-			if p.Ack != nil && (p.Ack.TxpkAck.Error != tt.errStr || p.Ack.TxpkAck.Warn != tt.warn) {
+			wantValue := map[string]AckValue{"warn": "14", "warn with a string value": "14"}[tt.name]
+			if p.Ack != nil && (p.Ack.TxpkAck.Error != tt.errStr || p.Ack.TxpkAck.Warn != tt.warn || p.Ack.TxpkAck.Value != wantValue) {
 				t.Fatalf("ack %+v", p.Ack.TxpkAck)
 			}
 		})
@@ -258,5 +261,39 @@ func TestDecodePushKeepsGoodRXPK(t *testing.T) {
 	}
 	if p.Push.Stat != nil || !errors.Is(p.Push.StatErr, ErrJSON) {
 		t.Fatalf("stat %+v err %v", p.Push.Stat, p.Push.StatErr)
+	}
+}
+
+// TestStatAbsentCounters: a counter the forwarder leaves out or sends as
+// null stays nil; 0 stays 0.
+func TestStatAbsentCounters(t *testing.T) {
+	h := AppendHeader(nil, Header{Version: 2, Token: 1, ID: PushData, EUI: EUI{1}})
+	p, err := Decode(append(h, `{"stat":{"time":"2026-01-01 00:00:00 GMT","ackr":null,"rxnb":0,"lati":1.5,"long":2.5}}`...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := p.Push.Stat
+	if st.ACKR != nil || st.RXOK != nil || st.TXNb != nil || st.RXNb == nil || *st.RXNb != 0 {
+		t.Fatalf("stat %+v", st)
+	}
+	b, err := Encode(p)
+	if err != nil || bytes.Contains(b, []byte("ackr")) || !bytes.Contains(b, []byte(`"rxnb":0`)) {
+		t.Fatalf("re-encoded %s, %v", b, err)
+	}
+}
+
+func TestAckValueJSON(t *testing.T) {
+	for in, want := range map[string]string{`14`: `14`, `"14"`: `14`, `"high"`: `"high"`, `-1.5`: `-1.5`} {
+		var v AckValue
+		if err := json.Unmarshal([]byte(in), &v); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if out, _ := json.Marshal(v); string(out) != want {
+			t.Errorf("%s → %s, want %s", in, out, want)
+		}
+	}
+	var v AckValue
+	if err := json.Unmarshal([]byte(`{}`), &v); err == nil {
+		t.Error("an object value was accepted")
 	}
 }

@@ -113,12 +113,14 @@ type Stat struct {
 	Lati *float64 `json:"lati,omitempty"` // degrees
 	Long *float64 `json:"long,omitempty"` // degrees
 	Alti *float64 `json:"alti,omitempty"` // metres
-	RXNb uint32   `json:"rxnb"`           // frames received
-	RXOK uint32   `json:"rxok"`           // frames received with a good CRC
-	RXFW uint32   `json:"rxfw"`           // frames forwarded
-	ACKR float64  `json:"ackr"`           // % of upstream datagrams acknowledged
-	DWNb uint32   `json:"dwnb"`           // downlink datagrams received
-	TXNb uint32   `json:"txnb"`           // frames emitted
+	// The counters are nil when the forwarder left them out or sent null
+	// (some send a stat with only a position): absent is not zero.
+	RXNb *uint32  `json:"rxnb,omitempty"` // frames received
+	RXOK *uint32  `json:"rxok,omitempty"` // frames received with a good CRC
+	RXFW *uint32  `json:"rxfw,omitempty"` // frames forwarded
+	ACKR *float64 `json:"ackr,omitempty"` // % of upstream datagrams acknowledged
+	DWNb *uint32  `json:"dwnb,omitempty"` // downlink datagrams received
+	TXNb *uint32  `json:"txnb,omitempty"` // frames emitted
 	Temp *float64 `json:"temp,omitempty"` // v2: concentrator temperature, °C
 }
 
@@ -158,9 +160,42 @@ type TxAckBody struct {
 // COLLISION_BEACON, TX_FREQ, TX_POWER, GPS_UNLOCKED. sx1302_hal may instead
 // report Warn (e.g. "TX_POWER" with the power actually used in Value).
 type TxpkAck struct {
-	Error string `json:"error,omitempty"`
-	Warn  string `json:"warn,omitempty"`
-	Value *int   `json:"value,omitempty"`
+	Error string   `json:"error,omitempty"`
+	Warn  string   `json:"warn,omitempty"`
+	Value AckValue `json:"value,omitempty"`
+}
+
+// AckValue is a TX_ACK "value": a number in most forwarders, a string in
+// others (sx1302_hal PROTOCOL.md allows both). It keeps the text as sent.
+type AckValue string
+
+// UnmarshalJSON accepts a JSON number or string; null leaves v unchanged.
+func (v *AckValue) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		return nil
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*v = AckValue(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("gwmp: tx_ack value %s: %w", b, ErrField)
+	}
+	*v = AckValue(n)
+	return nil
+}
+
+// MarshalJSON writes a number when the text is one, otherwise a string.
+func (v AckValue) MarshalJSON() ([]byte, error) {
+	if _, err := strconv.ParseFloat(string(v), 64); err == nil && v != "" {
+		return []byte(v), nil
+	}
+	return json.Marshal(string(v))
 }
 
 // Freq is a frequency in Hz. On the wire it is a JSON number in MHz with up

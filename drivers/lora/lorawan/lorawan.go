@@ -37,6 +37,9 @@ type Header struct {
 	FCnt    uint16 // the 16 bits on air (§4.3.1.5); the device's 32-bit counter is not sent
 	FOpts   int    // FOptsLen, 0..15
 	HasFHDR bool
+	// FPort is the port byte after the FHDR, nil when the frame has no
+	// FRMPayload (§4.3.2: the port is then absent).
+	FPort *uint8
 }
 
 // DevAddrString returns DevAddr as 8 upper-case hex digits, most significant
@@ -88,6 +91,10 @@ func Parse(phy []byte) (h Header, ok bool) {
 		h.DevAddr = binary.LittleEndian.Uint32(phy[1:5])
 		h.FCnt = binary.LittleEndian.Uint16(phy[6:8])
 		h.HasFHDR = true
+		if i := 1 + 7 + h.FOpts; len(phy) > i+micLen {
+			port := phy[i]
+			h.FPort = &port
+		}
 	case 6: // rejoin request (1.1): type 0/2 are 19 bytes, type 1 is 24
 		if len(phy) != 19 && len(phy) != 24 {
 			return Header{}, false

@@ -62,3 +62,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestFPort(t *testing.T) {
+	// MHDR, DevAddr, FCtrl (FOptsLen 1), FCnt, one FOpt, FPort 42, payload, MIC.
+	withPort := []byte{0x40, 0xDA, 0x1B, 0x01, 0x26, 0x01, 0x02, 0x01, 0x06, 42, 0xCA, 1, 2, 3, 4}
+	if h, ok := Parse(withPort); !ok || h.FPort == nil || *h.FPort != 42 {
+		t.Fatalf("with port: %+v %v", h, ok)
+	}
+	noPort := []byte{0x40, 0xDA, 0x1B, 0x01, 0x26, 0x00, 0x02, 0x01, 1, 2, 3, 4} // FHDR and MIC only
+	if h, ok := Parse(noPort); !ok || h.FPort != nil {
+		t.Fatalf("without port: %+v %v", h, ok)
+	}
+}
