@@ -16,7 +16,6 @@ import (
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/uplink/file"
 	"github.com/edge-agent/edge-agent/uplink/mqtt"
-	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
 // driverState is what the agent knows of a driver's life.
@@ -80,18 +79,15 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		us.LastAck = a.lastAck[u.Name]
 		failure := a.failures["uplink "+u.Name]
 		a.mu.Unlock()
-		switch up := a.uplinkNamed(u.Name).(type) {
+		up := a.uplinkNamed(u.Name)
+		if p2pUplinkStatus(up, &us, a.o.Config.Uplinks.P2P.Network) {
+			up = nil
+		}
+		switch up := up.(type) {
 		case *mqtt.Uplink:
 			ms := up.Status()
 			us.Connected, us.Server, us.LastError, us.LastErrorAt, us.ClientCertExpiry =
 				ms.Connected, ms.Server, ms.LastError, ms.LastErrorAt, ms.ClientCertExpiry
-		case *p2p.Uplink:
-			ps := up.Status()
-			peers := ps.Peers
-			us.Peers = &peers
-			us.Connected = ps.Peers > 0
-			us.Server = fmt.Sprintf("%d peers (%d on the topic), network %q", ps.Peers, ps.TopicPeers, a.o.Config.Uplinks.P2P.Network)
-			us.LastError, us.LastErrorAt = ps.LastError, ps.LastErrorAt
 		case *file.Uplink:
 			us.Server = a.o.Config.SpoolDir()
 		}

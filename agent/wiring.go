@@ -19,7 +19,6 @@ import (
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
 	"github.com/edge-agent/edge-agent/uplink/mqtt"
-	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
 // buildUplinks makes the transports the config enables. Each one's name is
@@ -59,20 +58,7 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		ups = append(ups, u)
 	}
 	if p := cfg.Uplinks.P2P; p.Enabled {
-		opts := p2p.DefaultOpts()
-		opts.Signer = signer
-		opts.Network = p.Network
-		opts.Listen = p.Listen
-		opts.Bootstrap = p.Bootstrap
-		opts.Collectors = p.Collectors
-		opts.MinReceipts = p.MinReceipts
-		opts.Window = p.Window
-		opts.ResendAfter, opts.ResendMax = p.ResendAfter.Duration, p.ResendMax.Duration
-		opts.MaxPeers = p.MaxPeers
-		opts.MaxClockSkew = p.MaxClockSkew.Duration
-		opts.Logger = o.Logger
-		opts.Now = o.Now
-		u, err := p2p.New(opts)
+		u, err := buildP2PUplink(p, signer, o)
 		if err != nil {
 			return nil, fmt.Errorf("agent: uplinks.p2p: %w", err)
 		}

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/veraison/go-cose"
 )
 
@@ -81,15 +79,7 @@ func DeviceID(alg cose.Algorithm, kid []byte) (string, error) {
 	if len(kid) != ed25519.PublicKeySize {
 		return "", fmt.Errorf("attest: device id: Ed25519 kid is %d bytes, want %d", len(kid), ed25519.PublicKeySize)
 	}
-	pk, err := crypto.UnmarshalEd25519PublicKey(kid)
-	if err != nil {
-		return "", fmt.Errorf("attest: device id: %w", err)
-	}
-	id, err := peer.IDFromPublicKey(pk)
-	if err != nil {
-		return "", fmt.Errorf("attest: device id: %w", err)
-	}
-	return id.String(), nil
+	return peerID(peerKeyEd25519, kid), nil
 }
 
 // keyPath resolves a key URI to a file path. It accepts "file:/path",

@@ -12,7 +12,6 @@ import (
 
 	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/attest"
-	"github.com/edge-agent/edge-agent/collect"
 	"github.com/edge-agent/edge-agent/config"
 )
 
@@ -70,26 +69,11 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	log := slog.New(slog.NewTextHandler(logFile, nil))
 
 	cfg := demoConfig(*dir)
-	// The network side, in this process: a collector on loopback that the
-	// simulated device gossips to over libp2p, and that receipts what it
-	// stored. DIR/out gets what the collector accepted.
-	colCfg := collect.DefaultConfig()
-	colCfg.DataDir = filepath.Join(*dir, "collector")
-	colCfg.Network = "demo"
-	colCfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	colCfg.Memory = 32 * config.MiB
-	colCfg.StatusInterval = config.D(0)
-	col, err := collect.StartInProcess(ctx, collect.Options{Config: &colCfg, Logger: log, CreateKey: true})
+	net, err := startDemoNetwork(ctx, *dir, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer col.Close()
-	cfg.Uplinks.P2P.Enabled = true
-	cfg.Uplinks.P2P.Network = "demo"
-	cfg.Uplinks.P2P.Bootstrap = col.Addrs()
-	cfg.Uplinks.P2P.Collectors = []string{col.PeerID()}
-	cfg.Uplinks.P2P.MinReceipts = 1
-	cfg.Uplinks.P2P.ResendAfter = config.D(2 * time.Second)
+	defer net.close()
 
 	a, err := agent.New(agent.Options{Config: cfg, Version: version, Logger: log, CreateKey: true})
 	if err != nil {
@@ -119,15 +103,13 @@ loop:
 	if runErr != nil {
 		return runErr
 	}
-	col.Close() // stop receiving; the export reads the closed collector's file
 	outDir := filepath.Join(*dir, "out")
 	if err := os.MkdirAll(outDir, 0o750); err != nil {
 		return err
 	}
-	if _, err := col.ExportFile(filepath.Join(outDir, "collected.cbor")); err != nil {
+	if err := net.collect(env.stdout, outDir); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "\ncollector %s accepted these over libp2p gossip on loopback and sent signed receipts for them\n", col.PeerID())
 	return demoSummary(env.stdout, *dir, outDir)
 }
 

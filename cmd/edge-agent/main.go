@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/edge-agent/edge-agent/agent"
 	"io"
 	"os"
 	"os/signal"
@@ -149,6 +150,9 @@ func cmdVersion(_ context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "edge-agent %s (commit %s, %s, %s/%s)\n", version, commit,
 		runtime.Version(), runtime.GOOS, goarch())
+	for _, f := range agent.Omitted() {
+		fmt.Fprintf(env.stdout, "not in this build: %s\n", f)
+	}
 	return nil
 }
 

@@ -1,0 +1,16 @@
+package agent
+
+import "errors"
+
+// ErrNoP2P is returned when the config enables [uplinks.p2p] in a build
+// without libp2p (-tags nop2p).
+var ErrNoP2P = errors.New("this build has no libp2p gossip (a small-device build made with -tags nop2p): use [uplinks.mqtt] or [uplinks.file], or install the full build")
+
+// Omitted lists what this build leaves out, for `version` and `doctor`;
+// empty for a full build.
+func Omitted() []string {
+	if P2PBuilt {
+		return nil
+	}
+	return []string{"libp2p gossip uplink ([uplinks.p2p])", "in-process collector (collect, the demo's gossip leg)"}
+}

@@ -1,0 +1,16 @@
+//go:build nop2p
+
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/edge-agent/edge-agent/agent"
+)
+
+// cmdCollect in a build without libp2p: the collector receives over gossip,
+// so it is not in this build.
+func cmdCollect(context.Context, *cliEnv, []string) error {
+	return fmt.Errorf("collect: %w", agent.ErrNoP2P)
+}
