@@ -27,7 +27,6 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
-	"github.com/edge-agent/edge-agent/metrics"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
@@ -491,12 +490,6 @@ func (a *Agent) startServers(ctx context.Context, g *errgroup.Group) {
 		}
 	}
 	if sc.MetricsListen != "" {
-		reg := metrics.NewRegistry(metrics.NewCollector(a, 5*time.Second, a.o.Logger))
-		ms, err := metrics.Listen(sc.MetricsListen, reg, a.o.Logger)
-		if err != nil {
-			a.log.Error("no metrics endpoint", "listen", sc.MetricsListen, "err", err)
-		} else {
-			g.Go(func() error { return ms.Run(ctx) })
-		}
+		a.startMetrics(ctx, g, sc.MetricsListen)
 	}
 }

@@ -9,8 +9,12 @@ var ErrNoP2P = errors.New("this build has no libp2p gossip (a small-device build
 // Omitted lists what this build leaves out, for `version` and `doctor`;
 // empty for a full build.
 func Omitted() []string {
-	if P2PBuilt {
-		return nil
+	var out []string
+	if !P2PBuilt {
+		out = append(out, "libp2p gossip uplink ([uplinks.p2p])", "collector (collect) and the demo's gossip leg")
 	}
-	return []string{"libp2p gossip uplink ([uplinks.p2p])", "in-process collector (collect, the demo's gossip leg)"}
+	if !MetricsBuilt {
+		out = append(out, "Prometheus metrics (status.metrics_listen)")
+	}
+	return out
 }
