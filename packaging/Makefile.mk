@@ -22,9 +22,9 @@ PKG_ENV = VERSION='$(PKG_VERSION)' COMMIT='$(PKG_COMMIT)' GO='$(GO)' \
 	NFPM='$(abspath $(PKG_NFPM))' SOURCE_DATE_EPOCH='$(PKG_SDE)' \
 	PKG_CACHE='$(PKG_CACHE)' PKG_DIST='$(PKG_DIST)' BIN='$(BIN)' TAGS='$(TAGS)'
 
-.PHONY: dist deb test-packaging check-reproducible qemu-smoke
+.PHONY: dist deb ipk test-packaging test-ipk check-reproducible qemu-smoke
 
-dist: ## static stripped binaries for linux arm64, armv6 (armhf) and amd64 in dist/
+dist: ## static stripped binaries in dist/: arm64, armv6 (armhf), armv7, amd64, and the small (no libp2p) mips and mipsle builds
 	@$(PKG_ENV) packaging/build.sh $(PKG_DIST)
 
 # nfpm is pinned in tools/go.mod; rebuilt only when the pin changes.
@@ -35,11 +35,18 @@ deb: dist $(PKG_NFPM) ## one .deb per architecture (arm64, armhf, amd64) in dist
 	@$(PKG_ENV) packaging/deb.sh $(PKG_DIST) $(PKG_DIST) >/dev/null
 	@ls -l $(PKG_DIST)/*.deb
 
+ipk: dist $(PKG_NFPM) ## OpenWrt .ipk packages of the small builds (mips_24kc, mipsel_24kc) in dist/
+	@$(PKG_ENV) packaging/ipk.sh $(PKG_DIST) $(PKG_DIST) >/dev/null
+	@ls -l $(PKG_DIST)/*.ipk
+
+test-ipk: ipk ## the .ipk control files and contents, and the small builds' 10 MiB budget
+	@$(PKG_ENV) packaging/ipk-test.sh
+
 test-packaging: deb ## package contents, lintian, systemd-analyze, install/upgrade/remove/purge in a debootstrap chroot
 	@$(PKG_ENV) packaging/test.sh
 
 check-reproducible: $(PKG_NFPM) ## build binaries and .debs twice (second time with an empty Go build cache) and compare sha256
 	@$(PKG_ENV) packaging/check-reproducible.sh
 
-qemu-smoke: dist build ## run the ARM binaries under qemu user mode: version, config, keys, a verified demo, peak RSS
+qemu-smoke: dist build ## run the ARM and MIPS binaries under qemu user mode: version, config, keys, a verified demo, peak RSS
 	@$(PKG_ENV) packaging/qemu-smoke.sh

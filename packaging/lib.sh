@@ -37,7 +37,54 @@ deb_version() {
 	esac
 }
 
-# targets: the release matrix as "distarch goarch goarm debarch" lines.
+# builds: every release binary as "distarch goarch goarm gomips flavour"
+# lines. A full build links everything; a small one (OpenWrt gateways with
+# 64-128 MB of RAM and a few MB of flash) leaves out libp2p and Prometheus:
+# see small_tags and docs/openwrt.md.
+builds() {
+	cat <<'T'
+arm64 arm64 - - full
+armv6 arm 6 - full
+armv7 arm 7 - full
+amd64 amd64 - - full
+mips mips - softfloat small
+mipsle mipsle - softfloat small
+T
+}
+
+# flavour_tags FLAVOUR: the build tags of a flavour. TAGS (the Makefile's
+# release tags) applies to both.
+flavour_tags() {
+	base=${TAGS:-nethttpomithttp2}
+	case $1 in
+	full) echo "$base" ;;
+	small) echo "$base${base:+,}nop2p,nometrics" ;;
+	*) die "unknown build flavour $1" ;;
+	esac
+}
+
+# flavour_gcflags FLAVOUR: compiler flags of a flavour. Small builds are
+# compiled without inlining (-l): about 1 MB less on mipsle, for some CPU
+# (docs/benchmarks.md has both figures), which these gateways' few records a
+# second can spare and their flash cannot.
+flavour_gcflags() {
+	case $1 in
+	small) echo "all=-l" ;;
+	*) echo "" ;;
+	esac
+}
+
+# ipk_targets: the OpenWrt packages as "distarch opkgarch" lines. The
+# architecture is named explicitly: nfpm's default for mipsle is "mipsel",
+# which opkg on RAK and Dragino gateways refuses.
+ipk_targets() {
+	cat <<'T'
+mips mips_24kc
+mipsle mipsel_24kc
+T
+}
+
+# targets: the .deb matrix as "distarch goarch goarm debarch" lines.
 # armv6 is Debian armhf's baseline on the Raspberry Pi Zero/1 and runs on
 # every later ARM board.
 targets() {

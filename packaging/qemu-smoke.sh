@@ -1,7 +1,9 @@
 #!/bin/sh
-# qemu-smoke.sh: run the ARM release binaries under qemu user-mode
+# qemu-smoke.sh: run the ARM and MIPS release binaries under qemu user-mode
 # emulation: version, config default, keys init, and a demo whose records
-# the native binary then verifies. Prints the peak RSS of each demo.
+# the native binary then verifies. Prints the peak RSS of each demo. The
+# MIPS builds are the small ones (no libp2p): their version must say what
+# they leave out, and they must accept the OpenWrt package's config.
 #
 # qemu user mode runs the binaries directly (qemu-aarch64-static BIN), so no
 # binfmt_misc registration is needed. RSS under qemu is the emulator's: the
@@ -17,13 +19,15 @@ native="bin/${BIN:-edge-agent}"
 [ -x "$native" ] || die "$native missing: run make build"
 need qemu-aarch64-static qemu-user-static
 need qemu-arm-static qemu-user-static
+need qemu-mips-static qemu-user-static
+need qemu-mipsel-static qemu-user-static
 [ -x /usr/bin/time ] || need time time
 [ -x /usr/bin/time ] || die "/usr/bin/time not found: install the Debian package 'time'"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/edge-agent-qemu.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-for pair in arm64:qemu-aarch64-static armv6:qemu-arm-static; do
+for pair in arm64:qemu-aarch64-static armv6:qemu-arm-static mips:qemu-mips-static mipsle:qemu-mipsel-static; do
 	dist=${pair%%:*}
 	qemu=${pair#*:}
 	bin="$PKG_DIST/edge-agent_${VERSION}_linux_${dist}"
@@ -35,12 +39,20 @@ for pair in arm64:qemu-aarch64-static armv6:qemu-arm-static; do
 	case $dist in
 	arm64) cpu=cortex-a53 ;;
 	armv6) cpu=arm1176 ;;
+	mips | mipsle) cpu=24Kc ;; # the MIPS32 core of the MT7628 and QCA953x gateways
 	esac
 	run() { "$qemu" -cpu "$cpu" "$bin" "$@"; }
 
 	v=$(run version) || die "$dist: version failed"
 	printf '%s\n' "$v" | grep -q -- "$VERSION" || die "$dist: version output '$v' does not contain $VERSION"
-	echo "$dist: version: $v"
+	echo "$dist: version: $v" | head -1
+	case $dist in
+	mips | mipsle)
+		printf '%s\n' "$v" | grep -q "not in this build: libp2p" || die "$dist: version does not say the small build leaves out libp2p: $v"
+		run config check packaging/openwrt/config.toml >/dev/null || die "$dist: rejects packaging/openwrt/config.toml"
+		echo "$dist: small build; accepts the OpenWrt config"
+		;;
+	esac
 	run config default >"$d/config.toml" || die "$dist: config default failed"
 	"$native" config check "$d/config.toml" >/dev/null || die "$dist: the native binary rejects the config the ARM binary printed"
 	echo "$dist: config default: $(wc -l <"$d/config.toml") lines, accepted by config check"
