@@ -146,8 +146,30 @@ func New(o Options) (*Agent, error) {
 		// Tell verifiers which chain this one replaces and why it ends.
 		boot = attest.Boot{Reason: attest.BootRecovered, PrevChain: rec.OldChain[:]}
 	}
+	bootReason, announce, err := softwareChange(cfg.Device.DataDir, o.Version, o.Now())
+	if err != nil {
+		// The history is worth a log line, not a device that cannot start.
+		a.log.Warn("cannot tell whether this start is an upgrade", "err", err)
+	}
+	if boot.Reason == "" && st.Head().Seq > 0 {
+		boot.Reason = bootReason
+	}
+	// The first commit holds the boot record and the announcements: after
+	// it, this version is the one the device's history names.
+	var historyOnce sync.Once
+	onDurable := func(observed []time.Time, durable time.Time) {
+		historyOnce.Do(func() {
+			if err := softwareChangeDurable(cfg.Device.DataDir, o.Version); err != nil {
+				a.log.Warn("cannot record this version for the next start", "err", err)
+			}
+		})
+		if o.OnDurable != nil {
+			o.OnDurable(observed, durable)
+		}
+	}
 	a.pipeline, err = NewPipeline(PipelineOpts{
 		Boot:        boot,
+		Announce:    announce,
 		Signer:      signer,
 		Outbox:      st,
 		Version:     o.Version,
@@ -158,7 +180,7 @@ func New(o Options) (*Agent, error) {
 		Logger:      o.Logger.With("component", "pipeline"),
 		Now:         o.Now,
 		Rand:        o.Rand,
-		OnDurable:   o.OnDurable,
+		OnDurable:   onDurable,
 	})
 	if err != nil {
 		st.Close()

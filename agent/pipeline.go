@@ -27,10 +27,13 @@ type Outbox interface {
 
 // PipelineOpts configures a Pipeline.
 type PipelineOpts struct {
-	Signer      attest.Signer
-	Outbox      Outbox
-	Version     string        // goes into the agent.boot record
-	Boot        attest.Boot   // the agent.boot observation; Version is filled in
+	Signer  attest.Signer
+	Outbox  Outbox
+	Version string      // goes into the agent.boot record
+	Boot    attest.Boot // the agent.boot observation; Version is filled in
+	// Announce is signed right after the agent.boot record, in its batch
+	// (agent.update records of this start).
+	Announce    []drivers.Observation
 	QueueLen    int           // observations buffered before Emit blocks
 	BatchMax    int           // records per group commit
 	SignWorkers int           // goroutines signing one batch
@@ -241,7 +244,7 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 		Kind: attest.KindBoot, Source: "agent", Time: p.o.Now(),
 		Data: p.bootObs(),
 	}
-	pending := []drivers.Observation{boot}
+	pending := append([]drivers.Observation{boot}, p.o.Announce...)
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
 	for {

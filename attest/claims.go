@@ -18,6 +18,21 @@ const (
 	KindBoot = "agent.boot"
 	// KindGap announces seqs dropped on purpose; its obs is a Gap.
 	KindGap = "agent.gap"
+	// KindUpdate records a change of the agent's own software: an upgrade
+	// or downgrade seen at start, or an automatic rollback; its obs is an
+	// Update. It follows the agent.boot record of that start.
+	KindUpdate = "agent.update"
+)
+
+// Update events.
+const (
+	// UpdateUpgrade: this start runs a newer version than the last one.
+	UpdateUpgrade = "upgrade"
+	// UpdateDowngrade: this start runs an older version than the last one.
+	UpdateDowngrade = "downgrade"
+	// UpdateRollback: a release failed its post-upgrade health gate and the
+	// previous one was reinstalled; From is the failed version.
+	UpdateRollback = "rollback"
 )
 
 // Gap reasons.
@@ -36,6 +51,10 @@ const (
 	// BootRecovered: the store was unreadable and was replaced; the chain
 	// starts again at seq 1 and PrevChain names the lost one.
 	BootRecovered = "recovered"
+	// BootUpgrade and BootDowngrade: the chain continues under another
+	// version of the agent; the agent.update record that follows names both.
+	BootUpgrade   = "upgrade"
+	BootDowngrade = "downgrade"
 )
 
 // Limits a record must respect. They bound what a verifier allocates; real
@@ -113,6 +132,15 @@ type Gap struct {
 	From   uint64 `cbor:"from"`
 	To     uint64 `cbor:"to"`
 	Reason string `cbor:"reason"` // GapReasonQuota for evictions
+}
+
+// Update is the obs of an agent.update record.
+type Update struct {
+	Event  string `cbor:"event"`            // UpdateUpgrade, UpdateDowngrade, UpdateRollback
+	From   string `cbor:"from"`             // the version before
+	To     string `cbor:"to"`               // the version after
+	Reason string `cbor:"reason,omitempty"` // rollback: why the health gate failed
+	At     int64  `cbor:"at,omitempty"`     // rollback: when it happened, Unix ns
 }
 
 // Boot is the obs of an agent.boot record.
@@ -416,6 +444,19 @@ func checkAgentObs(kind string, seq uint64, obs cbor.RawMessage) error {
 		}
 		if b.PrevChain != nil && len(b.PrevChain) != 16 {
 			return fmt.Errorf("agent.boot obs: prev_chain is %d bytes, want 16", len(b.PrevChain))
+		}
+	case KindUpdate:
+		var u Update
+		if err := strictDec.Unmarshal(obs, &u); err != nil {
+			return fmt.Errorf("agent.update obs: %w", err)
+		}
+		switch u.Event {
+		case UpdateUpgrade, UpdateDowngrade, UpdateRollback:
+		default:
+			return fmt.Errorf("agent.update obs: event %q, want upgrade, downgrade or rollback", u.Event)
+		}
+		if u.From == "" || u.To == "" {
+			return fmt.Errorf("agent.update obs: from and to must name versions")
 		}
 	}
 	return nil
