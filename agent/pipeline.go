@@ -27,13 +27,10 @@ type Outbox interface {
 
 // PipelineOpts configures a Pipeline.
 type PipelineOpts struct {
-	Signer  attest.Signer
-	Outbox  Outbox
-	Version string      // goes into the agent.boot record
-	Boot    attest.Boot // the agent.boot observation; Version is filled in
-	// Announce is signed right after the agent.boot record, in its batch
-	// (agent.update records of this start).
-	Announce    []drivers.Observation
+	Signer      attest.Signer
+	Outbox      Outbox
+	Version     string        // goes into the agent.boot record
+	Boot        attest.Boot   // the agent.boot observation; Version is filled in
 	QueueLen    int           // observations buffered before Emit blocks
 	BatchMax    int           // records per group commit
 	SignWorkers int           // goroutines signing one batch
@@ -47,6 +44,9 @@ type PipelineOpts struct {
 	// KernelClock reads the kernel's synchronisation state for the "tq"
 	// claim; nil means status.KernelClock.
 	KernelClock func() (status.Clock, error)
+	// Announce is signed right after the agent.boot record, in its batch
+	// (the agent.update records of this start).
+	Announce []drivers.Observation
 }
 
 // Pipeline turns observations into signed, durable records:
