@@ -22,7 +22,7 @@ build: ## build bin/edge-agent for this machine (static, CGO off)
 demo: build ## run the whole pipeline on simulated hardware for 15 s, then verify what it delivered
 	./bin/$(BIN) demo --duration 15s
 
-test: test-deps lint unit fuzz-short size-check test-packaging test-ipk qemu-smoke ## everything CI runs: set-up, lint, tests with -race, short fuzzing, size, packaging, ARM builds run under qemu
+test: test-deps lint unit fuzz-short size-check test-packaging test-ipk test-fleet qemu-smoke ## everything CI runs: set-up, lint, tests with -race, short fuzzing, size, packaging, ARM builds run under qemu
 	@echo "make test: all passed"
 
 test-deps: ## install what the tests need (Debian packages); safe to re-run

@@ -22,7 +22,7 @@ PKG_ENV = VERSION='$(PKG_VERSION)' COMMIT='$(PKG_COMMIT)' GO='$(GO)' \
 	NFPM='$(abspath $(PKG_NFPM))' SOURCE_DATE_EPOCH='$(PKG_SDE)' \
 	PKG_CACHE='$(PKG_CACHE)' PKG_DIST='$(PKG_DIST)' BIN='$(BIN)' TAGS='$(TAGS)'
 
-.PHONY: dist deb ipk test-packaging test-ipk check-reproducible qemu-smoke
+.PHONY: dist deb ipk apt-repo test-packaging test-ipk test-fleet check-reproducible qemu-smoke
 
 dist: ## static stripped binaries in dist/: arm64, armv6 (armhf), armv7, amd64, and the small (no libp2p) mips and mipsle builds
 	@$(PKG_ENV) packaging/build.sh $(PKG_DIST)
@@ -38,6 +38,12 @@ deb: dist $(PKG_NFPM) ## one .deb per architecture (arm64, armhf, amd64) in dist
 ipk: dist $(PKG_NFPM) ## OpenWrt .ipk packages of the small builds (mips_24kc, mipsel_24kc) in dist/
 	@$(PKG_ENV) packaging/ipk.sh $(PKG_DIST) $(PKG_DIST) >/dev/null
 	@ls -l $(PKG_DIST)/*.ipk
+
+test-fleet: deb ## signed apt repository, phased rollout, health gate and rollback in a debootstrap root
+	@$(PKG_ENV) packaging/fleet-test.sh
+
+apt-repo: deb ## publish dist/*.deb to the signed apt repository APT_REPO (default dist/apt), signed by APT_REPO_KEY
+	@packaging/apt-repo.sh publish $(or $(APT_REPO),$(PKG_DIST)/apt) $(PKG_DIST)/edge-agent_*.deb
 
 test-ipk: ipk ## the .ipk control files and contents, and the small builds' 10 MiB budget
 	@$(PKG_ENV) packaging/ipk-test.sh

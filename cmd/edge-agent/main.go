@@ -51,6 +51,7 @@ func commands() map[string]command {
 		"collect": {"network side: receive, verify, dedupe, store, receipt", cmdCollect},
 		"doctor":  {"field checklist, works with the daemon down: doctor [--json] [-c FILE]", cmdDoctor},
 		"version": {"print the version", cmdVersion},
+		"health":  {"post-upgrade health gate: is this version running and sound", cmdHealth},
 	}
 }
 
