@@ -102,6 +102,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	}
 	doc.Clock.Source = a.pipeline.clock.current().Source
 	doc.Disk, _ = status.StatDisk(a.o.Config.Device.DataDir) // an error is reported inside Disk
+	doc.Update = status.ReadUpdate(a.o.Config.Device.DataDir)
 	return doc, nil
 }
 

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,28 +11,17 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/status"
 )
 
 // The agent's memory of its own software, under <data_dir>:
 //
 //	agent-version           the version that last wrote a durable boot record
 //	upgrade/rollback.json   written by the package's health gate when it
-//	                        rolled a release back; the next start signs an
-//	                        agent.update record for it and renames the file
-//	                        to rollback.reported.json
-const (
-	versionFile          = "agent-version"
-	rollbackFile         = "upgrade/rollback.json"
-	rollbackReportedFile = "upgrade/rollback.reported.json"
-)
-
-// Rollback is what the health gate writes when it restores a release.
-type Rollback struct {
-	From   string    `json:"from"` // the release that failed
-	To     string    `json:"to"`   // the release restored
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
+//	                        rolled a release back (status.UpdateRollbackFile);
+//	                        the next start signs an agent.update record for
+//	                        it and renames the file to rollback.reported.json
+const versionFile = "agent-version"
 
 // softwareChange works out, at start, what this start means for the
 // device's history: the boot reason (upgrade, downgrade or "" for none) and
@@ -55,7 +43,7 @@ func softwareChange(dataDir, version string, now time.Time) (reason string, obs 
 				Data: attest.Update{Event: ev, From: prev, To: version}})
 		}
 	}
-	rb, err := readRollback(dataDir)
+	rb, err := status.ReadRollback(filepath.Join(dataDir, status.UpdateRollbackFile))
 	if err != nil {
 		return "", nil, err
 	}
@@ -66,38 +54,6 @@ func softwareChange(dataDir, version string, now time.Time) (reason string, obs 
 	return reason, obs, nil
 }
 
-// readRollback returns the health gate's unreported rollback, or nil.
-func readRollback(dataDir string) (*Rollback, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, rollbackFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("agent: read %s: %w", rollbackFile, err)
-	}
-	var rb Rollback
-	if err := json.Unmarshal(b, &rb); err != nil || rb.From == "" || rb.To == "" {
-		return nil, fmt.Errorf("agent: %s is not a rollback report (want from, to, reason, at): %v", rollbackFile, err)
-	}
-	return &rb, nil
-}
-
-// LastRollback returns the most recent rollback the health gate made under
-// dataDir, reported or not, for status and doctor; nil when there was none.
-func LastRollback(dataDir string) *Rollback {
-	for _, name := range []string{rollbackFile, rollbackReportedFile} {
-		b, err := os.ReadFile(filepath.Join(dataDir, name))
-		if err != nil {
-			continue
-		}
-		var rb Rollback
-		if json.Unmarshal(b, &rb) == nil && rb.From != "" {
-			return &rb
-		}
-	}
-	return nil
-}
-
 // softwareChangeDurable runs once the boot record and the agent.update
 // records of this start are durable: from now on they are the device's
 // history, so the version file moves on and the rollback is reported.
@@ -105,7 +61,7 @@ func softwareChangeDurable(dataDir, version string) error {
 	if err := writeFileAtomic(filepath.Join(dataDir, versionFile), []byte(version+"\n"), 0o640); err != nil {
 		return fmt.Errorf("agent: write %s: %w", versionFile, err)
 	}
-	err := os.Rename(filepath.Join(dataDir, rollbackFile), filepath.Join(dataDir, rollbackReportedFile))
+	err := os.Rename(filepath.Join(dataDir, status.UpdateRollbackFile), filepath.Join(dataDir, status.UpdateRollbackReportedFile))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("agent: mark the rollback reported: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
 
@@ -135,11 +136,11 @@ func TestUpgradeDowngradeAndRollbackKeepTheChain(t *testing.T) {
 
 	// The health gate rolled v0.2.0 back and left its report.
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	rb, _ := json.Marshal(Rollback{From: "v0.2.0", To: "v0.1.0", Reason: "no READY within 2m0s", At: at})
+	rb, _ := json.Marshal(status.Rollback{From: "v0.2.0", To: "v0.1.0", Reason: "no READY within 2m0s", At: at})
 	if err := os.MkdirAll(filepath.Join(dir, "upgrade"), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, rollbackFile), rb, 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, status.UpdateRollbackFile), rb, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	recs = runVersion(t, dir, "v0.1.0")
@@ -157,11 +158,11 @@ func TestUpgradeDowngradeAndRollbackKeepTheChain(t *testing.T) {
 	if string(chain) != string(chain0) {
 		t.Fatal("the rollback started a new chain")
 	}
-	if _, err := os.Stat(filepath.Join(dir, rollbackReportedFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, status.UpdateRollbackReportedFile)); err != nil {
 		t.Fatalf("the reported rollback was not marked: %v", err)
 	}
-	if lr := LastRollback(dir); lr == nil || lr.From != "v0.2.0" {
-		t.Fatalf("LastRollback = %+v", lr)
+	if u := status.ReadUpdate(dir); u == nil || u.LastRollback == nil || u.LastRollback.From != "v0.2.0" || !u.LastRollback.Reported {
+		t.Fatalf("status.ReadUpdate = %+v, want the reported rollback of v0.2.0", u)
 	}
 
 	// A plain restart signs neither again.

@@ -80,6 +80,7 @@ func (h *Host) offlineChecks(s Setup) []Check {
 	checks = append(checks,
 		h.checkDataDir(cfg.Device.DataDir, svc),
 		h.checkReadOnly(cfg.Device.DataDir),
+		h.checkUpdate(cfg.Device.DataDir),
 		h.checkDiskSpace(cfg.Device.DataDir, int64(cfg.Store.MaxBytes)),
 		h.checkOutbox(cfg.StorePath(), int64(cfg.Store.MaxBytes)),
 	)

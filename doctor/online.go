@@ -54,6 +54,7 @@ func (h *Host) onlineChecks(s Setup, doc *status.Doc) []Check {
 		h.checkKey(cfg.Device.Key, svc),
 		h.checkDataDir(cfg.Device.DataDir, svc),
 		h.checkReadOnly(cfg.Device.DataDir),
+		h.checkUpdate(cfg.Device.DataDir),
 		Check{"clock", func(context.Context) (Level, string, string) {
 			return clockVerdict(h.Now(), func() (status.Clock, error) { return doc.Clock, nil }, doc.Clock.GNSSOffsetSeconds)
 		}},

@@ -12,7 +12,9 @@
 #     device's chain continues with a signed agent.update rollback record.
 #
 # apt ignores phasing inside a chroot (it compares its root with init's), so
-# apt runs in a new PID namespace with its own /proc, where it does not.
+# apt runs in a new PID namespace with its own /proc, where it does not; and
+# it ignores phasing whenever SOURCE_DATE_EPOCH is set (apt-pkg/policy.cc:
+# a reproducible build includes every update), which packaging sets.
 #
 # Environment: VERSION, NFPM, SOURCE_DATE_EPOCH, PKG_DIST, PKG_CACHE.
 set -euo pipefail
@@ -45,7 +47,7 @@ daemon_pid=
 cleanup() {
 	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
 	umount "$r/proc" 2>/dev/null || true
-	rm -rf "$work"
+	if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT INT TERM
 failures=0
@@ -58,7 +60,7 @@ in_root() { DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bi
 # apt_ns ARGS...: apt-get in the root, in a PID namespace of its own, so
 # that apt applies phasing as on a booted device.
 apt_ns() {
-	DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	env -u SOURCE_DATE_EPOCH DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		unshare --pid --fork --mount --root="$r" --mount-proc /usr/bin/apt-get "$@"
 }
 installed() { in_root dpkg-query -W -f='${Version}' edge-agent 2>/dev/null || echo none; }
@@ -151,7 +153,11 @@ set_phase "$v2" 0
 sync_repo
 in_root apt-get update -q >/dev/null 2>&1 || fail "apt-get update after publishing $v2"
 apt_ns upgrade -y -q >"$work/upgrade0.log" 2>&1 || fail "apt-get upgrade at 0 %: $(tail -3 "$work/upgrade0.log")"
-[ "$(installed)" = "$v1" ] || fail "at 0 % the device upgraded to $(installed); it must keep $v1"
+[ "$(installed)" = "$v1" ] || {
+	cat "$work/upgrade0.log" >&2
+	apt_ns -s -o Debug::Phasing=1 upgrade >&2 || true
+	fail "at 0 % the device upgraded to $(installed); it must keep $v1"
+}
 grep -q "kept back" "$work/upgrade0.log" || fail "at 0 %: apt does not say it kept edge-agent back"
 
 # A healthy daemon for the gate to find: a simulated counter, the file
@@ -172,8 +178,10 @@ interval = "100ms"
 enabled = true
 EOF
 mount -t proc proc "$r/proc"
+# start_daemon runs the installed daemon as the service user; chroot and
+# setpriv exec, so $! is the daemon itself.
 start_daemon() {
-	in_root setpriv --reuid=edge-agent --regid=edge-agent --init-groups \
+	LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin chroot "$r" setpriv --reuid=edge-agent --regid=edge-agent --init-groups \
 		/usr/bin/edge-agent run -c /etc/edge-agent/config.toml >>"$work/daemon.log" 2>&1 &
 	daemon_pid=$!
 }
@@ -211,7 +219,7 @@ EOF
 split -n l/2 -d "$r/tmp/machine-ids" "$r/tmp/ids."
 n=0
 for part in "$r"/tmp/ids.*; do
-	DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	env -u SOURCE_DATE_EPOCH DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin \
 		unshare --pid --fork --mount --root="$r" --mount-proc /bin/sh /tmp/count-phased.sh "/tmp/$(basename "$part")" >"$part.count" &
 done
 wait
@@ -257,10 +265,9 @@ phase "4c. the restored release signs the rollback and keeps the chain"
 start_daemon
 sleep 2
 stop_daemon
-in_root /usr/bin/edge-agent queue export -c /etc/edge-agent/config.toml --out /tmp/outbox.cbor >/dev/null 2>&1 ||
-	in_root /usr/bin/edge-agent queue export --out /tmp/outbox.cbor >/dev/null 2>&1 || fail "queue export failed"
+in_root /usr/bin/edge-agent queue export -c /etc/edge-agent/config.toml --out /tmp/outbox.cbor >"$work/export.log" 2>&1 ||
+	fail "queue export failed: $(tail -2 "$work/export.log")"
 cat "$r"/var/lib/edge-agent/spool/*.cbor "$r/tmp/outbox.cbor" 2>/dev/null >"$work/all.cbor"
-in_root /usr/bin/edge-agent verify --json /tmp/outbox.cbor >"$work/verify.json" 2>"$work/verify.err" || true
 cp "$work/all.cbor" "$r/tmp/all.cbor"
 if ! in_root /usr/bin/edge-agent verify --partial /tmp/all.cbor >"$work/verify.txt" 2>&1; then
 	cat "$work/verify.txt" >&2

@@ -36,6 +36,7 @@ type Doc struct {
 	Uplinks  []Uplink  `json:"uplinks"`
 	Clock    Clock     `json:"clock"`
 	Disk     Disk      `json:"disk"`
+	Update   *Update   `json:"update,omitempty"` // the post-upgrade health gate's state, when it has any
 }
 
 // Uptime is how long the daemon had been running when the document was made.
