@@ -172,3 +172,46 @@ func TestUpgradeDowngradeAndRollbackKeepTheChain(t *testing.T) {
 		t.Fatalf("plain restart: boot %+v, updates %+v; want start and none", boot, ups)
 	}
 }
+
+// TestOutboxOfThePreviousReleaseContinues opens an outbox and key written by
+// the release before this one (commit 66e3ab3, the state of main when the
+// update records were added: 46 records of a counter and a GNSS track), runs
+// this version on it and checks that the chain continues: same chain, the
+// next seq, every old and new record verifies, nothing lost or forked.
+func TestOutboxOfThePreviousReleaseContinues(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"outbox.db", "device.key"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "outbox-66e3ab3", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(filepath.Join(dir, "outbox.db"), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("this version cannot open the previous release's outbox: %v", err)
+	}
+	before := st.Head()
+	st.Close()
+	if before.Seq != 46 {
+		t.Fatalf("fixture head seq %d, want 46", before.Seq)
+	}
+
+	recs := runVersion(t, dir, "v0.2.0")
+	var chains = map[[16]byte]int{}
+	for _, r := range recs {
+		chains[r.Claims.Chain]++
+	}
+	if len(chains) != 1 || chains[before.Chain] != len(recs) {
+		t.Fatalf("records in %d chains, want all %d in the fixture's chain %x", len(chains), len(recs), before.Chain)
+	}
+	if last := recs[len(recs)-1].Claims.Seq; last <= before.Seq {
+		t.Fatalf("last seq %d after the run, want more than the fixture's %d", last, before.Seq)
+	}
+	boot, _, _ := lastStart(t, recs)
+	if boot.Reason != attest.BootStart || boot.Version != "v0.2.0" {
+		t.Fatalf("first start of this version on an old outbox: boot %+v, want reason start", boot)
+	}
+}
