@@ -9,17 +9,20 @@ import (
 
 // MQTTUplink publishes records to an MQTT broker at QoS 1.
 type MQTTUplink struct {
-	Enabled     bool     `toml:"enabled"`
-	Servers     []string `toml:"servers"`      // tcp://, mqtt://, ssl://, tls:// or mqtts:// URLs, tried in turn
-	CAFile      string   `toml:"ca_file"`      // PEM bundle for the broker certificate; "" = system roots
-	CertFile    string   `toml:"cert_file"`    // client certificate (mutual TLS)
-	KeyFile     string   `toml:"key_file"`     // its key
-	Username    string   `toml:"username"`     //
-	Password    string   `toml:"password"`     //
-	ClientID    string   `toml:"client_id"`    // "" = the device id
-	KeepAlive   Duration `toml:"keepalive"`    //
-	TopicPrefix string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att
-	Window      int      `toml:"window"`       // records in flight before waiting for PUBACKs
+	Enabled  bool     `toml:"enabled"`
+	Servers  []string `toml:"servers"`   // tcp://, mqtt://, ssl://, tls:// or mqtts:// URLs, tried in turn
+	CAFile   string   `toml:"ca_file"`   // PEM bundle for the broker certificate; "" = system roots
+	CertFile string   `toml:"cert_file"` // client certificate (mutual TLS)
+	KeyFile  string   `toml:"key_file"`  // its key
+	Username string   `toml:"username"`  //
+	Password string   `toml:"password"`  //
+	// PasswordFile holds the password instead: an absolute path, or the name of a systemd credential
+	// (LoadCredential=) read from $CREDENTIALS_DIRECTORY. Load reads it into Password.
+	PasswordFile string   `toml:"password_file"`
+	ClientID     string   `toml:"client_id"`    // "" = the device id
+	KeepAlive    Duration `toml:"keepalive"`    //
+	TopicPrefix  string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att
+	Window       int      `toml:"window"`       // records in flight before waiting for PUBACKs
 }
 
 var mqttSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts"}
@@ -54,7 +57,7 @@ func (m MQTTUplink) check(k string) []*KeyError {
 	if (m.CertFile == "") != (m.KeyFile == "") {
 		p = append(p, invalid(k+".key_file", m.KeyFile, "cert_file and key_file go together: set both for mutual TLS, or neither"))
 	}
-	if m.Password != "" && m.Username == "" {
+	if (m.Password != "" || m.PasswordFile != "") && m.Username == "" {
 		p = append(p, missing(k+".username", "a password needs a username (MQTT 3.1.1 §3.1.2.9)"))
 	}
 	if v := m.KeepAlive.Duration; v < time.Second || v > 18*time.Hour {
@@ -100,6 +103,10 @@ key_file = %q
 # Broker login. Keep this file readable only by root and the edge-agent group.
 username = %q
 password = %q
+# Or keep the password out of this file: an absolute path to a file holding it, or the name of a
+# systemd credential (add LoadCredential=mqtt-password:/etc/edge-agent/mqtt-password with
+# systemctl edit edge-agent, then password_file = "mqtt-password").
+password_file = %q
 # MQTT client id. "" = the device id.
 client_id = %q
 # Keepalive; a dead connection is noticed within about 1.5 times this. 1s to 18h.
@@ -109,5 +116,5 @@ topic_prefix = %q
 # Records published and not yet acknowledged, at most. 1 to 65535.
 window = %d
 `, m.Enabled, quoteList(mqttSchemes), strings.Join(servers, ", "), m.CAFile, m.CertFile, m.KeyFile,
-		m.Username, m.Password, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, m.Window)
+		m.Username, m.Password, m.PasswordFile, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, m.Window)
 }

@@ -13,7 +13,7 @@ const defaultConfigPath = "/etc/edge-agent/config.toml"
 
 func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "run", "run [-c FILE]")
-	path := fs.String("c", defaultConfigPath, "config `file`")
+	path := fs.configFlag(defaultConfigPath, "config `file`; drop-ins in config.d/ beside it are merged over it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 )
 
@@ -22,7 +24,8 @@ var errReported = errors.New("")
 const clearScreen = "\x1b[H\x1b[2J"
 
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "status", "status [--json] [--watch] [--socket PATH]")
+	fs := newFlags(env, "status", "status [-c FILE] [--json] [--watch] [--socket PATH]")
+	cfgPath := fs.configFlag(defaultConfigPath, "config `file` naming the status socket")
 	asJSON := fs.Bool("json", false, "print the status document as JSON (schema in docs/status.md)")
 	watch := fs.Bool("watch", false, "redraw every 2 seconds until Ctrl-C")
 	socket := fs.String("socket", status.DefaultSocket, "the daemon's status `socket`")
@@ -35,6 +38,9 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *interval < 100*time.Millisecond {
 		return usagef("--interval %v is too short: use at least 100ms", *interval)
+	}
+	if err := socketFromConfig(fs, socket, *cfgPath); err != nil {
+		return err
 	}
 	client := &status.Client{Socket: *socket, Timeout: 5 * time.Second}
 	show := func() error {
@@ -74,6 +80,26 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		case <-t.C:
 		}
 	}
+}
+
+// socketFromConfig takes the status socket from the config unless --socket
+// was given. The default config may be absent (a demo, a dev box); a config
+// named with -c must load; the default one that cannot be read leaves the
+// default socket.
+func socketFromConfig(fs *flagSet, socket *string, cfgPath string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["socket"] {
+		return nil
+	}
+	cfg, err := config.Load(cfgPath)
+	switch {
+	case err == nil:
+		*socket = cfg.Status.Socket
+	case set["c"] || set["config"]:
+		return fmt.Errorf("%w (or name the socket with --socket)", err)
+	}
+	return nil
 }
 
 // printStatus renders the document in 80 columns.
