@@ -13,6 +13,7 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/status"
+	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
 	"github.com/edge-agent/edge-agent/uplink/mqtt"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
@@ -62,7 +63,8 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	if r := st.Recovery; r != nil {
 		doc.Store.Recovery = &status.Recovery{At: r.At, MovedTo: r.MovedTo, Reason: r.Reason}
 	}
-	for _, d := range a.drivers {
+	cfg, drvs, ups := a.current()
+	for _, d := range drvs {
 		ds := a.driverStatus(d, now)
 		if ds.GNSS != nil && ds.GNSS.ClockOffsetSeconds != nil && doc.Clock.GNSSOffsetSeconds == nil {
 			doc.Clock.GNSSOffsetSeconds = ds.GNSS.ClockOffsetSeconds
@@ -79,7 +81,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		us.LastAck = a.lastAck[u.Name]
 		failure := a.failures["uplink "+u.Name]
 		a.mu.Unlock()
-		switch up := a.uplinkNamed(u.Name).(type) {
+		switch up := uplinkNamed(ups, u.Name).(type) {
 		case *mqtt.Uplink:
 			ms := up.Status()
 			us.Connected, us.Server, us.LastError, us.LastErrorAt, us.ClientCertExpiry =
@@ -89,10 +91,10 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 			peers := ps.Peers
 			us.Peers = &peers
 			us.Connected = ps.Peers > 0
-			us.Server = fmt.Sprintf("%d peers (%d on the topic), network %q", ps.Peers, ps.TopicPeers, a.o.Config.Uplinks.P2P.Network)
+			us.Server = fmt.Sprintf("%d peers (%d on the topic), network %q", ps.Peers, ps.TopicPeers, cfg.Uplinks.P2P.Network)
 			us.LastError, us.LastErrorAt = ps.LastError, ps.LastErrorAt
 		case *file.Uplink:
-			us.Server = a.o.Config.SpoolDir()
+			us.Server = cfg.SpoolDir()
 		}
 		if failure != "" && us.LastError == "" {
 			us.LastError = failure
@@ -102,12 +104,12 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	if c, err := status.KernelClock(); err == nil {
 		doc.Clock.Synced, doc.Clock.MaxErrorSeconds = c.Synced, c.MaxErrorSeconds
 	}
-	doc.Disk, _ = status.StatDisk(a.o.Config.Device.DataDir) // an error is reported inside Disk
+	doc.Disk, _ = status.StatDisk(cfg.Device.DataDir) // an error is reported inside Disk
 	return doc, nil
 }
 
-func (a *Agent) uplinkNamed(name string) any {
-	for _, u := range a.uplinks {
+func uplinkNamed(ups []uplink.Uplink, name string) any {
+	for _, u := range ups {
 		if u.Name() == name {
 			return u
 		}
@@ -118,7 +120,7 @@ func (a *Agent) uplinkNamed(name string) any {
 // driverStatus is one driver's entry: what the agent counted and saw of its
 // life, then the family's own view.
 func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
-	counts := a.counts[d.Name()]
+	counts := a.countsOf(d.Name())
 	byKind, last := counts.snapshot()
 	ds := status.Driver{Name: d.Name(), Family: "sim", Observations: byKind, LastObservation: last,
 		PerMinute: counts.perMinute("", now)}
@@ -189,7 +191,8 @@ func (a *Agent) watchAcks(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, u := range a.uplinks {
+		_, _, ups := a.current()
+		for _, u := range ups {
 			acked, err := a.store.Queue(u.Name()).Acked()
 			if err != nil || acked == prev[u.Name()] {
 				continue

@@ -45,7 +45,7 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 	}
 	switch sub {
 	case "run":
-		log, err := newLogger(env.stderr, *level, "auto", env.getenv)
+		log, err := newLogger(env.stderr, nil, *level, "auto", env.getenv)
 		if err != nil {
 			return usagef("%v", err)
 		}
