@@ -103,6 +103,8 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	}
 	if c, err := status.KernelClock(); err == nil {
 		doc.Clock.Synced, doc.Clock.MaxErrorSeconds = c.Synced, c.MaxErrorSeconds
+	} else {
+		doc.Clock.Error = err.Error()
 	}
 	doc.Disk, _ = status.StatDisk(cfg.Device.DataDir) // an error is reported inside Disk
 	return doc, nil

@@ -218,6 +218,9 @@ type Clock struct {
 	// GNSSOffsetSeconds is GNSS time minus system time from the first GNSS
 	// driver that measured it; null without one.
 	GNSSOffsetSeconds *float64 `json:"gnss_offset_seconds,omitempty"`
+	// Error says why Synced is null (the kernel could not be asked, e.g. a
+	// syscall filter refused adjtimex).
+	Error string `json:"error,omitempty"`
 }
 
 // Disk is the filesystem holding the data directory.
