@@ -47,6 +47,7 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		opts.DeviceID = signer.DeviceID()
 		opts.KeepAlive = m.KeepAlive.Duration
 		opts.TopicPrefix = m.TopicPrefix
+		opts.SingleTopic = m.Topics == "single"
 		opts.Window = m.Window
 		opts.Version = o.Version
 		opts.Logger = o.Logger

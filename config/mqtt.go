@@ -21,17 +21,22 @@ type MQTTUplink struct {
 	PasswordFile string   `toml:"password_file"`
 	ClientID     string   `toml:"client_id"`    // "" = the device id
 	KeepAlive    Duration `toml:"keepalive"`    //
-	TopicPrefix  string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att
+	TopicPrefix  string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att/<kind>
+	Topics       string   `toml:"topics"`       // "per-kind" (att/<kind>) or "single" (att, the layout before per-kind topics)
 	Window       int      `toml:"window"`       // records in flight before waiting for PUBACKs
 }
 
-var mqttSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts"}
+var (
+	mqttSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts"}
+	mqttTopics  = []string{"per-kind", "single"}
+)
 
 func defaultMQTT() MQTTUplink {
 	return MQTTUplink{
 		Servers:     []string{"tcp://127.0.0.1:1883"},
 		KeepAlive:   D(30 * time.Second),
 		TopicPrefix: "edge-agent",
+		Topics:      "per-kind",
 		Window:      64,
 	}
 }
@@ -66,6 +71,7 @@ func (m MQTTUplink) check(k string) []*KeyError {
 	if m.TopicPrefix == "" || strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasSuffix(m.TopicPrefix, "/") {
 		p = append(p, invalid(k+".topic_prefix", m.TopicPrefix, `a topic without wildcards or a trailing "/", e.g. "edge-agent"`))
 	}
+	p = append(p, oneOf(k+".topics", m.Topics, mqttTopics)...)
 	if m.Window < 1 || m.Window > 65535 {
 		p = append(p, invalid(k+".window", m.Window, "must be between 1 and 65535"))
 	}
@@ -89,7 +95,7 @@ func mqttTOML(m MQTTUplink) string {
 	}
 	return fmt.Sprintf(`
 [uplinks.mqtt]
-# Publish records to an MQTT broker at QoS 1, on <topic_prefix>/<device_id>/att; a retained
+# Publish records to an MQTT broker at QoS 1, on <topic_prefix>/<device_id>/att/<kind>; a retained
 # "online"/"offline" status document goes to <topic_prefix>/<device_id>/status. A record is deleted
 # from the outbox only after the broker acknowledged it (PUBACK) and every other uplink has it too.
 enabled = %t
@@ -113,8 +119,12 @@ client_id = %q
 keepalive = %q
 # First topic level(s).
 topic_prefix = %q
+# %s. "per-kind": each record on <topic_prefix>/<device_id>/att/<kind> (gnss.fix, lora.rx, ...), so a
+# subscriber takes what it needs; <topic_prefix>/+/att/# is everything. "single": every record on
+# <topic_prefix>/<device_id>/att, for subscribers that still listen there (docs/consumers.md).
+topics = %q
 # Records published and not yet acknowledged, at most. 1 to 65535.
 window = %d
 `, m.Enabled, quoteList(mqttSchemes), strings.Join(servers, ", "), m.CAFile, m.CertFile, m.KeyFile,
-		m.Username, m.Password, m.PasswordFile, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, m.Window)
+		m.Username, m.Password, m.PasswordFile, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, quoteList(mqttTopics), m.Topics, m.Window)
 }

@@ -32,4 +32,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# The JavaScript reference verifier's one dependency (cborg), exactly as the
+# committed lockfile pins it; again whenever the lockfile changes.
+js=$(cd "$(dirname "$0")/../verifiers/js" && pwd)
+if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "install-test-deps: npm ci in verifiers/js"
+  (cd "$js" && npm ci --no-audit --no-fund >/dev/null)
+fi
 echo "install-test-deps: ok"
