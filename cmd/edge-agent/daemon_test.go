@@ -243,3 +243,23 @@ func TestLoggerWireFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestIdleDaemonWarns: a daemon with no driver and no uplink says so at
+// start, as warnings the journal files as such, and status shows it.
+func TestIdleDaemonWarns(t *testing.T) {
+	dir := t.TempDir()
+	d := startDaemon(t, dir, writeConfig(t, dir, ""))
+	d.waitFor(t, "the status API", func(*status.Doc) bool { return true })
+	logs := d.waitLog(t, "no uplinks configured")
+	for _, want := range []string{`<4>{"time"`, "no drivers configured: nothing is observed", "systemctl reload edge-agent"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	code, out, _ := cli(t, "status", "--socket", filepath.Join(dir, "status.sock"), "--width", "80")
+	if code != 0 || !strings.Contains(out, "WARNING: no drivers configured") || !strings.Contains(out, "WARNING: no uplinks configured") {
+		t.Errorf("status of an idle daemon: exit %d\n%s", code, out)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Wait()
+}
