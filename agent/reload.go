@@ -72,6 +72,21 @@ func restartOnly(old, cfg *config.Config) string {
 	return ""
 }
 
+// configuredUplinks is the names buildUplinks gives cfg's uplinks, in its
+// order, without building them (a libp2p host would take the old one's port).
+func configuredUplinks(cfg *config.Config) []string {
+	var n []string
+	for _, u := range []struct {
+		on   bool
+		name string
+	}{{cfg.Uplinks.File.Enabled, "file"}, {cfg.Uplinks.MQTT.Enabled, "mqtt"}, {cfg.Uplinks.P2P.Enabled, "p2p"}} {
+		if u.on {
+			n = append(n, u.name)
+		}
+	}
+	return n
+}
+
 func uplinkNames(ups []uplink.Uplink) []string {
 	n := make([]string, len(ups))
 	for i, u := range ups {
@@ -88,17 +103,9 @@ func (a *Agent) apply(ctx context.Context, cfg *config.Config, stopDrivers, stop
 	if k := restartOnly(old, cfg); k != "" {
 		return fmt.Errorf("agent: reload: %s settings changed: restart the service to apply them (systemctl restart edge-agent)", k)
 	}
-	if a.o.Uplinks == nil {
-		ups, err := buildUplinks(cfg, a.signer, a.o)
-		if err != nil {
-			return fmt.Errorf("agent: reload: %w", err)
-		}
-		if !slices.Equal(uplinkNames(ups), uplinkNames(oldUps)) {
-			closeAll(ups)
-			return fmt.Errorf("agent: reload: the uplinks changed from %v to %v: restart the service to add or remove one (systemctl restart edge-agent)",
-				uplinkNames(oldUps), uplinkNames(ups))
-		}
-		closeAll(ups) // built to check; rebuilt below once the old ones let go
+	if a.o.Uplinks == nil && !slices.Equal(configuredUplinks(cfg), uplinkNames(oldUps)) {
+		return fmt.Errorf("agent: reload: the uplinks changed from %v to %v: restart the service to add or remove one (systemctl restart edge-agent)",
+			uplinkNames(oldUps), configuredUplinks(cfg))
 	}
 	(*stopDrivers)()
 	(*stopUplinks)()
@@ -106,7 +113,7 @@ func (a *Agent) apply(ctx context.Context, cfg *config.Config, stopDrivers, stop
 	if err != nil {
 		a.log.Error("reload: the new config's drivers or uplinks failed to build; going back to the old config", "err", err)
 		if berr := a.rebuild(old); berr != nil {
-			a.log.Error("reload: the old config failed to build too; running without drivers and uplinks until a restart", "err", berr)
+			a.log.Error("reload: the old config failed to build again; restarting the previous drivers and uplinks as they were", "err", berr)
 		}
 	}
 	*stopUplinks = a.startUplinks(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -119,9 +120,11 @@ func TestManAndCompletion(t *testing.T) {
 			t.Errorf("the man page lacks %q", l.path)
 		}
 	}
-	if out, err := exec.Command("man", "--warnings", "-l", "-Tutf8", writeTemp(t, "edge-agent.1", man)).CombinedOutput(); err != nil ||
-		strings.Contains(string(out), "warning") {
-		t.Errorf("man -l: %v\n%.2000s", err, out)
+	render := exec.Command("man", "--warnings", "-l", writeTemp(t, "edge-agent.1", man))
+	var warnings bytes.Buffer
+	render.Stderr = &warnings
+	if out, err := render.Output(); err != nil || warnings.Len() > 0 || !strings.Contains(string(out), "edge-agent queue stats") {
+		t.Errorf("man -l: %v\nwarnings: %s\n%.500s", err, warnings.String(), out)
 	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		code, script, errOut := cli(t, "completion", sh)
