@@ -175,7 +175,7 @@ func TestRejects(t *testing.T) {
 		t.Fatalf("re-signing the unchanged payload broke it: %v", err)
 	}
 	wide := bytes.Replace(p, mustHex("fa47c5e6c0"), mustHex("fb40f8bcd800000000"), 1) // the same float as float64
-	long := bytes.Replace(p, []byte{0x02, 0x04}, []byte{0x02, 0x18, 0x04}, 1)        // seq 4 in a two-byte head
+	long := bytes.Replace(p, []byte{0x02, 0x04}, []byte{0x02, 0x18, 0x04}, 1)         // seq 4 in a two-byte head
 	badSig := append([]byte(nil), env...)
 	badSig[len(badSig)-1] ^= 1
 	cases := []struct {
