@@ -2,7 +2,6 @@ package config
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -237,35 +237,74 @@ func (m *MQTTUplink) readSecret(getenv func(string) string) []*KeyError {
 }
 
 // Show writes the merged config as TOML, each value followed by the file and
-// line that set it (or "default"). Secrets are not printed.
+// line that set it (or "default"). Secrets are not printed. (Written here
+// rather than with the TOML library's encoder, which the daemon does not
+// otherwise link.)
 func (l *Layers) Show(w io.Writer) error {
 	shown := *l.Config
 	if shown.Uplinks.MQTT.Password != "" {
 		shown.Uplinks.MQTT.Password = "(hidden)"
 	}
-	var buf bytes.Buffer
-	if err := toml.NewEncoder(&buf).Encode(shown); err != nil {
-		return fmt.Errorf("config: show: %w", err)
-	}
-	keyAt := map[int]string{}
-	for k, n := range locate(buf.Bytes()) {
-		if old, ok := keyAt[n]; !ok || len(k) > len(old) {
-			keyAt[n] = k
-		}
-	}
 	bw := bufio.NewWriter(w)
-	sc := bufio.NewScanner(&buf)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		k, ok := keyAt[n]
-		if ok && !strings.HasPrefix(strings.TrimSpace(line), "[") {
-			at := l.origin[k]
-			if at == "" {
-				at = "default"
-			}
-			line += "  # " + at
-		}
-		bw.WriteString(line + "\n")
-	}
+	l.showTable(bw, "", reflect.ValueOf(shown), "")
 	return bw.Flush()
+}
+
+// showTable writes the leaf keys of the struct v, then its tables and arrays
+// of tables. key is v's merged key ("drivers.sim[1]"), header its TOML
+// header ("[[drivers.sim]]"), written before the first leaf.
+func (l *Layers) showTable(w *bufio.Writer, key string, v reflect.Value, header string) {
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if !isLeaf(t.Field(i).Type) && !isStrings(t.Field(i).Type) {
+			continue
+		}
+		if header != "" {
+			w.WriteString("\n" + header + "\n")
+			header = ""
+		}
+		at := l.origin[joinKey(key, name)]
+		if at == "" {
+			at = "default"
+		}
+		fmt.Fprintf(w, "%s = %s  # %s\n", name, tomlValue(v.Field(i)), at)
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		k := joinKey(key, name)
+		switch {
+		case isLeaf(f.Type) || isStrings(f.Type):
+		case f.Type.Kind() == reflect.Struct:
+			l.showTable(w, k, v.Field(i), "["+k+"]")
+		case f.Type.Kind() == reflect.Slice:
+			for j := range v.Field(i).Len() {
+				l.showTable(w, fmt.Sprintf("%s[%d]", k, j), v.Field(i).Index(j), "[["+k+"]]")
+			}
+		}
+	}
+}
+
+func isStrings(t reflect.Type) bool { return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String }
+
+// tomlValue is one leaf value in TOML syntax (strings Go-quoted: the same
+// as TOML's basic strings for everything but control characters, which no
+// valid config holds).
+func tomlValue(v reflect.Value) string {
+	if m, ok := v.Interface().(interface{ MarshalText() ([]byte, error) }); ok {
+		text, _ := m.MarshalText()
+		return strconv.Quote(string(text))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return strconv.Quote(v.String())
+	case reflect.Slice:
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = strconv.Quote(v.Index(i).String())
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	}
+	return fmt.Sprint(v.Interface()) // bool, integers
 }

@@ -48,8 +48,9 @@ top=$(sed -n '1s/^edge-agent (\([^)]*\)).*/\1/p' packaging/changelog)
 touch -d "@$SOURCE_DATE_EPOCH" "$stage/changelog.gz"
 
 # The man page and shell completions, generated from the command tree by a
-# binary for this machine stamped with the same version.
-"${GO:-go}" build -trimpath -buildvcs=false -ldflags "-X main.version=$VERSION -X main.commit=${COMMIT:-unknown}" \
+# binary for this machine stamped with the same version, built with the
+# generators (-tags docgen) that the shipped binary leaves out.
+"${GO:-go}" build -tags docgen -trimpath -buildvcs=false -ldflags "-X main.version=$VERSION -X main.commit=${COMMIT:-unknown}" \
 	-o "$stage/edge-agent-host" ./cmd/edge-agent
 "$stage/edge-agent-host" man | gzip -9n >"$stage/edge-agent.1.gz"
 for sh in bash zsh fish; do

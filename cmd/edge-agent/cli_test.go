@@ -111,7 +111,9 @@ func TestStatusFindsSocketFromConfig(t *testing.T) {
 // command, and the shells accept the scripts.
 func TestManAndCompletion(t *testing.T) {
 	tree := walkTree(context.Background())
-	code, man, errOut := cli(t, "man")
+	// The generators are linked only with -tags docgen (deb.sh); the test
+	// runs them directly.
+	code, man, errOut := runCmd(context.Background(), t, cmdMan)
 	if code != 0 || !strings.HasPrefix(man, ".TH EDGE\\-AGENT 1") {
 		t.Fatalf("man: exit %d %s", code, errOut)
 	}
@@ -127,7 +129,7 @@ func TestManAndCompletion(t *testing.T) {
 		t.Errorf("man -l: %v\nwarnings: %s\n%.500s", err, warnings.String(), out)
 	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
-		code, script, errOut := cli(t, "completion", sh)
+		code, script, errOut := runCmd(context.Background(), t, cmdCompletion, sh)
 		if code != 0 {
 			t.Fatalf("completion %s: exit %d %s", sh, code, errOut)
 		}
@@ -144,7 +146,7 @@ func TestManAndCompletion(t *testing.T) {
 	}
 	// bash: the function really completes: "edge-agent queue st" → stats.
 	script := filepath.Join(t.TempDir(), "c.bash")
-	_, comp, _ := cli(t, "completion", "bash")
+	_, comp, _ := runCmd(context.Background(), t, cmdCompletion, "bash")
 	os.WriteFile(script, []byte(comp), 0o600)
 	out, err := exec.Command("bash", "-c", `. `+script+`; COMP_WORDS=(edge-agent queue st); COMP_CWORD=2; _edge_agent; echo "${COMPREPLY[@]}"`).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "stats" {

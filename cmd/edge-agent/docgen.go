@@ -11,7 +11,8 @@ import (
 // The man page and the shell completions are generated from the command
 // tree and the commands' own flag sets (each leaf is run with -h and its
 // flag set recorded), so they cannot drift from the code. The package build
-// runs `edge-agent man` and `edge-agent completion SHELL`.
+// runs `edge-agent man` and `edge-agent completion SHELL` from a binary built
+// with -tags docgen (docgen_on.go); the shipped one does not link them.
 
 // leaf is one runnable command with its flags.
 type leaf struct {

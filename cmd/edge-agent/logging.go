@@ -21,8 +21,8 @@ var readBuildInfo = debug.ReadBuildInfo
 // fields) or when stderr is not a terminal, text on a terminal. When stderr
 // is the journal's stream (JOURNAL_STREAM names it), every line starts with
 // its syslog priority, "<3>" for errors, as sd-daemon(3) describes, so that
-// `journalctl -p err` finds them. Each key appears once per line (the last
-// value wins) and durations read as "1.5s", not nanoseconds. level may be
+// `journalctl -p err` finds them. A key given twice with With appears once
+// (the last value wins) and durations read as "1.5s", not nanoseconds. level may be
 // changed later (a reload).
 func newLogger(w io.Writer, level *slog.LevelVar, lv, format string, getenv func(string) string) (*slog.Logger, error) {
 	var l slog.Level
@@ -154,10 +154,11 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// uniqueKeys keeps one value per top-level key in a line: a logger passed
-// down with "component" that a package sets again would otherwise print
-// both. The attributes are held and merged at Handle time; the last value
-// of a key wins. Groups pass through unmerged.
+// uniqueKeys keeps one value per key that loggers add with With: a logger
+// passed down with "component" that a package sets again would otherwise
+// print both. The attributes are held, the last value of a key winning, and
+// handed to the next handler with each record. (A record's own attributes
+// are not merged: the callers name keys that the logger does not carry.)
 type uniqueKeys struct {
 	next  slog.Handler
 	attrs []slog.Attr
@@ -166,27 +167,21 @@ type uniqueKeys struct {
 func (h *uniqueKeys) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
 
 func (h *uniqueKeys) Handle(ctx context.Context, r slog.Record) error {
-	all := slices.Clone(h.attrs)
-	r.Attrs(func(a slog.Attr) bool { all = setAttr(all, a); return true })
-	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	nr.AddAttrs(all...)
-	return h.next.Handle(ctx, nr)
-}
-
-func setAttr(list []slog.Attr, a slog.Attr) []slog.Attr {
-	for i := range list {
-		if list[i].Key == a.Key {
-			list[i] = a
-			return list
-		}
+	if len(h.attrs) == 0 {
+		return h.next.Handle(ctx, r)
 	}
-	return append(list, a)
+	return h.next.WithAttrs(h.attrs).Handle(ctx, r)
 }
 
 func (h *uniqueKeys) WithAttrs(as []slog.Attr) slog.Handler {
 	n := &uniqueKeys{next: h.next, attrs: slices.Clone(h.attrs)}
 	for _, a := range as {
-		n.attrs = setAttr(n.attrs, a)
+		i := slices.IndexFunc(n.attrs, func(b slog.Attr) bool { return b.Key == a.Key })
+		if i >= 0 {
+			n.attrs[i] = a
+		} else {
+			n.attrs = append(n.attrs, a)
+		}
 	}
 	return n
 }

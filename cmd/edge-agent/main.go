@@ -45,7 +45,7 @@ type cliEnv struct {
 }
 
 func commands() map[string]command {
-	return map[string]command{
+	cmds := map[string]command{
 		"run":    {summary: "the daemon: read drivers, sign, store, deliver", run: cmdRun},
 		"demo":   {summary: "the whole pipeline on simulated hardware, no setup", run: cmdDemo},
 		"verify": {summary: "check signatures and chains of exported records", run: cmdVerify},
@@ -71,10 +71,12 @@ func commands() map[string]command {
 				"export": {summary: "write the collected records as a CBOR sequence", run: cmdCollectSub("export")},
 			}},
 		"doctor":     {summary: "field checklist, works with the daemon down", run: cmdDoctor},
-		"version":    {summary: "print the version", run: cmdVersion},
-		"man":        {summary: "print the edge-agent(1) man page (roff)", run: cmdMan, hidden: true},
-		"completion": {summary: "print shell completion: completion bash|zsh|fish", run: cmdCompletion, hidden: true},
+		"version": {summary: "print the version", run: cmdVersion},
 	}
+	for n, c := range docCommands() {
+		cmds[n] = c
+	}
+	return cmds
 }
 
 // exitError carries a specific exit status (verify: 1 for bad records).
