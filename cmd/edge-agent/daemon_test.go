@@ -131,6 +131,9 @@ func TestSIGHUPReload(t *testing.T) {
 	os.WriteFile(cfgPath, bytes.Replace(data, []byte("[status]"), []byte("[store]\nmax_bytes = \"2MiB\"\n[status]"), 1), 0o600)
 	d.cmd.Process.Signal(syscall.SIGHUP)
 	d.waitLog(t, "store settings changed: restart the service")
+	os.WriteFile(cfgPath, append(data, []byte("[uplinks.mqtt]\nenabled = true\n")...), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "the uplinks changed from [file] to [file mqtt]: restart the service")
 	still := d.waitFor(t, "the old drivers still running", func(doc *status.Doc) bool {
 		return slices.Equal(driverNames(doc), []string{"second", "third"}) && doc.Store.HeadSeq > after.Store.HeadSeq+5
 	})
