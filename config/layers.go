@@ -286,7 +286,9 @@ func (l *Layers) showTable(w *bufio.Writer, key string, v reflect.Value, header 
 	}
 }
 
-func isStrings(t reflect.Type) bool { return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String }
+func isStrings(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String
+}
 
 // tomlValue is one leaf value in TOML syntax (strings Go-quoted: the same
 // as TOML's basic strings for everything but control characters, which no

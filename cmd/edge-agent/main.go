@@ -70,7 +70,7 @@ func commands() map[string]command {
 				"status": {summary: "devices and chains in the collector's database", run: cmdCollectSub("status")},
 				"export": {summary: "write the collected records as a CBOR sequence", run: cmdCollectSub("export")},
 			}},
-		"doctor":     {summary: "field checklist, works with the daemon down", run: cmdDoctor},
+		"doctor":  {summary: "field checklist, works with the daemon down", run: cmdDoctor},
 		"version": {summary: "print the version", run: cmdVersion},
 	}
 	for n, c := range docCommands() {
