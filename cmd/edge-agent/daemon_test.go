@@ -52,7 +52,7 @@ func startDaemon(t *testing.T, dir, cfgPath string) *daemon {
 // waitFor polls the status API until ok says yes.
 func (d *daemon) waitFor(t *testing.T, what string, ok func(*status.Doc) bool) *status.Doc {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // generous: the machine may be loaded
 	var last *status.Doc
 	for time.Now().Before(deadline) {
 		doc, err := d.st.Fetch(context.Background())
@@ -71,7 +71,7 @@ func (d *daemon) waitFor(t *testing.T, what string, ok func(*status.Doc) bool) *
 
 func (d *daemon) waitLog(t *testing.T, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // generous: the machine may be loaded
 	for time.Now().Before(deadline) {
 		logs, _ := os.ReadFile(d.log)
 		if strings.Contains(string(logs), want) {
