@@ -65,6 +65,11 @@ type Agent struct {
 	uplinks  []uplink.Uplink
 	started  time.Time
 
+	// pmu guards what a reload replaces: drivers, uplinks, o.Config and
+	// the counts map. Readers (status, metrics) take it through current.
+	pmu     sync.RWMutex
+	reloads chan reloadRequest
+
 	mu           sync.Mutex
 	ackedAtStart map[string]uint64
 	failures     map[string]string // component → last error
@@ -93,7 +98,7 @@ func New(o Options) (*Agent, error) {
 		o.FlushTimeout = 3 * time.Second
 	}
 	cfg := o.Config
-	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}, probes: map[string]probeResult{},
+	a := &Agent{o: o, log: o.Logger.With("component", "agent"), reloads: make(chan reloadRequest), failures: map[string]string{}, probes: map[string]probeResult{},
 		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
 
 	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log)
@@ -102,11 +107,6 @@ func New(o Options) (*Agent, error) {
 	}
 	a.signer = signer
 
-	fixSink := func(f drivers.Fix) {
-		if a.pipeline != nil {
-			a.pipeline.UpdateFix(f)
-		}
-	}
 	a.uplinks = o.Uplinks
 	if a.uplinks == nil {
 		if a.uplinks, err = buildUplinks(cfg, signer, o); err != nil {
@@ -115,7 +115,7 @@ func New(o Options) (*Agent, error) {
 	}
 	a.drivers = o.Drivers
 	if a.drivers == nil {
-		if a.drivers, err = buildDrivers(cfg, fixSink, o); err != nil {
+		if a.drivers, err = buildDrivers(cfg, a.fixSink, o); err != nil {
 			return nil, err
 		}
 	}
@@ -133,7 +133,7 @@ func New(o Options) (*Agent, error) {
 		MaxBytes:      int64(cfg.Store.MaxBytes),
 		EvictHeadroom: int64(cfg.Store.MaxBytes) / 16,
 		Uplinks:       names,
-		Logger:        o.Logger.With("component", "store"),
+		Logger:        o.Logger, // the store adds its component
 		Now:           o.Now,
 	})
 	if err != nil {
@@ -198,6 +198,26 @@ func New(o Options) (*Agent, error) {
 	return a, nil
 }
 
+// fixSink feeds GNSS fixes to the location stamp.
+func (a *Agent) fixSink(f drivers.Fix) {
+	if a.pipeline != nil {
+		a.pipeline.UpdateFix(f)
+	}
+}
+
+// warnIdle says at start and after a reload what a config without drivers
+// or without uplinks means, so a fresh install does not look healthy.
+func (a *Agent) warnIdle(ds []drivers.Driver, ups []uplink.Uplink) {
+	if len(ds) == 0 {
+		a.log.Warn("no drivers configured: nothing is observed or signed; add a [[drivers.*]] block " +
+			"(the shipped /etc/edge-agent/config.toml has examples) and run systemctl reload edge-agent")
+	}
+	if len(ups) == 0 {
+		a.log.Warn("no uplinks configured: records stay in the outbox and nobody receives them; " +
+			"enable [uplinks.mqtt] or [uplinks.p2p] and run systemctl reload edge-agent")
+	}
+}
+
 // openOrCreateKey opens the device key; a missing file: key is created when
 // allowed, so that a fresh install comes up with an identity by itself.
 func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger) (attest.Signer, error) {
@@ -234,22 +254,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("starting", "version", a.o.Version, "device_id", a.signer.DeviceID(),
 		"chain", fmt.Sprintf("%x", a.store.Head().Chain), "head_seq", a.store.Head().Seq,
 		"drivers", len(a.drivers), "uplinks", len(a.uplinks))
+	a.warnIdle(a.drivers, a.uplinks)
 	if rec := a.store.Recovery(); rec != nil {
 		a.log.Error("the outbox was replaced after corruption; records in the old file were not delivered",
 			"moved_to", rec.MovedTo, "reason", rec.Reason)
 	}
 
 	// Consumers first: uplinks, then the pipeline, then the drivers.
-	uplinkCtx, stopUplinks := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopUplinks()
-	var uplinks errgroup.Group
-	for _, u := range a.uplinks {
-		q := a.store.Queue(u.Name())
-		uplinks.Go(func() error {
-			a.supervise(uplinkCtx, "uplink "+u.Name(), func(ctx context.Context) error { return u.Run(ctx, q) }, nil)
-			return nil
-		})
-	}
+	stopUplinks := a.startUplinks(ctx)
 
 	pipeCtx, stopPipeline := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPipeline()
@@ -264,39 +276,27 @@ func (a *Agent) Run(ctx context.Context) error {
 	var servers errgroup.Group
 	a.startServers(serversCtx, &servers)
 
-	driverCtx, stopDrivers := context.WithCancel(ctx)
-	defer stopDrivers()
-	var drv errgroup.Group
-	for _, d := range a.drivers {
-		emit := a.counts[d.Name()].wrap(a.pipeline.Emit, a.o.Now)
-		drv.Go(func() error {
-			a.supervise(driverCtx, "driver "+d.Name(), func(ctx context.Context) error {
-				return d.Run(ctx, emit)
-			}, func(st driverState) {
-				a.mu.Lock()
-				a.states[d.Name()] = st
-				a.mu.Unlock()
-			})
-			return nil
-		})
-	}
-	// Probe once the drivers run: a probe of a running driver judges from
-	// what the driver reads instead of opening its port a second time.
-	a.probeDrivers(driverCtx, &drv)
-	drv.Go(func() error { a.watchAcks(driverCtx); return nil })
-
+	stopDrivers := a.startDrivers(ctx)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
 	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); a.watch(driverCtx) }()
+	go func() { defer close(watchDone); a.watch(watchCtx) }()
 	if a.o.Notifier != nil {
 		a.o.Notifier.Notify("READY=1\nSTATUS=" + a.statusLine())
 	}
 
 	var pipeErr error
-	select {
-	case <-ctx.Done():
-	case pipeErr = <-pipeDone:
-		// The pipeline only stops by itself when the store failed.
-		a.log.Error("the signing pipeline stopped; shutting down", "err", pipeErr)
+	for running := true; running; {
+		select {
+		case <-ctx.Done():
+			running = false
+		case pipeErr = <-pipeDone:
+			// The pipeline only stops by itself when the store failed.
+			a.log.Error("the signing pipeline stopped; shutting down", "err", pipeErr)
+			running = false
+		case req := <-a.reloads:
+			req.done <- a.apply(ctx, req.cfg, &stopDrivers, &stopUplinks)
+		}
 	}
 	if a.o.Notifier != nil {
 		a.o.Notifier.Notify("STOPPING=1")
@@ -304,7 +304,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	// Producers stop first, then the pipeline drains what they handed over.
 	stopDrivers()
-	drv.Wait()
+	stopWatch()
 	<-watchDone
 	if pipeErr == nil {
 		a.pipeline.CloseInput()
@@ -314,7 +314,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Give the uplinks a bounded chance to deliver the tail.
 	a.flush(a.o.FlushTimeout)
 	stopUplinks()
-	uplinks.Wait()
 	stopServers()
 	servers.Wait()
 	o, s, st := a.pipeline.Counts()
@@ -325,8 +324,8 @@ func (a *Agent) Run(ctx context.Context) error {
 // probeDrivers logs what hardware each driver found, so the first lines of
 // the log already say "GNSS skipped: no device at /dev/serial0". Drivers run
 // regardless: a device that appears later is picked up by the driver itself.
-func (a *Agent) probeDrivers(ctx context.Context, g *errgroup.Group) {
-	for _, d := range a.drivers {
+func (a *Agent) probeDrivers(ctx context.Context, g *errgroup.Group, ds []drivers.Driver) {
+	for _, d := range ds {
 		p, ok := d.(drivers.Prober)
 		if !ok {
 			continue
@@ -379,7 +378,8 @@ func (a *Agent) flush(timeout time.Duration) {
 func (a *Agent) backlog() uint64 {
 	head := a.store.Head().Seq
 	var worst uint64
-	for _, u := range a.uplinks {
+	_, _, ups := a.current()
+	for _, u := range ups {
 		acked, err := a.store.Queue(u.Name()).Acked()
 		if err != nil {
 			continue
@@ -406,7 +406,7 @@ func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Cont
 		}
 		if err == nil {
 			// A driver that finishes (a sim with a count) is done, not broken.
-			a.log.Info("finished", "component", name)
+			a.log.Info("finished", "part", name)
 			state(driverState{state: status.StateFinished})
 			return
 		}
@@ -417,7 +417,7 @@ func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Cont
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
-		a.log.Error("component failed; restarting", "component", name, "err", err, "retry_in", backoff)
+		a.log.Error("component failed; restarting", "part", name, "err", err, "retry_in", backoff)
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
@@ -450,7 +450,8 @@ func (a *Agent) Snapshot() Snapshot {
 	o, s, st := a.pipeline.Counts()
 	snap := Snapshot{Observed: o, Signed: s, Stored: st, HeadSeq: a.store.Head().Seq,
 		Delivered: map[string]uint64{}, Backlog: a.backlog(), AppendError: a.pipeline.LastAppendError()}
-	for _, u := range a.uplinks {
+	_, _, ups := a.current()
+	for _, u := range ups {
 		if acked, err := a.store.Queue(u.Name()).Acked(); err == nil {
 			snap.Delivered[u.Name()] = acked - min(acked, a.ackedAtStart[u.Name()])
 		}

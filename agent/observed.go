@@ -17,6 +17,7 @@ type driverCounts struct {
 	mu      sync.Mutex
 	byKind  map[string]uint64
 	last    time.Time
+	since   time.Time                // when counting started: the rate's first minute is short
 	minutes [rateWindow]minuteBucket // ring, by minute since the epoch
 }
 
@@ -29,6 +30,11 @@ func newDriverCounts() *driverCounts { return &driverCounts{byKind: map[string]u
 
 // wrap returns an Emit that counts what passes through to emit.
 func (c *driverCounts) wrap(emit drivers.Emit, now func() time.Time) drivers.Emit {
+	c.mu.Lock()
+	if c.since.IsZero() {
+		c.since = now()
+	}
+	c.mu.Unlock()
 	return func(ctx context.Context, o drivers.Observation) error {
 		if err := emit(ctx, o); err != nil {
 			return err
@@ -59,15 +65,24 @@ func (c *driverCounts) snapshot() (map[string]uint64, time.Time) {
 	return out, c.last
 }
 
-// perMinute is the rate of kind ("" = all kinds) over the last complete
-// minutes of the window (the current minute is partial and left out).
+// perMinute is the rate of kind ("" = all kinds) over the window: the
+// minutes kept, the current partial one included, divided by the time they
+// cover, so a driver that started 20 s ago shows its rate, not 0.
 func (c *driverCounts) perMinute(kind string, now time.Time) float64 {
 	cur := now.Unix() / 60
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	from := time.Unix((cur-(rateWindow-1))*60, 0)
+	if c.since.After(from) {
+		from = c.since
+	}
+	span := now.Sub(from)
+	if span < time.Second {
+		span = time.Second
+	}
 	var n uint64
 	for _, b := range c.minutes {
-		if b.minute >= cur || b.minute < cur-(rateWindow-1) {
+		if b.minute > cur || b.minute < cur-(rateWindow-1) {
 			continue
 		}
 		if kind == "" {
@@ -78,5 +93,5 @@ func (c *driverCounts) perMinute(kind string, now time.Time) float64 {
 			n += b.byKind[kind]
 		}
 	}
-	return float64(n) / float64(rateWindow-1)
+	return float64(n) / span.Minutes()
 }

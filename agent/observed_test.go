@@ -34,3 +34,23 @@ func TestDriverCounts(t *testing.T) {
 		t.Fatalf("rate after 10 quiet minutes = %v, want 0", got)
 	}
 }
+
+// TestDriverCountsFirstMinute: a driver 20 s into its first minute has a
+// rate, not 0.0 until a full minute has passed.
+func TestDriverCountsFirstMinute(t *testing.T) {
+	start := time.Unix(1_800_000_030, 0) // half way into a minute
+	now := start
+	c := newDriverCounts()
+	emit := c.wrap(func(context.Context, drivers.Observation) error { return nil }, func() time.Time { return now })
+	now = start.Add(20 * time.Second)
+	for range 10 {
+		emit(context.Background(), drivers.Observation{Kind: drivers.KindLoRaRX})
+	}
+	if got := c.perMinute("", now); got != 30 {
+		t.Fatalf("10 observations in the first 20 s = %v per minute, want 30", got)
+	}
+	now = start.Add(90 * time.Second) // the next minute, nothing new
+	if got := c.perMinute("", now); got != 10/1.5 {
+		t.Fatalf("after 90 s = %v per minute, want %v", got, 10/1.5)
+	}
+}

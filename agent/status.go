@@ -14,6 +14,7 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/status"
+	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
 	"github.com/edge-agent/edge-agent/uplink/mqtt"
 )
@@ -62,7 +63,8 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	if r := st.Recovery; r != nil {
 		doc.Store.Recovery = &status.Recovery{At: r.At, MovedTo: r.MovedTo, Reason: r.Reason}
 	}
-	for _, d := range a.drivers {
+	cfg, drvs, ups := a.current()
+	for _, d := range drvs {
 		ds := a.driverStatus(d, now)
 		if ds.GNSS != nil && ds.GNSS.ClockOffsetSeconds != nil && doc.Clock.GNSSOffsetSeconds == nil {
 			doc.Clock.GNSSOffsetSeconds = ds.GNSS.ClockOffsetSeconds
@@ -79,8 +81,8 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		us.LastAck = a.lastAck[u.Name]
 		failure := a.failures["uplink "+u.Name]
 		a.mu.Unlock()
-		up := a.uplinkNamed(u.Name)
-		if p2pUplinkStatus(up, &us, a.o.Config.Uplinks.P2P.Network) {
+		up := uplinkNamed(ups, u.Name)
+		if p2pUplinkStatus(up, &us, cfg.Uplinks.P2P.Network) {
 			up = nil
 		}
 		switch up := up.(type) {
@@ -89,7 +91,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 			us.Connected, us.Server, us.LastError, us.LastErrorAt, us.ClientCertExpiry =
 				ms.Connected, ms.Server, ms.LastError, ms.LastErrorAt, ms.ClientCertExpiry
 		case *file.Uplink:
-			us.Server = a.o.Config.SpoolDir()
+			us.Server = cfg.SpoolDir()
 		}
 		if failure != "" && us.LastError == "" {
 			us.LastError = failure
@@ -99,15 +101,17 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	if c, err := status.KernelClock(); err == nil {
 		doc.Clock.Synced, doc.Clock.MaxErrorSeconds = c.Synced, c.MaxErrorSeconds
 		doc.Clock.PPS = c.PPS
+	} else {
+		doc.Clock.Error = err.Error()
 	}
 	doc.Clock.Source = a.pipeline.clock.current().Source
-	doc.Disk, _ = status.StatDisk(a.o.Config.Device.DataDir) // an error is reported inside Disk
-	doc.Update = status.ReadUpdate(a.o.Config.Device.DataDir)
+	doc.Disk, _ = status.StatDisk(cfg.Device.DataDir) // an error is reported inside Disk
+	doc.Update = status.ReadUpdate(cfg.Device.DataDir)
 	return doc, nil
 }
 
-func (a *Agent) uplinkNamed(name string) any {
-	for _, u := range a.uplinks {
+func uplinkNamed(ups []uplink.Uplink, name string) any {
+	for _, u := range ups {
 		if u.Name() == name {
 			return u
 		}
@@ -118,7 +122,7 @@ func (a *Agent) uplinkNamed(name string) any {
 // driverStatus is one driver's entry: what the agent counted and saw of its
 // life, then the family's own view.
 func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
-	counts := a.counts[d.Name()]
+	counts := a.countsOf(d.Name())
 	byKind, last := counts.snapshot()
 	ds := status.Driver{Name: d.Name(), Family: "sim", Observations: byKind, LastObservation: last,
 		PerMinute: counts.perMinute("", now)}
@@ -201,7 +205,8 @@ func (a *Agent) watchAcks(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for _, u := range a.uplinks {
+		_, _, ups := a.current()
+		for _, u := range ups {
 			acked, err := a.store.Queue(u.Name()).Acked()
 			if err != nil || acked == prev[u.Name()] {
 				continue

@@ -47,6 +47,7 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		opts.DeviceID = signer.DeviceID()
 		opts.KeepAlive = m.KeepAlive.Duration
 		opts.TopicPrefix = m.TopicPrefix
+		opts.SingleTopic = m.Topics == "single"
 		opts.Window = m.Window
 		opts.Version = o.Version
 		opts.Logger = o.Logger
@@ -105,7 +106,7 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		opts.NoChecksum = g.Checksum == "optional"
 		opts.Interval = g.Interval.Duration
 		opts.OnFix = fix
-		opts.Logger = o.Logger.With("component", "driver", "driver", g.Name)
+		opts.Logger = o.Logger // the driver adds its component and name
 		opts.Now = o.Now
 		d, err := gnss.New(g.Name, &opts)
 		if err != nil {
@@ -117,7 +118,7 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		opts := env.DefaultOpts()
 		opts.Bus, opts.Addr, opts.Oversampling = e.Bus, uint16(e.Addr), e.Oversampling
 		opts.Interval = e.Interval.Duration
-		opts.Logger = o.Logger.With("component", "driver", "driver", e.Name)
+		opts.Logger = o.Logger
 		opts.Now = o.Now
 		d, err := env.New(e.Name, &opts)
 		if err != nil {
@@ -130,7 +131,7 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		opts.Dir, opts.Pattern = c.Dir, c.Pattern
 		opts.Settle, opts.Rescan = c.Settle.Duration, c.Rescan.Duration
 		opts.StateDir = cfg.Device.DataDir
-		opts.Logger = o.Logger.With("component", "driver", "driver", c.Name)
+		opts.Logger = o.Logger
 		opts.Now = o.Now
 		d, err := camera.New(c.Name, &opts)
 		if err != nil {

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -144,74 +142,24 @@ func Default() Config {
 func (s *Sim) setDefaults() { s.Interval = D(time.Second) }
 
 // Parse reads a config file's contents: defaults first, then the file over them. Unknown keys, wrong
-// types and bad values are all reported, each naming its key and line, joined in line order.
+// types and bad values are all reported, each naming its key and line, joined in line order. Secrets
+// named by password_file are not read (Load reads them).
 func Parse(data []byte) (*Config, error) {
-	if len(data) > maxFileBytes {
-		return nil, &KeyError{Err: ErrInvalid,
-			Detail: fmt.Sprintf("the file is larger than %s; is it really the config file?", ByteSize(maxFileBytes))}
-	}
-	if depth, line := nestingDepth(data); depth > maxNesting {
-		return nil, &KeyError{Line: line, Err: ErrInvalid,
-			Detail: fmt.Sprintf("arrays or tables nested %d deep (at most %d); is this really the config file?", depth, maxNesting)}
-	}
-	raw := map[string]any{}
-	if _, err := toml.Decode(string(data), &raw); err != nil {
-		return nil, syntaxError(err)
-	}
-	c := Default()
-	d := &decoder{root: reflect.TypeFor[Config]()}
-	d.table("", raw, reflect.ValueOf(&c).Elem())
-	switch v, ok := raw["version"]; {
-	case !ok:
-		d.errs = append(d.errs, missingVersion())
-	case v == int64(0):
-		d.errs = append(d.errs, badVersion(0)) // present but 0: not "missing", which Validate would say
-	}
-	problems := d.errs
-	reported := map[string]bool{}
-	for _, e := range problems {
-		reported[e.Key] = true
-	}
-	for _, e := range c.problems() {
-		if !reported[e.Key] { // a key that failed to decode kept its default; don't blame that too
-			problems = append(problems, e)
-		}
-	}
-	if len(problems) == 0 {
-		return &c, nil
-	}
-	lines := locate(data)
-	for _, e := range problems {
-		e.Line = lines.lineOf(e.Key)
-	}
-	return nil, joinProblems(problems)
-}
-
-// Load reads and parses the file at path. Every error names the path.
-func Load(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s does not exist: create it with `edge-agent config default > %s`, then edit it",
-			ErrNotFound, path, path)
-	}
+	l, err := merge([]layer{{"", data}}, nil)
 	if err != nil {
-		return nil, fmt.Errorf("config: open %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("config: read %s: %w", path, err)
-	}
-	c, err := Parse(data)
-	if err != nil {
-		n := 0
-		forEachProblem(err, func(e *KeyError) { e.File = path; n++ })
-		if n == 0 {
-			return nil, fmt.Errorf("config: load %s: %w", path, err)
-		}
 		return nil, err
 	}
-	return c, nil
+	return l.Config, nil
+}
+
+// Load reads the file at path and its drop-ins (DropinDir) and merges them; see LoadLayers. Every
+// error names its file.
+func Load(path string) (*Config, error) {
+	l, err := LoadLayers(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return l.Config, nil
 }
 
 // Encode writes c as TOML that Parse reads back to an equal Config (without comments; see DefaultTOML).

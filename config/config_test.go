@@ -627,3 +627,31 @@ func TestNestingDepthIgnoresStringsAndComments(t *testing.T) {
 		t.Errorf("nestingDepth = %d at line %d, want 2 at line 6", depth, line)
 	}
 }
+
+// TestBoardExamplesLoad: each board example in the shipped config, once
+// uncommented, loads, and together they make a hotspot with three drivers.
+func TestBoardExamplesLoad(t *testing.T) {
+	src := DefaultTOML()
+	start := strings.Index(src, "# >>> Raspberry Pi LoRa hotspot")
+	end := strings.Index(src, "# Drivers: one")
+	if start < 0 || end < start {
+		t.Fatal("the board examples are missing from DefaultTOML")
+	}
+	var uncommented []string
+	for _, line := range strings.Split(src[start:end], "\n") {
+		if strings.HasPrefix(line, "#") && len(line) > 1 && line[1] != ' ' && line[1] != '#' && line[1] != '>' {
+			line = line[1:]
+		}
+		uncommented = append(uncommented, line)
+	}
+	doc := src[:start] + strings.Join(uncommented, "\n") + src[end:]
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("the uncommented board examples do not load: %v", err)
+	}
+	d := c.Drivers
+	if len(d.LoRa) != 1 || d.LoRa[0].Listen != "127.0.0.1:1700" || len(d.GNSS) != 1 || d.GNSS[0].Device != "/dev/ttyACM0" ||
+		len(d.Env) != 1 || d.Env[0].Addr != 0x76 {
+		t.Errorf("drivers %+v", d)
+	}
+}

@@ -26,6 +26,12 @@ type decoder struct {
 	root reflect.Type // for suggestions across sections
 	keys []string     // schemaKeys(root), computed on the first unknown key
 	errs []*KeyError
+	// Drop-ins (layers.go): arrays of tables append to what earlier files
+	// set, base remembers where each array's new elements start, and set
+	// sees every key a file sets.
+	appendArrays bool
+	base         map[string]int
+	set          func(key string)
 }
 
 // table decodes m into the struct rv; path is the key of the table ("" for the document).
@@ -47,6 +53,10 @@ func (d *decoder) table(path string, m map[string]any, rv reflect.Value) {
 }
 
 func (d *decoder) value(key string, v any, fv reflect.Value) {
+	if d.set != nil && (fv.Kind() != reflect.Struct || fv.Addr().Type().Implements(unmarshalerType)) &&
+		(fv.Kind() != reflect.Slice || fv.Type().Elem().Kind() != reflect.Struct) {
+		d.set(key)
+	}
 	if u, ok := fv.Addr().Interface().(toml.Unmarshaler); ok {
 		if err := u.UnmarshalTOML(v); err != nil {
 			d.errs = append(d.errs, &KeyError{Key: key, Err: ErrInvalid, Detail: detailOf(err)})
@@ -132,19 +142,29 @@ func (d *decoder) value(key string, v any, fv reflect.Value) {
 			wrong(fmt.Sprintf("an array of tables ([[%s]])", key))
 			return
 		}
-		out := reflect.MakeSlice(fv.Type(), len(elems), len(elems))
+		base := 0
+		if d.appendArrays {
+			base = fv.Len()
+			d.base[key] = base
+		}
+		out := reflect.MakeSlice(fv.Type(), base+len(elems), base+len(elems))
+		if base > 0 {
+			reflect.Copy(out, fv)
+		}
 		for i, m := range elems {
-			ev := out.Index(i)
+			ev := out.Index(base + i)
 			if df, ok := ev.Addr().Interface().(defaulter); ok {
 				df.setDefaults()
 			}
-			d.table(key+"["+strconv.Itoa(i)+"]", m, ev)
+			d.table(key+"["+strconv.Itoa(base+i)+"]", m, ev)
 		}
 		fv.Set(out)
 	default:
 		panic("config: schema bug: unsupported field kind " + fv.Kind().String() + " at " + key)
 	}
 }
+
+var unmarshalerType = reflect.TypeFor[toml.Unmarshaler]()
 
 func detailOf(err error) string {
 	if asValueOrType(err) {

@@ -106,7 +106,7 @@ rotate_interval = %q
 	b.WriteString(mqttTOML(d.Uplinks.MQTT))
 	b.WriteString(p2pTOML(d.Uplinks.P2P))
 	b.WriteString(statusTOML(d.Status))
-	return b.String()
+	return withBoards(b.String())
 }
 
 func simDefaultInterval() time.Duration {

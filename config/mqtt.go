@@ -9,26 +9,34 @@ import (
 
 // MQTTUplink publishes records to an MQTT broker at QoS 1.
 type MQTTUplink struct {
-	Enabled     bool     `toml:"enabled"`
-	Servers     []string `toml:"servers"`      // tcp://, mqtt://, ssl://, tls:// or mqtts:// URLs, tried in turn
-	CAFile      string   `toml:"ca_file"`      // PEM bundle for the broker certificate; "" = system roots
-	CertFile    string   `toml:"cert_file"`    // client certificate (mutual TLS)
-	KeyFile     string   `toml:"key_file"`     // its key
-	Username    string   `toml:"username"`     //
-	Password    string   `toml:"password"`     //
-	ClientID    string   `toml:"client_id"`    // "" = the device id
-	KeepAlive   Duration `toml:"keepalive"`    //
-	TopicPrefix string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att
-	Window      int      `toml:"window"`       // records in flight before waiting for PUBACKs
+	Enabled  bool     `toml:"enabled"`
+	Servers  []string `toml:"servers"`   // tcp://, mqtt://, ssl://, tls:// or mqtts:// URLs, tried in turn
+	CAFile   string   `toml:"ca_file"`   // PEM bundle for the broker certificate; "" = system roots
+	CertFile string   `toml:"cert_file"` // client certificate (mutual TLS)
+	KeyFile  string   `toml:"key_file"`  // its key
+	Username string   `toml:"username"`  //
+	Password string   `toml:"password"`  //
+	// PasswordFile holds the password instead: an absolute path, or the name of a systemd credential
+	// (LoadCredential=) read from $CREDENTIALS_DIRECTORY. Load reads it into Password.
+	PasswordFile string   `toml:"password_file"`
+	ClientID     string   `toml:"client_id"`    // "" = the device id
+	KeepAlive    Duration `toml:"keepalive"`    //
+	TopicPrefix  string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att/<kind>
+	Topics       string   `toml:"topics"`       // "per-kind" (att/<kind>) or "single" (att, the layout before per-kind topics)
+	Window       int      `toml:"window"`       // records in flight before waiting for PUBACKs
 }
 
-var mqttSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts"}
+var (
+	mqttSchemes = []string{"tcp", "mqtt", "ssl", "tls", "mqtts"}
+	mqttTopics  = []string{"per-kind", "single"}
+)
 
 func defaultMQTT() MQTTUplink {
 	return MQTTUplink{
 		Servers:     []string{"tcp://127.0.0.1:1883"},
 		KeepAlive:   D(30 * time.Second),
 		TopicPrefix: "edge-agent",
+		Topics:      "per-kind",
 		Window:      64,
 	}
 }
@@ -54,7 +62,7 @@ func (m MQTTUplink) check(k string) []*KeyError {
 	if (m.CertFile == "") != (m.KeyFile == "") {
 		p = append(p, invalid(k+".key_file", m.KeyFile, "cert_file and key_file go together: set both for mutual TLS, or neither"))
 	}
-	if m.Password != "" && m.Username == "" {
+	if (m.Password != "" || m.PasswordFile != "") && m.Username == "" {
 		p = append(p, missing(k+".username", "a password needs a username (MQTT 3.1.1 §3.1.2.9)"))
 	}
 	if v := m.KeepAlive.Duration; v < time.Second || v > 18*time.Hour {
@@ -63,6 +71,7 @@ func (m MQTTUplink) check(k string) []*KeyError {
 	if m.TopicPrefix == "" || strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasSuffix(m.TopicPrefix, "/") {
 		p = append(p, invalid(k+".topic_prefix", m.TopicPrefix, `a topic without wildcards or a trailing "/", e.g. "edge-agent"`))
 	}
+	p = append(p, oneOf(k+".topics", m.Topics, mqttTopics)...)
 	if m.Window < 1 || m.Window > 65535 {
 		p = append(p, invalid(k+".window", m.Window, "must be between 1 and 65535"))
 	}
@@ -86,7 +95,7 @@ func mqttTOML(m MQTTUplink) string {
 	}
 	return fmt.Sprintf(`
 [uplinks.mqtt]
-# Publish records to an MQTT broker at QoS 1, on <topic_prefix>/<device_id>/att; a retained
+# Publish records to an MQTT broker at QoS 1, on <topic_prefix>/<device_id>/att/<kind>; a retained
 # "online"/"offline" status document goes to <topic_prefix>/<device_id>/status. A record is deleted
 # from the outbox only after the broker acknowledged it (PUBACK) and every other uplink has it too.
 enabled = %t
@@ -100,14 +109,22 @@ key_file = %q
 # Broker login. Keep this file readable only by root and the edge-agent group.
 username = %q
 password = %q
+# Or keep the password out of this file: an absolute path to a file holding it, or the name of a
+# systemd credential (add LoadCredential=mqtt-password:/etc/edge-agent/mqtt-password with
+# systemctl edit edge-agent, then password_file = "mqtt-password").
+password_file = %q
 # MQTT client id. "" = the device id.
 client_id = %q
 # Keepalive; a dead connection is noticed within about 1.5 times this. 1s to 18h.
 keepalive = %q
 # First topic level(s).
 topic_prefix = %q
+# %s. "per-kind": each record on <topic_prefix>/<device_id>/att/<kind> (gnss.fix, lora.rx, ...), so a
+# subscriber takes what it needs; <topic_prefix>/+/att/# is everything. "single": every record on
+# <topic_prefix>/<device_id>/att, for subscribers that still listen there (docs/consumers.md).
+topics = %q
 # Records published and not yet acknowledged, at most. 1 to 65535.
 window = %d
 `, m.Enabled, quoteList(mqttSchemes), strings.Join(servers, ", "), m.CAFile, m.CertFile, m.KeyFile,
-		m.Username, m.Password, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, m.Window)
+		m.Username, m.Password, m.PasswordFile, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, quoteList(mqttTopics), m.Topics, m.Window)
 }

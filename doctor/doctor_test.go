@@ -484,3 +484,29 @@ collectors = ["12D3KooWQ3eWW38AdPpzhdTSGrQmxzezRMMidxAcRUCDTjKECbCx"]
 		t.Errorf("Endpoints = %v\nwant %v", got, want)
 	}
 }
+
+// TestNothingConfigured: a fresh install's config (no drivers, no uplinks)
+// is a failure with the next step, not "all checks passed".
+func TestNothingConfigured(t *testing.T) {
+	for _, tt := range []struct{ name, extra, says string }{
+		{"neither", "", "no drivers and no uplinks configured"},
+		{"no uplinks", "[[drivers.sim]]\nname = \"s\"\nkind = \"counter\"\n", "no uplinks configured"},
+		{"no drivers", "[uplinks.file]\nenabled = true\n", "no drivers configured"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBox(t)
+			writeFile(t, b.cfgPath, fmt.Sprintf("version = 1\n[device]\nkey = %q\ndata_dir = %q\n%s",
+				"file:"+filepath.Join(b.root, "var", "lib", "edge-agent", "device.key"), filepath.Join(b.root, "var", "lib", "edge-agent"), tt.extra))
+			r := b.diagnose(t, b.setup(t))
+			for _, res := range r.Results {
+				if res.Name == "drivers and uplinks" {
+					if res.Level != doctor.Fail || !strings.Contains(res.Message, tt.says) || !strings.Contains(res.Next, "reload") {
+						t.Errorf("got %+v", res)
+					}
+					return
+				}
+			}
+			t.Errorf("no drivers-and-uplinks check in %+v", r.Results)
+		})
+	}
+}

@@ -42,7 +42,8 @@ func newBox(tb testing.TB) *box {
 	if _, err := attest.CreateKey("file:"+keyPath, rand.NewChaCha8([32]byte{7})); err != nil {
 		tb.Fatalf("CreateKey: %v", err)
 	}
-	cfg := fmt.Sprintf("version = 1\n[device]\nkey = %q\ndata_dir = %q\n[store]\nmax_bytes = \"1MiB\"\n", "file:"+keyPath, dataDir)
+	cfg := fmt.Sprintf("version = 1\n[device]\nkey = %q\ndata_dir = %q\n[store]\nmax_bytes = \"1MiB\"\n", "file:"+keyPath, dataDir) +
+		"[[drivers.sim]]\nname = \"sim\"\nkind = \"counter\"\n[uplinks.file]\nenabled = true\n"
 	b.cfgPath = filepath.Join(root, "config.toml")
 	writeFile(tb, b.cfgPath, cfg)
 	// root owns everything in the temp dir, so the service user is root

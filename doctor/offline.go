@@ -71,6 +71,7 @@ func (h *Host) offlineChecks(s Setup) []Check {
 	svc, svcErr := h.lookupUser(h.ServiceUser)
 	checks := []Check{
 		h.checkConfig(s),
+		checkConfigured(s.Config),
 		h.checkServiceUser(svc, svcErr),
 		h.checkKey(cfg.Device.Key, svc),
 	}
@@ -88,6 +89,45 @@ func (h *Host) offlineChecks(s Setup) []Check {
 		checks = append(checks, h.checkEndpoint(e))
 	}
 	return append(checks, h.checkClock())
+}
+
+// checkConfigured fails a config that observes nothing or delivers nothing:
+// a fresh install with the shipped config must not look healthy.
+func checkConfigured(cfg *config.Config) Check {
+	return Check{"drivers and uplinks", func(context.Context) (Level, string, string) {
+		if cfg == nil {
+			return Warn, "not checked: the config did not load", "fix the config first"
+		}
+		d := cfg.Drivers
+		drivers := len(d.Sim) + len(d.GNSS) + len(d.Env) + len(d.Camera) + len(d.LoRa)
+		u := cfg.Uplinks
+		var ups []string
+		for _, x := range []struct {
+			on   bool
+			name string
+		}{{u.File.Enabled, "file"}, {u.MQTT.Enabled, "mqtt"}, {u.P2P.Enabled, "p2p"}} {
+			if x.on {
+				ups = append(ups, x.name)
+			}
+		}
+		return configuredVerdict(drivers, len(ups), fmt.Sprintf("%d drivers, uplinks %s", drivers, strings.Join(ups, ", ")))
+	}}
+}
+
+func configuredVerdict(drivers, uplinks int, msg string) (Level, string, string) {
+	const reload = "; then `systemctl reload edge-agent`"
+	switch {
+	case drivers == 0 && uplinks == 0:
+		return Fail, "no drivers and no uplinks configured: this box observes nothing and sends nothing",
+			"uncomment the example for your board in /etc/edge-agent/config.toml (or add a drop-in in /etc/edge-agent/config.d/) and enable [uplinks.mqtt]" + reload
+	case drivers == 0:
+		return Fail, "no drivers configured: nothing is observed or signed",
+			"uncomment the example for your hardware in /etc/edge-agent/config.toml ([[drivers.gnss]], [[drivers.lora]], [[drivers.env]])" + reload
+	case uplinks == 0:
+		return Fail, "no uplinks configured: records stay in the outbox and nobody receives them",
+			"enable [uplinks.mqtt] (servers = the broker) or [uplinks.p2p] in /etc/edge-agent/config.toml" + reload
+	}
+	return OK, msg, ""
 }
 
 func (h *Host) checkConfig(s Setup) Check {
@@ -149,6 +189,11 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 		case errors.Is(err, attest.ErrKeyInvalid):
 			return Fail, oneLine(err), "restore the key from its backup: a new key is a new device identity, and the network must enrol it again"
 		case errors.Is(err, fs.ErrPermission):
+			// A tech in the edge-agent group may not read the key, and
+			// should not: what matters is that the service user can.
+			if fi, serr := os.Stat(path); serr == nil && svc != nil && canAccess(svc, fi, accRead) {
+				return OK, fmt.Sprintf("%s is readable by %s (mode %04o); run doctor with sudo to see the device id", path, svc.name, fi.Mode().Perm()), ""
+			}
 			return Fail, oneLine(err), "run doctor with sudo to check the key"
 		case err != nil:
 			return Fail, oneLine(err), "set device.key to file:/var/lib/edge-agent/device.key"
@@ -215,6 +260,9 @@ func (h *Host) checkDataDir(dir string, svc *account) Check {
 			case errors.Is(err, syscall.ENOSPC):
 				return Fail, dir + " is full: " + err.Error(), "free space; the outbox quota is store.max_bytes"
 			case errors.Is(err, syscall.EACCES):
+				if svc != nil && canAccess(svc, fi, accWrite|1) {
+					return OK, fmt.Sprintf("%s is writable by %s (mode %04o); run doctor with sudo for a write probe", dir, svc.name, fi.Mode().Perm()), ""
+				}
 				return Fail, "cannot write " + dir + " as this user", "run doctor with sudo"
 			}
 			return Fail, "cannot write " + dir + ": " + err.Error(), nextReadOnly(dir)
@@ -319,11 +367,14 @@ func diskVerdict(d status.Disk, quota int64) (Level, string, string) {
 
 func (h *Host) checkOutbox(path string, quota int64) Check {
 	return Check{"outbox", func(context.Context) (Level, string, string) {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
 			return OK, "no outbox at " + path + " yet: the daemon creates it at its first start", ""
 		}
 		st, err := store.Open(path, store.Options{ReadOnly: true, MaxBytes: quota, LockTimeout: 500 * time.Millisecond})
 		switch {
+		case errors.Is(err, fs.ErrPermission) && fi != nil && fileUID(fi) != os.Getuid():
+			return OK, fmt.Sprintf("%s (%s) belongs to uid %d; run doctor with sudo to check its records", path, humanBytes(fi.Size()), fileUID(fi)), ""
 		case errors.Is(err, store.ErrLocked):
 			return Warn, "another process holds the outbox " + path + " open, yet no daemon answers on the status socket",
 				"`systemctl status edge-agent`; `fuser -v " + path + "` names the process"
@@ -412,7 +463,12 @@ func clockVerdict(now time.Time, kernel func() (status.Clock, error), gnssOffset
 	switch {
 	case err != nil:
 		return Warn, "cannot read the NTP state: " + err.Error(), "check with `timedatectl`"
-	case c.Synced != nil && !*c.Synced:
+	case c.Error != "":
+		return Warn, "the daemon cannot read the NTP state: " + c.Error,
+			"the unit's SystemCallFilter= must allow adjtimex (the shipped unit does; check `systemctl cat edge-agent` for a drop-in that removes it); meanwhile `timedatectl`"
+	case c.Synced == nil:
+		return Warn, "NTP state unknown", "check with `timedatectl`"
+	case !*c.Synced:
 		return Warn, "the system clock is not synchronised by NTP (it says " + now.UTC().Format(time.DateTime) + " UTC)",
 			"check the network and the NTP client: `timedatectl timesync-status` or `chronyc tracking`"
 	}

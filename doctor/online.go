@@ -37,6 +37,10 @@ func (h *Host) onlineChecks(s Setup, doc *status.Doc) []Check {
 			return OK, fmt.Sprintf("running for %s, edge-agent %s, device id %s", roughly(doc.Uptime()), doc.Identity.Version, doc.Identity.DeviceID), ""
 		}},
 		{"pipeline", func(context.Context) (Level, string, string) { return pipelineVerdict(doc) }},
+		{"drivers and uplinks", func(context.Context) (Level, string, string) {
+			return configuredVerdict(len(doc.Drivers), len(doc.Uplinks),
+				fmt.Sprintf("%d drivers, %d uplinks running", len(doc.Drivers), len(doc.Uplinks)))
+		}},
 	}
 	for _, d := range doc.Drivers {
 		checks = append(checks, Check{"driver " + d.Name, func(context.Context) (Level, string, string) { return driverVerdict(doc, d) }})

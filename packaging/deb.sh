@@ -5,7 +5,7 @@
 # Environment: VERSION (selects the binaries), NFPM (path to the pinned nfpm),
 # SOURCE_DATE_EPOCH (every timestamp in the package and the changelog),
 # optional PKG_DEB_VERSION (defaults to deb_version VERSION; the upgrade test
-# overrides it), PKG_CONFIG (the conffile source, default
+# overrides it), PKG_CONFIG (the default config's source, default
 # packaging/config.toml), PKG_MAINTAINER.
 # Runs from the repository root: nfpm.yaml names sources relative to it.
 set -eu
@@ -25,7 +25,7 @@ PKG_CONFIG=${PKG_CONFIG:-packaging/config.toml}
 PKG_MAINTAINER=${PKG_MAINTAINER:-edge-agent maintainers <maintainers@edge-agent.invalid>}
 export PKG_DEB_VERSION PKG_MAINTAINER SOURCE_DATE_EPOCH
 
-[ -f "$PKG_CONFIG" ] || die "$PKG_CONFIG is missing: it is the shipped conffile; generate it with 'edge-agent config default > packaging/config.toml'"
+[ -f "$PKG_CONFIG" ] || die "$PKG_CONFIG is missing: it is the shipped default config; generate it with 'edge-agent config default > packaging/config.toml'"
 [ -f packaging/nfpm.yaml ] || die "run deb.sh from the repository root"
 
 mkdir -p "$out"
@@ -47,7 +47,18 @@ top=$(sed -n '1s/^edge-agent (\([^)]*\)).*/\1/p' packaging/changelog)
 } | gzip -9n >"$stage/changelog.gz"
 touch -d "@$SOURCE_DATE_EPOCH" "$stage/changelog.gz"
 
-# nfpm.yaml reads the conffile from packaging/config.toml; point it at
+# The man page and shell completions, generated from the command tree by a
+# binary for this machine stamped with the same version, built with the
+# generators (-tags docgen) that the shipped binary leaves out.
+"${GO:-go}" build -tags docgen -trimpath -buildvcs=false -ldflags "-X main.version=$VERSION -X main.commit=${COMMIT:-unknown}" \
+	-o "$stage/edge-agent-host" ./cmd/edge-agent
+"$stage/edge-agent-host" man | gzip -9n >"$stage/edge-agent.1.gz"
+for sh in bash zsh fish; do
+	"$stage/edge-agent-host" completion "$sh" >"$stage/edge-agent.$sh"
+done
+touch -d "@$SOURCE_DATE_EPOCH" "$stage"/edge-agent.1.gz "$stage"/edge-agent.bash "$stage"/edge-agent.zsh "$stage"/edge-agent.fish
+
+# nfpm.yaml reads the default config from packaging/config.toml; point it at
 # PKG_CONFIG through a rewritten copy of the config when it differs.
 cfg=packaging/nfpm.yaml
 if [ "$PKG_CONFIG" != packaging/config.toml ]; then

@@ -88,7 +88,7 @@ while read -r dist goarch goarm debarch; do
 	got=$(dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sort)
 	want=$(sort <<'EOF'
 drwxr-x--- root/edge-agent ./etc/edge-agent/
--rw-r----- root/edge-agent ./etc/edge-agent/config.toml
+drwxr-x--- root/edge-agent ./etc/edge-agent/config.d/
 drwxr-xr-x root/root ./etc/
 drwxr-xr-x root/root ./lib/
 drwxr-xr-x root/root ./lib/systemd/
@@ -105,6 +105,20 @@ drwxr-xr-x root/root ./usr/share/doc/
 drwxr-xr-x root/root ./usr/share/doc/edge-agent/
 -rw-r--r-- root/root ./usr/share/doc/edge-agent/changelog.gz
 -rw-r--r-- root/root ./usr/share/doc/edge-agent/copyright
+drwxr-xr-x root/root ./usr/share/bash-completion/
+drwxr-xr-x root/root ./usr/share/bash-completion/completions/
+-rw-r--r-- root/root ./usr/share/bash-completion/completions/edge-agent
+drwxr-xr-x root/root ./usr/share/edge-agent/
+-rw-r--r-- root/root ./usr/share/edge-agent/config.toml
+drwxr-xr-x root/root ./usr/share/fish/
+drwxr-xr-x root/root ./usr/share/fish/vendor_completions.d/
+-rw-r--r-- root/root ./usr/share/fish/vendor_completions.d/edge-agent.fish
+drwxr-xr-x root/root ./usr/share/man/
+drwxr-xr-x root/root ./usr/share/man/man1/
+-rw-r--r-- root/root ./usr/share/man/man1/edge-agent.1.gz
+drwxr-xr-x root/root ./usr/share/zsh/
+drwxr-xr-x root/root ./usr/share/zsh/vendor-completions/
+-rw-r--r-- root/root ./usr/share/zsh/vendor-completions/_edge-agent
 drwxr-xr-x root/root ./usr/share/lintian/
 drwxr-xr-x root/root ./usr/share/lintian/overrides/
 -rw-r--r-- root/root ./usr/share/lintian/overrides/edge-agent
@@ -119,14 +133,26 @@ EOF
 	data="$work/data-$debarch"
 	dpkg-deb -e "$deb" "$ctl"
 	dpkg-deb -x "$deb" "$data"
-	expect_eq "$debarch conffiles" "$(cat "$ctl/conffiles")" /etc/edge-agent/config.toml
+	# No conffiles: the config is the administrator's (postinst installs the
+	# default once), so no upgrade can stop at a conffile prompt.
+	[ ! -s "$ctl/conffiles" ] || fail "$debarch ships conffiles: $(cat "$ctl/conffiles")"
 	for s in postinst prerm postrm; do
 		expect_eq "$debarch $s mode" "$(stat -c %a "$ctl/$s" 2>/dev/null || echo missing)" 755
 		cmp -s "$ctl/$s" "packaging/scripts/$s" || fail "$debarch $s differs from packaging/scripts/$s"
 	done
 	[ -f "$ctl/md5sums" ] || fail "$debarch has no md5sums"
 	(cd "$data" && md5sum --quiet -c "$ctl/md5sums") || fail "$debarch md5sums do not match the data"
-	cmp -s "$data/etc/edge-agent/config.toml" packaging/config.toml || fail "$debarch config.toml is not packaging/config.toml"
+	cmp -s "$data/usr/share/edge-agent/config.toml" packaging/config.toml || fail "$debarch default config is not packaging/config.toml"
+	# The man page renders without warnings and names every command; the
+	# completions are the generator's and parse.
+	manout=$(MANWIDTH=100 man --warnings -l "$data/usr/share/man/man1/edge-agent.1.gz" 2>"$work/man-$debarch.err") || fail "$debarch man page does not render"
+	[ ! -s "$work/man-$debarch.err" ] || fail "$debarch man page warnings: $(cat "$work/man-$debarch.err")"
+	for c in "queue stats" "config show" "keys init" "collect export" doctor status; do
+		printf '%s\n' "$manout" | grep -q "edge-agent $c" || fail "$debarch man page lacks 'edge-agent $c'"
+	done
+	bash -n "$data/usr/share/bash-completion/completions/edge-agent" || fail "$debarch bash completion does not parse"
+	zsh -n "$data/usr/share/zsh/vendor-completions/_edge-agent" || fail "$debarch zsh completion does not parse"
+	fish -n "$data/usr/share/fish/vendor_completions.d/edge-agent.fish" || fail "$debarch fish completion does not parse"
 	cmp -s "$data/lib/systemd/system/edge-agent.service" systemd/edge-agent.service || fail "$debarch unit is not systemd/edge-agent.service"
 	cmp -s "$data/usr/lib/sysctl.d/60-edge-agent.conf" packaging/sysctl/60-edge-agent.conf || fail "$debarch sysctl drop-in is not packaging/sysctl/60-edge-agent.conf"
 	expect_eq "$debarch changelog" "$(zcat "$data/usr/share/doc/edge-agent/changelog.gz" | head -1 | cut -d' ' -f1-2)" "edge-agent ($deb_ver)"
@@ -179,6 +205,9 @@ host_deb="$PKG_DIST/edge-agent_${deb_ver}_${host_arch}.deb"
 vroot="$work/verify-root"
 mkdir -p "$vroot/lib/systemd"
 cp -a /lib/systemd/system "$vroot/lib/systemd/"
+# ExecReload= runs /bin/kill (procps), which every Debian system has.
+mkdir -p "$vroot/bin"
+cp -L /bin/kill "$vroot/bin/kill"
 dpkg-deb -x "$host_deb" "$vroot"
 out=$(systemd-analyze verify --root="$vroot" edge-agent.service 2>&1) || fail "systemd-analyze verify failed"
 if [ -n "$out" ]; then
@@ -190,6 +219,10 @@ sec=$(systemd-analyze security --offline=true --threshold=20 "$unit" 2>&1) || fa
 exposure=$(printf '%s\n' "$sec" | sed -n 's/.*Overall exposure level for edge-agent.service: \([0-9.]*\) .*/\1/p')
 echo "exposure: $exposure"
 expect_match "exposure" "$exposure" '^(0\.[0-9]|1\.[0-9]|2\.0)$'
+# The daemon reads the NTP state with adjtimex: the unit's filter must allow
+# it (systemd's own analysis says so), and reload is SIGHUP.
+expect_match "adjtimex allowed" "$sec" 'SystemCallFilter=~@clock.*adjtimex is allowed'
+expect_match "ExecReload" "$(grep '^ExecReload=' "$unit")" '^ExecReload=/bin/kill -HUP \$MAINPID$'
 
 # ---------------------------------------------------------------------------
 phase "4. lifecycle in a debootstrap root"
@@ -312,18 +345,37 @@ in_root "$r" setpriv --reuid=edge-agent --regid=edge-agent --init-groups \
 key0=$(key_sum "$r")
 [ "$key0" != missing ] || fail "no device key to follow through the lifecycle"
 
-# The administrator edits the config.
-printf '\n# edited by the administrator\n' >>"$r/etc/edge-agent/config.toml"
+cmp -s "$r/etc/edge-agent/config.toml" packaging/config.toml || fail "install: /etc/edge-agent/config.toml is not the shipped default"
+expect_eq "install: config.d" "$(stat_in "$r" /etc/edge-agent/config.d)" "750 root:edge-agent"
 
-phase "4b. upgrade to $up_ver"
-in_root "$r" dpkg -i --force-confold /tmp/edge-agent-upgrade.deb >"$work/upgrade.log" 2>&1 || {
+# The administrator edits the config and adds a drop-in.
+printf '\n# edited by the administrator\n' >>"$r/etc/edge-agent/config.toml"
+printf '# site settings\n[log]\nlevel = "debug"\n' >"$r/etc/edge-agent/config.d/50-site.toml"
+show=$(in_root "$r" setpriv --reuid=edge-agent --regid=edge-agent --init-groups /usr/bin/edge-agent config show 2>&1) ||
+	fail "config show as the service user failed: $show"
+expect_match "config show: the drop-in's value and origin" "$show" '^level = "debug"  # /etc/edge-agent/config.d/50-site.toml:3$'
+expect_match "config show: a default's origin" "$show" '^format = "auto"  # /etc/edge-agent/config.toml:[0-9]+$'
+printf '[log]\nlevle = "info"\n' >"$r/etc/edge-agent/config.d/60-typo.toml"
+if bad=$(in_root "$r" /usr/bin/edge-agent config check 2>&1); then
+	fail "config check passed a drop-in with an unknown key"
+fi
+expect_match "config check: a bad drop-in is named with its line" "$bad" 'unknown key "log.levle" at line 2 of /etc/edge-agent/config.d/60-typo.toml'
+rm "$r/etc/edge-agent/config.d/60-typo.toml"
+
+phase "4b. unattended upgrade to $up_ver"
+# As unattended-upgrades runs dpkg: no terminal, no --force-conf* option.
+in_root "$r" dpkg -i /tmp/edge-agent-upgrade.deb </dev/null >"$work/upgrade.log" 2>&1 || {
 	cat "$work/upgrade.log" >&2
-	die "upgrade failed (log above)"
+	die "unattended upgrade failed (log above)"
 }
+expect_eq "upgrade: status" "$(dpkg_status "$r")" "install ok installed"
 expect_eq "upgrade: version" "$(in_root "$r" dpkg-query -W -f='${Version}' edge-agent)" "$up_ver"
 check_installed "$r" upgrade
 grep -q '^# edited by the administrator$' "$r/etc/edge-agent/config.toml" || fail "upgrade: the edited config was replaced"
-cmp -s "$r/etc/edge-agent/config.toml.dpkg-dist" "$up_cfg" || fail "upgrade: the new default is not in config.toml.dpkg-dist"
+cmp -s "$r/usr/share/edge-agent/config.toml" "$up_cfg" || fail "upgrade: the new default is not in /usr/share/edge-agent/config.toml"
+[ -f "$r/etc/edge-agent/config.d/50-site.toml" ] || fail "upgrade: the drop-in was lost"
+in_root "$r" /usr/bin/edge-agent config show | grep -q '^level = "debug"  # /etc/edge-agent/config.d/50-site.toml:3$' ||
+	fail "upgrade: the drop-in no longer applies"
 expect_eq "upgrade: key" "$(key_sum "$r")" "$key0"
 [ -f "$r/var/lib/edge-agent/outbox.db" ] || fail "upgrade: outbox lost"
 

@@ -13,6 +13,15 @@ have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 have systemd-analyze || need+=(systemd)
 have qemu-aarch64-static || need+=(qemu-user-static)
 [ -x /usr/bin/time ] || need+=(time)
+# issue 15: shells the generated completions are checked with, the man page
+# linter, and the reference verifiers' runtimes (Python from Debian, Node with
+# its CBOR package from the committed lockfile).
+have zsh || need+=(zsh)
+have fish || need+=(fish)
+have man || need+=(man-db)
+/usr/bin/python3 -c 'import cbor2, cryptography' 2>/dev/null || need+=(python3-cbor2 python3-cryptography)
+have node || need+=(nodejs)
+have npm || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -22,5 +31,12 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# The JavaScript reference verifier's one dependency (cborg), exactly as the
+# committed lockfile pins it; again whenever the lockfile changes.
+js=$(cd "$(dirname "$0")/../verifiers/js" && pwd)
+if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "install-test-deps: npm ci in verifiers/js"
+  (cd "$js" && npm ci --no-audit --no-fund >/dev/null)
 fi
 echo "install-test-deps: ok"

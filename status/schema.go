@@ -282,6 +282,9 @@ type Clock struct {
 	// Source is the time quality stamped on records now ("gnss", "ntp",
 	// "unsynchronised", …: the "tq" claim of docs/attestation.md).
 	Source string `json:"source,omitempty"`
+	// Error says why Synced is null (the kernel could not be asked, e.g. a
+	// syscall filter refused adjtimex).
+	Error string `json:"error,omitempty"`
 }
 
 // Disk is the filesystem holding the data directory.

@@ -18,16 +18,23 @@ const defaultCollectorConfig = "/etc/edge-agent/collector.toml"
 // cmdCollect is the network side: `collect [-c FILE]` runs the collector;
 // `collect status` and `collect export --out FILE` read its database (with
 // the collector stopped: bbolt's file lock keeps readers out while it runs).
-func cmdCollect(ctx context.Context, env *cliEnv, args []string) error {
-	sub := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		sub, args = args[0], args[1:]
+func cmdCollectSub(sub string) func(context.Context, *cliEnv, []string) error {
+	return func(ctx context.Context, env *cliEnv, args []string) error { return cmdCollect(ctx, env, sub, args) }
+}
+
+func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) error {
+	fs := newFlags(env, "collect "+sub, "collect "+sub+" [flags]")
+	cfgPath := fs.configFlag(defaultCollectorConfig, "collector config `file`")
+	var asJSON *bool
+	var out, level *string
+	switch sub {
+	case "status":
+		asJSON = fs.Bool("json", false, "print JSON")
+	case "export":
+		out = fs.String("out", "-", "write the records to this `file` (- for standard output)")
+	default:
+		level = fs.String("log-level", "info", "debug, info, warn or error")
 	}
-	fs := newFlags(env, "collect "+sub, "collect [run|status|export] [-c FILE] [--json] [--out FILE]")
-	cfgPath := fs.String("c", defaultCollectorConfig, "collector config `file`")
-	asJSON := fs.Bool("json", false, "status: print JSON")
-	out := fs.String("out", "-", "export: write the records to this `file` (- for standard output)")
-	level := fs.String("log-level", "info", "run: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -40,7 +47,7 @@ func cmdCollect(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	switch sub {
 	case "run":
-		log, err := newLogger(env.stderr, *level, "auto", env.getenv)
+		log, err := newLogger(env.stderr, nil, *level, "auto", env.getenv)
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -76,7 +83,7 @@ func cmdCollect(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stderr, "exported %d records to %s (check them with: edge-agent verify %s)\n", n, *out, *out)
 		return nil
 	}
-	return usagef("unknown collect subcommand %q: use run, status or export", sub)
+	return fmt.Errorf("collect: no subcommand %q", sub)
 }
 
 func printCollectStatus(w io.Writer, sum []collect.DeviceSummary) {

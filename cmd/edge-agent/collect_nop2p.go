@@ -9,8 +9,10 @@ import (
 	"github.com/edge-agent/edge-agent/agent"
 )
 
-// cmdCollect in a build without libp2p: the collector receives over gossip,
-// so it is not in this build.
-func cmdCollect(context.Context, *cliEnv, []string) error {
-	return fmt.Errorf("collect: %w", agent.ErrNoP2P)
+// cmdCollectSub in a build without libp2p: the collector receives over
+// gossip, so it is not in this build.
+func cmdCollectSub(string) func(context.Context, *cliEnv, []string) error {
+	return func(context.Context, *cliEnv, []string) error {
+		return fmt.Errorf("collect: %w", agent.ErrNoP2P)
+	}
 }

@@ -53,7 +53,7 @@ func TestCollectCommand(t *testing.T) {
 			env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			code := runCollect(ctx, env, tt.args[1:])
+			code := runCLI(ctx, env, tt.args)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d; stderr %s", code, tt.code, errb.String())
 			}
@@ -65,22 +65,4 @@ func TestCollectCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "out.cbor")); err != nil {
 		t.Fatalf("export file: %v", err)
 	}
-}
-
-// runCollect runs cmdCollect the way runCLI would once "collect" is in the
-// command table (see /work/prompts/p2p-integration.md).
-func runCollect(ctx context.Context, env *cliEnv, args []string) int {
-	err := cmdCollect(ctx, env, args)
-	switch {
-	case err == nil:
-		return 0
-	case isUsage(err):
-		return 2
-	}
-	return 1
-}
-
-func isUsage(err error) bool {
-	_, ok := err.(*usageError)
-	return ok
 }

@@ -12,7 +12,7 @@ import (
 func cmdDoctor(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "doctor", "doctor [--json] [-c FILE] [--socket PATH]")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	cfgPath := fs.String("c", defaultConfigPath, "config `file`")
+	cfgPath := fs.configFlag(defaultConfigPath, "config `file`")
 	socket := fs.String("socket", status.DefaultSocket, "the daemon's status `socket`")
 	if err := fs.Parse(args); err != nil {
 		return err

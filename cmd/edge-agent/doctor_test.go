@@ -25,7 +25,7 @@ func TestDoctorCommand(t *testing.T) {
 		{"daemon down", []string{"-c", cfg, "--socket", missing}, 2, doctor.DaemonNotRunning, "[FAIL] daemon: the daemon is not running: nothing answers on"},
 		{"daemon down, json", []string{"--json", "-c", cfg, "--socket", missing}, 2, doctor.DaemonNotRunning, `"verdict": "fail"`},
 		{"daemon up", []string{"--json", "-c", cfg, "--socket", serveStatus(t, statustest.Sample(sampleNow))}, -1, doctor.DaemonRunning, `"name": "driver gps"`},
-		{"bad flag", []string{"--jsn"}, 1, "", "flag provided but not defined"},
+		{"bad flag", []string{"--jsn"}, 2, "", "flag provided but not defined"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,17 +13,21 @@ import (
 	"github.com/edge-agent/edge-agent/config"
 )
 
-func cmdKeys(_ context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 {
-		return usagef("keys needs a subcommand: init or show")
-	}
-	sub, args := args[0], args[1:]
+// cmdKeysSub is `keys init` or `keys show`: one flag set each.
+func cmdKeysSub(sub string) func(context.Context, *cliEnv, []string) error {
+	return func(ctx context.Context, env *cliEnv, args []string) error { return cmdKeys(ctx, env, sub, args) }
+}
+
+func cmdKeys(_ context.Context, env *cliEnv, sub string, args []string) error {
 	fs := newFlags(env, "keys "+sub, "keys "+sub+" [-c FILE | --key URI] [--json]")
-	cfgPath := fs.String("c", "", "config `file` naming the key (default: "+defaultConfigPath+" if present)")
+	cfgPath := fs.configFlag("", "config `file` naming the key (default: "+defaultConfigPath+" if present)")
 	keyURI := fs.String("key", "", "key `URI`, e.g. file:/var/lib/edge-agent/device.key")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	uri, err := resolveKeyURI(*cfgPath, *keyURI)
 	if err != nil {

@@ -24,10 +24,14 @@ var (
 	commit  = "unknown"
 )
 
-// command is one subcommand.
+// command is one node of the command tree. A leaf has run; a group has subs
+// (and run too when it has a default, like collect). The tree is the one
+// source of the help, the man page and the shell completions.
 type command struct {
 	summary string
 	run     func(ctx context.Context, env *cliEnv, args []string) error
+	subs    map[string]command
+	hidden  bool // not in help, man page or completions (generators)
 }
 
 // cliEnv is what a subcommand may touch of the process, so tests can run
@@ -36,23 +40,45 @@ type cliEnv struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// onFlags, when set, sees every flag set a command builds (the man page
+	// and completion generators walk the tree with -h).
+	onFlags func(*flagSet)
 }
 
 func commands() map[string]command {
-	return map[string]command{
-		"run":     {"the daemon: read drivers, sign, store, deliver", cmdRun},
-		"demo":    {"the whole pipeline on simulated hardware, no setup", cmdDemo},
-		"verify":  {"check signatures and chains of exported records", cmdVerify},
-		"keys":    {"device identity: keys init | keys show", cmdKeys},
-		"config":  {"config default | config check FILE", cmdConfig},
-		"queue":   {"the outbox: queue stats | queue export --out FILE", cmdQueue},
-		"bench":   {"how fast this device signs and stores", cmdBench},
-		"status":  {"live state of the running daemon: status [--json] [--watch]", cmdStatus},
-		"collect": {"network side: receive, verify, dedupe, store, receipt", cmdCollect},
-		"doctor":  {"field checklist, works with the daemon down: doctor [--json] [-c FILE]", cmdDoctor},
-		"version": {"print the version", cmdVersion},
-		"health":  {"post-upgrade health gate: is this version running and sound", cmdHealth},
+	cmds := map[string]command{
+		"run":    {summary: "the daemon: read drivers, sign, store, deliver", run: cmdRun},
+		"demo":   {summary: "the whole pipeline on simulated hardware, no setup", run: cmdDemo},
+		"verify": {summary: "check signatures and chains of exported records", run: cmdVerify},
+		"keys": {summary: "the device identity", subs: map[string]command{
+			"init": {summary: "create the device key (refuses to replace one)", run: cmdKeysSub("init")},
+			"show": {summary: "print the device id and public key", run: cmdKeysSub("show")},
+		}},
+		"config": {summary: "the daemon's config", subs: map[string]command{
+			"default": {summary: "print the full commented default config", run: cmdConfigDefault},
+			"check":   {summary: "load and validate a config (with its drop-ins)", run: cmdConfigCheck},
+			"show":    {summary: "print the merged config with each value's origin", run: cmdConfigShow},
+		}},
+		"queue": {summary: "the outbox (with the daemon stopped)", subs: map[string]command{
+			"stats":  {summary: "records, quota, acknowledgements per uplink", run: cmdQueueStats},
+			"export": {summary: "write every stored record as a CBOR sequence", run: cmdQueueExport},
+		}},
+		"bench":  {summary: "how fast this device signs and stores", run: cmdBench},
+		"status": {summary: "live state of the running daemon", run: cmdStatus},
+		"collect": {summary: "network side: receive, verify, dedupe, store, receipt", run: cmdCollectSub("run"),
+			subs: map[string]command{
+				"run":    {summary: "run the collector (the default)", run: cmdCollectSub("run")},
+				"status": {summary: "devices and chains in the collector's database", run: cmdCollectSub("status")},
+				"export": {summary: "write the collected records as a CBOR sequence", run: cmdCollectSub("export")},
+			}},
+		"doctor":  {summary: "field checklist, works with the daemon down", run: cmdDoctor},
+		"version": {summary: "print the version", run: cmdVersion},
+		"health":  {summary: "post-upgrade health gate: is this version running and sound", run: cmdHealth},
 	}
+	for n, c := range docCommands() {
+		cmds[n] = c
+	}
+	return cmds
 }
 
 // exitError carries a specific exit status (verify: 1 for bad records).
@@ -72,56 +98,98 @@ func main() {
 	os.Exit(code)
 }
 
-// runCLI dispatches args and returns the process exit status.
+// runCLI dispatches args and returns the process exit status: 0 done (help
+// included), 1 failed, 2 a mistake in the command line; commands with their
+// own meanings (doctor, verify) return exitError.
 func runCLI(ctx context.Context, env *cliEnv, args []string) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.stderr, cmds)
-		if len(args) == 0 {
-			return 2
-		}
+	if len(args) > 0 && args[0] == "--version" {
+		args = []string{"version"}
+	}
+	root := command{subs: commands()}
+	err := dispatch(ctx, env, "", root, args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(env.stderr, "edge-agent: unknown command %q\n\n", args[0])
-		usage(env.stderr, cmds)
-		return 2
-	}
-	err := c.run(ctx, env, args[1:])
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	name := "edge-agent"
+	if len(args) > 0 {
+		name += " " + args[0]
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintf(env.stderr, "edge-agent %s: %v\n", args[0], ee.err)
+			fmt.Fprintf(env.stderr, "%s: %v\n", name, ee.err)
 		}
 		return ee.code
 	}
+	fmt.Fprintf(env.stderr, "%s: %v\n", name, err)
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(env.stderr, "edge-agent %s: %v\n", args[0], err)
 		return 2
 	}
-	fmt.Fprintf(env.stderr, "edge-agent %s: %v\n", args[0], err)
 	return 1
 }
 
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: edge-agent COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+// dispatch walks the tree: path is the command so far ("queue").
+func dispatch(ctx context.Context, env *cliEnv, path string, c command, args []string) error {
+	if c.subs == nil {
+		return c.run(ctx, env, args)
+	}
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "--help" || a == "help":
+			groupUsage(env.stdout, path, c)
+			return nil
+		case !strings.HasPrefix(a, "-"):
+			sub, ok := c.subs[a]
+			if !ok {
+				fmt.Fprintf(env.stderr, "%s: unknown command %q\n\n", strings.TrimSpace("edge-agent "+path), a)
+				groupUsage(env.stderr, path, c)
+				return &exitError{code: 2, err: errReported}
+			}
+			return dispatch(ctx, env, strings.TrimSpace(path+" "+a), sub, args[1:])
+		}
+	}
+	if c.run != nil {
+		return c.run(ctx, env, args)
+	}
+	if len(args) > 0 {
+		fmt.Fprintf(env.stderr, "edge-agent %s: name a subcommand before %q\n\n", path, args[0])
+	}
+	groupUsage(env.stderr, path, c)
+	return &exitError{code: 2, err: errReported}
+}
+
+// groupUsage lists a group's subcommands.
+func groupUsage(w io.Writer, path string, c command) {
+	what := "COMMAND"
+	if path != "" {
+		what = "SUBCOMMAND"
+	}
+	fmt.Fprintf(w, "usage: %s %s [flags]\n", strings.TrimSpace("edge-agent "+path), what)
+	if c.summary != "" {
+		fmt.Fprintf(w, "\n%s\n", c.summary)
+	}
+	fmt.Fprintf(w, "\n%ss:\n", strings.ToLower(what))
+	for _, n := range visible(c.subs) {
+		fmt.Fprintf(w, "  %-9s %s\n", n, c.subs[n].summary)
+	}
+	if path == "" {
+		fmt.Fprintln(w, "\nRun 'edge-agent COMMAND -h' for a command's flags; 'edge-agent --version' for the version.")
+	} else {
+		fmt.Fprintf(w, "\nRun 'edge-agent %s SUBCOMMAND -h' for its flags.\n", path)
+	}
+}
+
+// visible is the sorted names of the subcommands a user is shown.
+func visible(subs map[string]command) []string {
+	names := make([]string, 0, len(subs))
+	for n, c := range subs {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'edge-agent COMMAND -h' for a command's flags.")
+	return names
 }
 
 // usageError is a mistake in the command line (exit status 2).
@@ -133,15 +201,125 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// newFlags makes a FlagSet that reports to stderr and returns errors.
-func newFlags(env *cliEnv, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "usage: edge-agent %s\n", synopsis)
-		fs.PrintDefaults()
+// flagSet is a command's flags. Parse prints help to stdout and returns
+// flag.ErrHelp for -h/--help, and turns every other parse error into a
+// usage error (exit status 2) after printing the usage to stderr.
+type flagSet struct {
+	*flag.FlagSet
+	env      *cliEnv
+	synopsis string
+}
+
+// newFlags makes a command's flag set; synopsis is the usage line after
+// "edge-agent" ("queue export [flags]").
+func newFlags(env *cliEnv, name, synopsis string) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), env: env, synopsis: synopsis}
+	fs.SetOutput(io.Discard)
+	fs.FlagSet.Usage = func() {}
+	if env.onFlags != nil {
+		env.onFlags(fs)
 	}
 	return fs
+}
+
+func (fs *flagSet) Parse(args []string) error {
+	err := fs.FlagSet.Parse(args)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.printUsage(fs.env.stdout)
+		return flag.ErrHelp
+	}
+	fmt.Fprintf(fs.env.stderr, "edge-agent %s: %v\n", fs.Name(), err)
+	fs.printUsage(fs.env.stderr)
+	return &exitError{code: 2, err: errReported}
+}
+
+// configFlag registers -c and --config for the config file.
+func (fs *flagSet) configFlag(def, usage string) *string {
+	p := fs.String("c", def, usage)
+	fs.StringVar(p, "config", def, usage)
+	return p
+}
+
+// flagInfo is one flag with its aliases, for help, man page and completion.
+type flagInfo struct {
+	names []string // short first
+	arg   string   // "" for a boolean
+	usage string
+	def   string
+}
+
+// flags lists the set's flags, aliases (one variable, two names) merged.
+func (fs *flagSet) flags() []flagInfo {
+	var out []flagInfo
+	seen := map[flag.Value]int{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if i, ok := seen[f.Value]; ok {
+			out[i].names = append(out[i].names, f.Name)
+			sort.Slice(out[i].names, func(a, b int) bool { return len(out[i].names[a]) < len(out[i].names[b]) })
+			return
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			arg = ""
+		}
+		def := f.DefValue
+		if def == "false" || def == "0" || def == "0s" || (arg != "" && def == "") {
+			def = ""
+		}
+		seen[f.Value] = len(out)
+		out = append(out, flagInfo{names: []string{f.Name}, arg: arg, usage: usage, def: def})
+	})
+	return out
+}
+
+func (fi flagInfo) spelled() string {
+	parts := make([]string, len(fi.names))
+	for i, n := range fi.names {
+		if len(n) == 1 {
+			parts[i] = "-" + n
+		} else {
+			parts[i] = "--" + n
+		}
+	}
+	s := strings.Join(parts, ", ")
+	if fi.arg != "" {
+		s += " " + strings.ToUpper(fi.arg)
+	}
+	return s
+}
+
+func (fs *flagSet) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "usage: edge-agent %s\n", fs.synopsis)
+	if s := summaryOf(fs.Name()); s != "" {
+		fmt.Fprintf(w, "\n%s\n", s)
+	}
+	fl := fs.flags()
+	if len(fl) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nflags:")
+	for _, f := range fl {
+		fmt.Fprintf(w, "  %s\n      %s", f.spelled(), f.usage)
+		if f.def != "" {
+			fmt.Fprintf(w, " (default %s)", f.def)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// summaryOf finds a command's summary by its path ("queue stats").
+func summaryOf(path string) string {
+	c := command{subs: commands()}
+	for _, p := range strings.Fields(path) {
+		var ok bool
+		if c, ok = c.subs[p]; !ok {
+			return ""
+		}
+	}
+	return c.summary
 }
 
 func cmdVersion(_ context.Context, env *cliEnv, args []string) error {

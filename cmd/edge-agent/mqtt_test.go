@@ -15,7 +15,9 @@ import (
 // must end up with every record of one clean chain; repeats are allowed.
 func TestDaemonDeliversOverMQTT(t *testing.T) {
 	broker := mqtttest.Start(t, mqtttest.Config{})
-	rec := mqtttest.Record(t, broker.URL(), "edge-agent/+/att")
+	rec := mqtttest.Record(t, broker.URL(), "edge-agent/+/att/#")
+	// A consumer that wants one kind subscribes to its topic alone.
+	boots := mqtttest.Record(t, broker.URL(), "edge-agent/+/att/agent.boot")
 	dir := t.TempDir()
 	const n = 3000
 	cfgPath := writeConfig(t, dir, `
@@ -50,17 +52,25 @@ servers = ["`+broker.URL()+`"]
 	})
 	audit := attest.NewAudit()
 	for _, m := range rec.Messages() {
-		if !strings.HasSuffix(m.Topic, "/att") {
-			t.Fatalf("record on topic %q", m.Topic)
+		_, r, _ := audit.Add(m.Payload)
+		if r == nil || !strings.HasSuffix(m.Topic, "/att/"+r.Claims.Kind) {
+			t.Fatalf("record on topic %q, want .../att/<its kind>", m.Topic)
 		}
-		audit.Add(m.Payload)
+	}
+	for _, m := range boots.Messages() {
+		if r, err := attest.Decode(m.Payload); err != nil || r.Claims.Kind != "agent.boot" {
+			t.Fatalf("the agent.boot subscriber got %v %v", r, err)
+		}
+	}
+	if n := len(boots.Messages()); n < 2 {
+		t.Errorf("the agent.boot subscriber got %d records, want one per start (2)", n)
 	}
 	rep := audit.Report()
 	if !rep.OK() || len(rep.Devices) != 1 || rep.Devices[0].Chains[0].Boots != 2 {
 		t.Fatalf("what the broker delivered does not verify as one chain with two boots: %+v", rep)
 	}
 	c := rep.Devices[0].Chains[0]
-	topic := "edge-agent/" + rep.Devices[0].DeviceID + "/att"
+	topic := "edge-agent/" + rep.Devices[0].DeviceID + "/att/agent.boot"
 	if got := rec.Messages()[0].Topic; got != topic {
 		t.Fatalf("topic %q, want %q", got, topic)
 	}

@@ -16,18 +16,38 @@ import (
 	"github.com/edge-agent/edge-agent/store"
 )
 
-func cmdQueue(_ context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 {
-		return usagef("queue needs a subcommand: stats or export")
-	}
-	sub, args := args[0], args[1:]
-	fs := newFlags(env, "queue "+sub, "queue "+sub+" [-c FILE] [--db PATH] [--json] [--out FILE]")
-	cfgPath := fs.String("c", defaultConfigPath, "config `file`")
+func cmdQueueStats(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "queue stats", "queue stats [-c FILE] [--db PATH] [--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	return queueCmd(env, fs, args, func(st *store.Store, path string) error {
+		stats, err := st.Stats()
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(env.stdout).Encode(stats)
+		}
+		printStats(env.stdout, path, stats)
+		return nil
+	})
+}
+
+func cmdQueueExport(_ context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "queue export", "queue export [-c FILE] [--db PATH] [--out FILE]")
+	out := fs.String("out", "-", "write the records to this `file` (- for standard output)")
+	return queueCmd(env, fs, args, func(st *store.Store, _ string) error { return exportQueue(env, st, *out) })
+}
+
+// queueCmd adds the flags both queue subcommands share, parses, opens the
+// outbox read-only and runs fn on it.
+func queueCmd(env *cliEnv, fs *flagSet, args []string, fn func(*store.Store, string) error) error {
+	cfgPath := fs.configFlag(defaultConfigPath, "config `file`")
 	dbPath := fs.String("db", "", "outbox `path` (overrides the config's)")
-	asJSON := fs.Bool("json", false, "stats: print JSON")
-	out := fs.String("out", "-", "export: write the records to this `file` (- for standard output)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	path := *dbPath
 	if path == "" {
@@ -48,21 +68,7 @@ func cmdQueue(_ context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer st.Close()
-	switch sub {
-	case "stats":
-		stats, err := st.Stats()
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return json.NewEncoder(env.stdout).Encode(stats)
-		}
-		printStats(env.stdout, path, stats)
-		return nil
-	case "export":
-		return exportQueue(env, st, *out)
-	}
-	return usagef("unknown queue subcommand %q: use stats or export", sub)
+	return fn(st, path)
 }
 
 func printStats(w io.Writer, path string, s store.Stats) {

@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 )
 
@@ -22,11 +29,13 @@ var errReported = errors.New("")
 const clearScreen = "\x1b[H\x1b[2J"
 
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "status", "status [--json] [--watch] [--socket PATH]")
+	fs := newFlags(env, "status", "status [-c FILE] [--json] [--watch] [--socket PATH]")
+	cfgPath := fs.configFlag(defaultConfigPath, "config `file` naming the status socket")
 	asJSON := fs.Bool("json", false, "print the status document as JSON (schema in docs/status.md)")
 	watch := fs.Bool("watch", false, "redraw every 2 seconds until Ctrl-C")
 	socket := fs.String("socket", status.DefaultSocket, "the daemon's status `socket`")
 	interval := fs.Duration("interval", 2*time.Second, "with --watch: time between redraws")
+	width := fs.Int("width", -1, "columns to fit the table in (default: the terminal's; 0: no limit, the default when not a terminal)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +44,12 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *interval < 100*time.Millisecond {
 		return usagef("--interval %v is too short: use at least 100ms", *interval)
+	}
+	if err := socketFromConfig(fs, socket, *cfgPath); err != nil {
+		return err
+	}
+	if *width < 0 {
+		*width = terminalWidth(env.stdout, env.getenv)
 	}
 	client := &status.Client{Socket: *socket, Timeout: 5 * time.Second}
 	show := func() error {
@@ -51,7 +66,7 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 			enc.SetIndent("", "  ")
 			return enc.Encode(doc)
 		}
-		printStatus(env.stdout, doc)
+		printStatus(env.stdout, doc, *width)
 		return nil
 	}
 	if !*watch {
@@ -76,8 +91,32 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 }
 
-// printStatus renders the document in 80 columns.
-func printStatus(w io.Writer, d *status.Doc) {
+// socketFromConfig takes the status socket from the config unless --socket
+// was given. The default config may be absent (a demo, a dev box); a config
+// named with -c must load; the default one that cannot be read leaves the
+// default socket.
+func socketFromConfig(fs *flagSet, socket *string, cfgPath string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["socket"] {
+		return nil
+	}
+	cfg, err := config.Load(cfgPath)
+	switch {
+	case err == nil:
+		*socket = cfg.Status.Socket
+	case set["c"] || set["config"]:
+		return fmt.Errorf("%w (or name the socket with --socket)", err)
+	}
+	return nil
+}
+
+// printStatus renders the document in width columns (0: no limit). Table
+// cells are shortened to fit; an error is never cut: what does not fit
+// continues on the next lines, because its end is usually the fix.
+func printStatus(out io.Writer, d *status.Doc, width int) {
+	w := &wrapper{w: out, width: width}
+	fit := w.fit
 	id := d.Identity
 	fmt.Fprintf(w, "%s\n", fit(fmt.Sprintf("edge-agent %s  device %s  up %s  %s", id.Version, id.DeviceID,
 		roughAge(d.Uptime()), d.Time.UTC().Format("2006-01-02 15:04:05 UTC")), 80))
@@ -86,15 +125,19 @@ func printStatus(w io.Writer, d *status.Doc) {
 	if p.LastAppendError != "" {
 		line += "; APPEND FAILING: " + p.LastAppendError
 	}
-	fmt.Fprintf(w, "%-10s %s\n", "pipeline", fit(line, 69))
+	fmt.Fprintf(w, "%-10s %s\n", "pipeline", w.full(line, 69))
 
 	fmt.Fprintf(w, "\n%-10s %-7s %-9s %8s %-7s %s\n", "DRIVER", "FAMILY", "STATE", "PER MIN", "LAST", "DETAIL")
 	for _, dr := range d.Drivers {
+		detail := fit(driverDetail(d, dr), 33)
+		if dr.State == status.StateFailed || dr.State == status.StateSkipped {
+			detail = w.full(driverDetail(d, dr), 33)
+		}
 		fmt.Fprintf(w, "%-10s %-7s %-9s %8.1f %-7s %s\n", fit(dr.Name, 10), fit(dr.Family, 7), fit(dr.State, 9), dr.PerMinute,
-			ageOr(d, dr.LastObservation), fit(driverDetail(d, dr), 33))
+			ageOr(d, dr.LastObservation), detail)
 	}
 	if len(d.Drivers) == 0 {
-		fmt.Fprintln(w, "(no drivers configured)")
+		fmt.Fprintln(w, w.full("WARNING: no drivers configured: nothing is observed; add one to the config, then `systemctl reload edge-agent`", 80))
 	}
 
 	s := d.Store
@@ -103,7 +146,7 @@ func printStatus(w io.Writer, d *status.Doc) {
 		s.Records, humanBytes(s.Bytes), humanBytes(s.MaxBytes), s.QuotaUsed()*100, s.HeadSeq, ageOr(d, s.Oldest)), 69))
 	switch {
 	case s.LastCheck != nil && s.LastCheck.Error != "":
-		fmt.Fprintf(w, "%-10s %s\n", "", fit("CHECK FAILED: "+s.LastCheck.Error, 69))
+		fmt.Fprintf(w, "%-10s %s\n", "", w.full("CHECK FAILED: "+s.LastCheck.Error, 69))
 	case s.Evicted > 0 || s.Recovery != nil:
 		note := fmt.Sprintf("%d records evicted by the quota", s.Evicted)
 		if s.Recovery != nil {
@@ -114,21 +157,24 @@ func printStatus(w io.Writer, d *status.Doc) {
 
 	fmt.Fprintf(w, "\n%-10s %-12s %8s %-9s %s\n", "UPLINK", "STATE", "BACKLOG", "LAST ACK", "SERVER / LAST ERROR")
 	for _, u := range d.Uplinks {
-		state, detail := "connected", u.Server
+		state, detail := "connected", fit(u.Server, 37)
 		if !u.Connected {
-			state, detail = "DOWN", u.LastError
-			if detail == "" {
-				detail = "connecting to " + u.Server
+			state, detail = "DOWN", w.full(u.LastError, 37)
+			if u.LastError == "" {
+				detail = fit("connecting to "+u.Server, 37)
 			}
 		}
-		fmt.Fprintf(w, "%-10s %-12s %8d %-9s %s\n", fit(u.Name, 10), state, u.Backlog, ageOr(d, u.LastAck), fit(detail, 37))
+		fmt.Fprintf(w, "%-10s %-12s %8d %-9s %s\n", fit(u.Name, 10), state, u.Backlog, ageOr(d, u.LastAck), detail)
 	}
 	if len(d.Uplinks) == 0 {
-		fmt.Fprintln(w, "(no uplinks configured: records stay in the outbox)")
+		fmt.Fprintln(w, w.full("WARNING: no uplinks configured: records stay in the outbox; enable [uplinks.mqtt], then `systemctl reload edge-agent`", 80))
 	}
 
 	fmt.Fprintln(w)
 	clock := "NTP state unknown"
+	if d.Clock.Error != "" {
+		clock = "NTP state unknown: " + d.Clock.Error
+	}
 	if c := d.Clock; c.Synced != nil && *c.Synced {
 		clock = fmt.Sprintf("NTP-synchronised (max error %s)", secs(c.MaxErrorSeconds))
 	} else if c.Synced != nil {
@@ -140,15 +186,98 @@ func printStatus(w io.Writer, d *status.Doc) {
 	if d.Clock.Source != "" {
 		clock += "; records say " + d.Clock.Source
 	}
-	fmt.Fprintf(w, "%-10s %s\n", "clock", fit(clock, 69))
+	fmt.Fprintf(w, "%-10s %s\n", "clock", w.full(clock, 69))
 	disk := fmt.Sprintf("%s free of %s on %s", humanBytes(d.Disk.FreeBytes), humanBytes(d.Disk.TotalBytes), d.Disk.Path)
 	if d.Disk.ReadOnly {
 		disk = "READ-ONLY: " + disk
 	}
 	if d.Disk.Error != "" {
-		disk = d.Disk.Error
+		disk = w.full(d.Disk.Error, 69)
 	}
 	fmt.Fprintf(w, "%-10s %s\n", "disk", fit(disk, 69))
+}
+
+// wrapper writes the status table: full() leaves continuation lines that
+// the next line break writes, indented under the first column.
+type wrapper struct {
+	w       io.Writer
+	width   int
+	pending []string
+}
+
+func (w *wrapper) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if err == nil && len(w.pending) > 0 && len(b) > 0 && b[len(b)-1] == '\n' {
+		for _, l := range w.pending {
+			fmt.Fprintf(w.w, "%11s%s\n", "", l)
+		}
+		w.pending = nil
+	}
+	return n, err
+}
+
+// cells is what a column of n cells at 80 columns gets at this width.
+func (w *wrapper) cells(n int) int { return max(n+w.width-80, 8) }
+
+// fit shortens a table cell; without a width it is left whole.
+func (w *wrapper) fit(s string, n int) string {
+	if w.width <= 0 {
+		return s
+	}
+	return fit(s, w.cells(n))
+}
+
+// full returns the part of s that fits in n cells and keeps the rest,
+// broken at spaces, for the lines after.
+func (w *wrapper) full(s string, n int) string {
+	if w.width <= 0 || utf8.RuneCountInString(s) <= w.cells(n) {
+		return s
+	}
+	first, rest := breakAt(s, w.cells(n), false)
+	for rest != "" {
+		var l string
+		l, rest = breakAt(rest, max(w.width-11, 20), true)
+		w.pending = append(w.pending, l)
+	}
+	return first
+}
+
+// breakAt splits s after at most n runes at a space. With no space in
+// reach it cuts the word only when hard; otherwise it leaves it whole for
+// the next line.
+func breakAt(s string, n int, hard bool) (string, string) {
+	r := []rune(s)
+	if len(r) <= n {
+		return s, ""
+	}
+	cut := 0
+	for i := n; i > 0; i-- {
+		if r[i] == ' ' {
+			cut = i
+			break
+		}
+	}
+	if cut == 0 {
+		if !hard {
+			return "", s
+		}
+		cut = n
+	}
+	return strings.TrimRight(string(r[:cut]), " "), strings.TrimLeft(string(r[cut:]), " ")
+}
+
+// terminalWidth is the terminal's columns, $COLUMNS, or 0 (no limit) when
+// the output is not a terminal.
+func terminalWidth(w io.Writer, getenv func(string) string) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	if n, err := strconv.Atoi(getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
 }
 
 func driverDetail(d *status.Doc, dr status.Driver) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func TestStatusText(t *testing.T) {
 	doc.Uplinks = append(doc.Uplinks, status.Uplink{Name: "p2p", Backlog: 400,
 		LastError: "no bootstrap peer reachable: dial tcp 203.0.113.7:4001: i/o timeout after a very long wait indeed"})
 	sock := serveStatus(t, doc)
-	code, out, errOut := runCmd(context.Background(), t, cmdStatus, "--socket", sock)
+	code, out, errOut := runCmd(context.Background(), t, cmdStatus, "--socket", sock, "--width", "80")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
@@ -77,12 +78,42 @@ func TestStatusText(t *testing.T) {
 		"gps        gnss    loaded         6.0 1s      3D fix, 9 sats, HDOP 0.9",
 		"21.4 °C, 1013.2 hPa, 42 %RH",
 		"mqtt       connected          12 1s        ssl://broker.example:8883",
-		"p2p        DOWN              400 never     no bootstrap peer reachable: dial tc…",
+		"p2p        DOWN              400 never     no bootstrap peer reachable: dial tcp\n" +
+			"           203.0.113.7:4001: i/o timeout after a very long wait indeed\n",
 		"12 records, 4.7 KiB of 256.0 MiB quota (0%), head seq 9400",
 		"NTP-synchronised (max error 12ms), GNSS offset +0.040 s",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestStatusWidth: a wide terminal gets wider cells, a pipe (no width) gets
+// every cell whole, and at any width an error is printed to its end.
+func TestStatusWidth(t *testing.T) {
+	doc := statustest.Sample(sampleNow)
+	long := "dial tcp 203.0.113.7:4001: i/o timeout; check the firewall and `ping 203.0.113.7`, then `systemctl reload edge-agent`"
+	doc.Uplinks = append(doc.Uplinks, status.Uplink{Name: "p2p", LastError: long})
+	sock := serveStatus(t, doc)
+	for _, width := range []string{"0", "60", "80", "132", "200"} {
+		code, out, errOut := runCmd(context.Background(), t, cmdStatus, "--socket", sock, "--width", width)
+		if code != 0 {
+			t.Fatalf("--width %s: exit %d %s", width, code, errOut)
+		}
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), long) {
+			t.Errorf("--width %s cut the error:\n%s", width, out)
+		}
+		w, _ := strconv.Atoi(width)
+		for _, line := range strings.Split(out, "\n") {
+			if n := utf8.RuneCountInString(line); w >= 80 && n > w { // the headers need 80
+				t.Errorf("--width %s: line of %d columns:\n%s", width, n, line)
+			}
+		}
+		if w == 0 || w == 200 {
+			if !strings.Contains(out, "p2p        DOWN                0 never     "+long+"\n") {
+				t.Errorf("--width %s: want the error on one line:\n%s", width, out)
+			}
 		}
 	}
 }

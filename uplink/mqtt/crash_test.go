@@ -157,7 +157,7 @@ func fillStore(tb testing.TB, path string, n, size int) {
 func TestAgentKilledMidDrain(t *testing.T) {
 	const n, size = 30000, 300
 	b := mqtttest.Start(t, mqtttest.Config{})
-	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att")
+	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att/#")
 	path := filepath.Join(t.TempDir(), "outbox.db")
 	fillStore(t, path, n, size)
 

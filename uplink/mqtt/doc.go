@@ -2,7 +2,9 @@
 // receives them on the collector side.
 //
 // The Uplink publishes records in seq order as binary COSE payloads on
-// {prefix}/{device_id}/att at QoS 1 with a bounded window in flight, and acks
+// {prefix}/{device_id}/att/{kind} (or {prefix}/{device_id}/att with
+// Opts.SingleTopic, the layout before per-kind topics; docs/consumers.md)
+// at QoS 1 with a bounded window in flight, and acks
 // the queue cumulatively only up to the highest seq below which every record
 // has been PUBACKed. The bbolt outbox is the only durable copy: paho runs with
 // its memory store and a fresh client per connection, and after any reconnect
@@ -12,7 +14,8 @@
 // Last Will and on clean shutdown. The agent subscribes to nothing.
 //
 // The Subscriber is the receive side for `edge-agent collect`: a persistent
-// session (CleanSession=false, fixed client id) on {prefix}/+/att that acks a
+// session (CleanSession=false, fixed client id) on {prefix}/+/att/# (both
+// layouts: "#" also matches its parent level) that acks a
 // message only after the callback succeeded, so the broker redelivers the rest.
 //
 // Concurrency: Run is called once per Uplink or Subscriber and owns every

@@ -13,7 +13,7 @@ import (
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
 
-const attTopic = "edge-agent/dev1/att"
+const attTopic = "edge-agent/dev1/att/unknown" // the fake records are not COSE
 
 // checkDelivered asserts that msgs hold seqs 1..n byte-identical, in order,
 // allowing re-sends: a duplicate may only restart an earlier run (at-least-
@@ -67,7 +67,7 @@ func TestDelivery(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := mqtttest.Start(t, mqtttest.Config{})
-			rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att")
+			rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att/#")
 			q := newFakeQueue(t)
 			q.add(tt.records/2, tt.size) // a backlog before Run
 			o := testOpts(t, b.URL())
@@ -141,7 +141,7 @@ func decodeStatus(tb testing.TB, b []byte) statusDoc {
 // starts it again on the same port: nothing may be lost, the backlog drains.
 func TestBrokerRestart(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Config{Persistence: true})
-	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att")
+	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att/#")
 	q := newFakeQueue(t)
 	u := mustNew(t, testOpts(t, b.URL()))
 	runUplink(t, u, q)

@@ -41,6 +41,10 @@ type Opts struct {
 	KeepAlive time.Duration
 	// TopicPrefix is the first topic level(s), without a trailing slash.
 	TopicPrefix string
+	// SingleTopic publishes every record on {prefix}/{device}/att, the
+	// layout before per-kind topics, for subscribers not yet updated. By
+	// default a record goes to {prefix}/{device}/att/{kind}.
+	SingleTopic bool
 	// Window is how many records may be in flight (published, not yet
 	// PUBACKed). For the Subscriber it is unused.
 	Window int

@@ -42,7 +42,7 @@ func NewSubscriber(o Opts, handle func(deviceID string, payload []byte) error) (
 		c:      c,
 		log:    c.Logger.With("component", "uplink/mqtt/subscriber"),
 		handle: handle,
-		topic:  c.TopicPrefix + "/+/att",
+		topic:  c.TopicPrefix + "/+/att/#", // per-kind topics, and the single {prefix}/+/att of older agents
 		prefix: c.TopicPrefix + "/",
 	}, nil
 }
@@ -152,14 +152,15 @@ func (s *Subscriber) session(ctx context.Context, server *url.URL) (bool, error)
 	}
 }
 
-// deviceOf extracts the device id from {prefix}/{device}/att.
+// deviceOf extracts the device id from {prefix}/{device}/att or
+// {prefix}/{device}/att/{kind}.
 func (s *Subscriber) deviceOf(topic string) (string, bool) {
 	rest, ok := strings.CutPrefix(topic, s.prefix)
 	if !ok {
 		return "", false
 	}
-	device, ok := strings.CutSuffix(rest, "/att")
-	if !ok || device == "" || strings.Contains(device, "/") {
+	device, att, _ := strings.Cut(rest, "/")
+	if device == "" || (att != "att" && !strings.HasPrefix(att, "att/")) || strings.Count(att, "/") > 1 {
 		return "", false
 	}
 	return device, true

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
 )
@@ -73,6 +75,26 @@ func New(o Opts) (*Uplink, error) {
 
 // Name is the uplink's key in the store's acknowledgement table.
 func (u *Uplink) Name() string { return "mqtt" }
+
+// topicOf is where a record goes: {prefix}/{device}/att/{kind}, so that a
+// subscriber can take only the kinds it needs ({prefix}/+/att/gnss.fix)
+// or everything ({prefix}/+/att/#, which also matches the single topic).
+func (u *Uplink) topicOf(data []byte) string {
+	if u.c.SingleTopic {
+		return u.attTopic
+	}
+	return u.attTopic + "/" + KindTopic(data)
+}
+
+// KindTopic is the topic level for a record's kind; a record that does not
+// decode, or whose kind cannot be a topic level, goes to "unknown".
+func KindTopic(data []byte) string {
+	r, err := attest.Decode(data)
+	if err != nil || r.Claims.Kind == "" || strings.ContainsAny(r.Claims.Kind, "/+#\x00") || len(r.Claims.Kind) > 64 {
+		return "unknown"
+	}
+	return r.Claims.Kind
+}
 
 // queueError marks a failure of the outbox rather than of the network: Run
 // returns it instead of retrying, since reconnecting cannot fix a store.
@@ -266,7 +288,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 			}
 			rec := buf[0]
 			buf = buf[1:]
-			tok := client.Publish(u.attTopic, 1, false, rec.Data)
+			tok := client.Publish(u.topicOf(rec.Data), 1, false, rec.Data)
 			fl.push(flight{seq: rec.Seq, tok: tok, at: time.Now()})
 			sent = rec.Seq
 			u.update(func(s *Status) {
