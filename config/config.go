@@ -146,13 +146,8 @@ func (s *Sim) setDefaults() { s.Interval = D(time.Second) }
 // Parse reads a config file's contents: defaults first, then the file over them. Unknown keys, wrong
 // types and bad values are all reported, each naming its key and line, joined in line order.
 func Parse(data []byte) (*Config, error) {
-	if len(data) > maxFileBytes {
-		return nil, &KeyError{Err: ErrInvalid,
-			Detail: fmt.Sprintf("the file is larger than %s; is it really the config file?", ByteSize(maxFileBytes))}
-	}
-	if depth, line := nestingDepth(data); depth > maxNesting {
-		return nil, &KeyError{Line: line, Err: ErrInvalid,
-			Detail: fmt.Sprintf("arrays or tables nested %d deep (at most %d); is this really the config file?", depth, maxNesting)}
+	if err := Guard(data); err != nil {
+		return nil, err
 	}
 	raw := map[string]any{}
 	if _, err := toml.Decode(string(data), &raw); err != nil {
@@ -185,6 +180,22 @@ func Parse(data []byte) (*Config, error) {
 		e.Line = lines.lineOf(e.Key)
 	}
 	return nil, joinProblems(problems)
+}
+
+// Guard refuses a TOML document before any TOML parser sees it when it is larger than 1 MiB or nested
+// deeper than 64 levels, counting brackets, braces and the dots of dotted keys (`a.b.c = 1` nests like
+// `a = {b = {c = 1}}`): the parser's cost grows with the square of the depth. Parse calls it; so should any other reader
+// of an operator's TOML file (collector.toml). The error is a *KeyError wrapping ErrInvalid.
+func Guard(data []byte) error {
+	if len(data) > maxFileBytes {
+		return &KeyError{Err: ErrInvalid,
+			Detail: fmt.Sprintf("the file is larger than %s; is it really the config file?", ByteSize(maxFileBytes))}
+	}
+	if depth, line := nestingDepth(data); depth > maxNesting {
+		return &KeyError{Line: line, Err: ErrInvalid,
+			Detail: fmt.Sprintf("arrays, tables or dotted keys nested %d deep (at most %d); is this really the config file?", depth, maxNesting)}
+	}
+	return nil
 }
 
 // Load reads and parses the file at path. Every error names the path.
