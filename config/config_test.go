@@ -645,3 +645,26 @@ func TestNestingDepthIgnoresStringsAndComments(t *testing.T) {
 		t.Errorf("nestingDepth = %d at line %d, want 2 at line 6", depth, line)
 	}
 }
+
+func TestServerURLCredentialsRefusedAndRedacted(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	for _, s := range []string{"tcp://u:" + secret + "@broker:1883", "http://u:" + secret + "@broker", "tcp://u:" + secret + "@[::1", "u:" + secret + "@broker"} {
+		_, err := Parse([]byte("version = 1\n[uplinks.mqtt]\nenabled = true\nservers = [\"" + s + "\"]\n"))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "uplinks.mqtt.servers[0]") {
+			t.Errorf("Parse(%q) = %v, want ErrInvalid naming uplinks.mqtt.servers[0]", s, err)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+	for in, want := range map[string]string{
+		"tcp://u:pw@h:1/x@y": "tcp://xxxxx@h:1/x@y",
+		"tcp://a@b@h":        "tcp://xxxxx@h",
+		"tcp://h:1883":       "tcp://h:1883",
+		"u:pw@h":             "xxxxx@h",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
