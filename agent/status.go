@@ -37,6 +37,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		return nil, fmt.Errorf("agent: status: %w", err)
 	}
 	o, s, stored := a.pipeline.Counts()
+	encDrops, withoutLoc, encErr := a.pipeline.EncodeFailures()
 	boot := a.pipeline.BootID()
 	doc := &status.Doc{
 		Schema: status.SchemaVersion, Time: now.UTC(), Started: a.started.UTC(),
@@ -47,6 +48,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		Pipeline: status.Pipeline{
 			Observed: o, Signed: s, Stored: stored, AppendErrors: a.pipeline.appendErrors.Load(),
 			LastAppendError: a.pipeline.LastAppendError(), LastProgress: a.pipeline.LastProgress().UTC(),
+			EncodeDrops: encDrops, WithoutLocation: withoutLoc, LastEncodeError: encErr,
 		},
 		Store: status.Store{
 			Path: a.store.Path(), Chain: hex.EncodeToString(st.Chain[:]), HeadSeq: st.HeadSeq,

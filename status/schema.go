@@ -74,6 +74,13 @@ type Pipeline struct {
 	AppendErrors    uint64    `json:"append_errors"`
 	LastAppendError string    `json:"last_append_error,omitempty"`
 	LastProgress    time.Time `json:"last_progress,omitzero"` // last commit or idle tick; the watchdog's view
+	// EncodeDrops counts observations dropped because they could not be
+	// encoded (a driver bug); WithoutLocation counts records stored without
+	// the location stamp because the stamp would not encode. LastEncodeError
+	// is the latest of either.
+	EncodeDrops     uint64 `json:"encode_drops"`
+	WithoutLocation uint64 `json:"without_location,omitempty"`
+	LastEncodeError string `json:"last_encode_error,omitempty"`
 }
 
 // Driver states. A driver is loaded while it runs; skipped when its hardware
