@@ -363,3 +363,18 @@ func openFDs(tb testing.TB) int {
 	}
 	return len(ents)
 }
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\tline\n":        "plain\tline\n",
+		"°C, 42 %RH":           "°C, 42 %RH",
+		"a\x1b[2Jb":            `a\x1b[2Jb`,
+		"csi\u009b31m":         `csi\u009b31m`,
+		"bad\xffutf8\r":        `bad\xffutf8\x0d`,
+		"del\x7f and nul\x00.": `del\x7f and nul\x00.`,
+	} {
+		if got := status.Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

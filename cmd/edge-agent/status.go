@@ -78,6 +78,7 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 
 // printStatus renders the document in 80 columns.
 func printStatus(w io.Writer, d *status.Doc) {
+	w = status.PrintableWriter(w) // file names and error texts come from outside
 	id := d.Identity
 	fmt.Fprintf(w, "%s\n", fit(fmt.Sprintf("edge-agent %s  device %s  up %s  %s", id.Version, id.DeviceID,
 		roughAge(d.Uptime()), d.Time.UTC().Format("2006-01-02 15:04:05 UTC")), 80))
@@ -85,6 +86,9 @@ func printStatus(w io.Writer, d *status.Doc) {
 	line := fmt.Sprintf("%d observed, %d signed, %d stored since start", p.Observed, p.Signed, p.Stored)
 	if p.LastAppendError != "" {
 		line += "; APPEND FAILING: " + p.LastAppendError
+	}
+	if p.EncodeDrops > 0 || p.WithoutLocation > 0 {
+		line += fmt.Sprintf("; %d DROPPED, %d without location (cannot encode: %s)", p.EncodeDrops, p.WithoutLocation, p.LastEncodeError)
 	}
 	fmt.Fprintf(w, "%-10s %s\n", "pipeline", fit(line, 69))
 
