@@ -18,7 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -97,7 +100,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}, probes: map[string]probeResult{},
 		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
 
-	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log)
+	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log, cfg.StorePath())
 	if err != nil {
 		return nil, err
 	}
@@ -179,18 +182,62 @@ func New(o Options) (*Agent, error) {
 
 // openOrCreateKey opens the device key; a missing file: key is created when
 // allowed, so that a fresh install comes up with an identity by itself.
-func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger) (attest.Signer, error) {
+//
+// An empty key file (an older edge-agent killed between creating and writing
+// it on the first start) is replaced too, but only while the outbox shows
+// that no identity was ever used here: an empty file holds no key, so nothing
+// was signed with it, and with no outbox records (no agent.boot either,
+// which every start signs first) there is no earlier identity a new key would
+// abandon. An empty key next to signed records is a lost key: that stays an
+// error, since the network knows the device by the old one.
+func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger, outbox string) (attest.Signer, error) {
 	s, err := attest.OpenSigner(uri)
-	if errors.Is(err, attest.ErrKeyNotFound) && create {
+	switch {
+	case errors.Is(err, attest.ErrKeyNotFound) && create:
 		s, err = attest.CreateKey(uri, rnd)
 		if err == nil {
 			log.Info("created a new device key", "key", uri, "device_id", s.DeviceID())
+		}
+	case errors.Is(err, attest.ErrKeyEmpty) && create:
+		used, uerr := outboxUsed(outbox)
+		switch {
+		case uerr != nil:
+			return nil, fmt.Errorf("%w; and the outbox %s cannot tell whether a key was used before: %w", err, outbox, uerr)
+		case used:
+			return nil, fmt.Errorf("%w; the outbox %s holds records signed by the key that was lost: restore the key from its backup, "+
+				"or move the key and the outbox aside to start over as a new device", err, outbox)
+		}
+		s, err = attest.ReplaceEmptyKey(uri, rnd)
+		if err == nil {
+			log.Warn("the device key file was empty (a first start was interrupted) and no record was ever signed here: created a new device key",
+				"key", uri, "device_id", s.DeviceID())
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// outboxUsed reports whether the outbox at path, or one moved aside from it,
+// shows that this device has signed records before.
+func outboxUsed(path string) (bool, error) {
+	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) > 0 {
+		return true, nil
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	return st.Head().Seq > 0, nil
 }
 
 // Signer is the device identity.

@@ -145,6 +145,9 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 				"the daemon creates it at its first start; to create it now: `edge-agent keys init`"
 		case errors.Is(err, attest.ErrKeyPermissions):
 			return Fail, oneLine(err), fmt.Sprintf("`chmod 600 %s && chown %s: %s`; if others could read it, treat the identity as exposed", path, h.ServiceUser, path)
+		case errors.Is(err, attest.ErrKeyEmpty):
+			return Fail, oneLine(err), "start the daemon: it replaces an empty key by itself when the outbox holds no signed records; " +
+				"if it does, the key was lost: restore it from its backup"
 		case errors.Is(err, attest.ErrKeyInvalid):
 			return Fail, oneLine(err), "restore the key from its backup: a new key is a new device identity, and the network must enrol it again"
 		case errors.Is(err, fs.ErrPermission):
