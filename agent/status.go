@@ -171,7 +171,7 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 		s := d.Stats()
 		ds.Family = "camera"
 		ds.Camera = &status.Camera{FilesAttested: s.FilesAttested, LastFile: s.LastFile, LastAttested: s.LastAttested,
-			Errors: s.Errors, LastError: s.LastError}
+			Errors: s.Errors, LastError: s.LastError, Skipped: s.Skipped, LastSkipped: s.LastSkipped}
 	}
 	return ds
 }

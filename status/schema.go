@@ -160,6 +160,10 @@ type Camera struct {
 	LastAttested  time.Time `json:"last_attested,omitzero"`
 	Errors        uint64    `json:"errors"`
 	LastError     string    `json:"last_error,omitempty"`
+	// Skipped counts names not attested because they are not the camera's
+	// files (FIFOs, devices, symlinks, hard links to files outside).
+	Skipped     uint64 `json:"skipped,omitempty"`
+	LastSkipped string `json:"last_skipped,omitempty"` // "name: why"
 }
 
 // Store is the outbox.

@@ -182,6 +182,9 @@ func driverDetail(d *status.Doc, dr status.Driver) string {
 		}
 		return s
 	case dr.Camera != nil:
+		if c := dr.Camera; c.Skipped > 0 {
+			return fmt.Sprintf("%d files, %d SKIPPED (%s)", c.FilesAttested, c.Skipped, c.LastSkipped)
+		}
 		return fmt.Sprintf("%d files, last %s", dr.Camera.FilesAttested, dr.Camera.LastFile)
 	}
 	kinds := make([]string, 0, len(dr.Observations))
