@@ -136,6 +136,8 @@ func New(o Options) (*Agent, error) {
 	st, err := store.Open(cfg.StorePath(), store.Options{
 		MaxBytes:      int64(cfg.Store.MaxBytes),
 		EvictHeadroom: int64(cfg.Store.MaxBytes) / 16,
+		Reserve:       outboxReserve,
+		MinFree:       minFree(filepath.Dir(cfg.StorePath())),
 		Uplinks:       names,
 		Logger:        o.Logger.With("component", "store"),
 		Now:           o.Now,
@@ -217,6 +219,21 @@ func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger, o
 		return nil, err
 	}
 	return s, nil
+}
+
+// outboxReserve is the space kept allocated for the outbox's acks and
+// deletes on a full disk: room for the freelist of a 256 MiB outbox and the
+// pages an ack rewrites, several times over.
+const outboxReserve = 4 << 20
+
+// minFree is what the outbox leaves free on its filesystem for the rest of
+// the system (logs, the package manager): 5 % of it, at most 32 MiB.
+func minFree(dir string) int64 {
+	d, err := status.StatDisk(dir)
+	if err != nil {
+		return 0
+	}
+	return min(d.TotalBytes/20, 32<<20)
 }
 
 // outboxUsed reports whether the outbox at path, or one moved aside from it,
