@@ -48,6 +48,11 @@ type Options struct {
 	Notifier Notifier
 	// FlushTimeout bounds the uplinks' final flush at shutdown (default 3s).
 	FlushTimeout time.Duration
+	// DrainTimeout bounds the pipeline's drain at shutdown (default 10s):
+	// on a disk that refuses writes (full, or remounted read-only) the
+	// queued records cannot become durable, and waiting for them would
+	// outlast the unit's stop timeout. They were never reported durable.
+	DrainTimeout time.Duration
 	// CreateKey lets New create a missing file: key (first start).
 	CreateKey bool
 	// OnDurable is passed to the pipeline (bench latency).
@@ -95,6 +100,9 @@ func New(o Options) (*Agent, error) {
 	}
 	if o.FlushTimeout <= 0 {
 		o.FlushTimeout = 3 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 10 * time.Second
 	}
 	cfg := o.Config
 	a := &Agent{o: o, log: o.Logger.With("component", "agent"), failures: map[string]string{}, probes: map[string]probeResult{},
@@ -349,7 +357,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-watchDone
 	if pipeErr == nil {
 		a.pipeline.CloseInput()
-		pipeErr = <-pipeDone
+		drain := time.NewTimer(a.o.DrainTimeout)
+		select {
+		case pipeErr = <-pipeDone:
+		case <-drain.C:
+			_, _, stored := a.pipeline.Counts()
+			a.log.Error("the outbox refuses writes: stopping without storing the queued records (they were never reported durable)",
+				"waited", a.o.DrainTimeout, "stored", stored, "last_error", a.pipeline.LastAppendError())
+			stopPipeline() // ends the commit's retry loop
+			pipeErr = <-pipeDone
+		}
+		drain.Stop()
 	}
 
 	// Give the uplinks a bounded chance to deliver the tail.
