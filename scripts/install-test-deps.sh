@@ -13,6 +13,7 @@ have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 have systemd-analyze || need+=(systemd)
 have qemu-aarch64-static || need+=(qemu-user-static)
 [ -x /usr/bin/time ] || need+=(time)
+have chattr || need+=(e2fsprogs)            # hostile-conditions tests: a file that refuses writes
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
