@@ -370,7 +370,7 @@ func storeVerdict(s status.Store, now time.Time, checked string) (Level, string,
 			"the uplinks are not keeping up: see the uplink lines; beyond the quota the oldest records are evicted (announced by agent.gap)"
 	case s.Recovery != nil:
 		return Warn, fmt.Sprintf("%s; the outbox was replaced after corruption on %s (old file: %s)", msg, s.Recovery.At.Format(time.DateOnly), s.Recovery.MovedTo),
-			"records in the old file were not delivered: keep it for the network operator, then check the SD card with `dmesg`"
+			"records in the old file were not delivered: recover its intact ones with `edge-agent queue export --db "+s.Recovery.MovedTo+" --out FILE` and hand the file to the network operator, then check the SD card with `dmesg`"
 	case s.Evicted > 0:
 		return Warn, msg + evictedNote(s), "records were lost to the quota after a long outage: raise store.max_bytes if the disk allows"
 	}
