@@ -86,6 +86,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 			ms := up.Status()
 			us.Connected, us.Server, us.LastError, us.LastErrorAt, us.ClientCertExpiry =
 				ms.Connected, ms.Server, ms.LastError, ms.LastErrorAt, ms.ClientCertExpiry
+			if ms.Stalled != "" && us.LastError == "" { // connected, but a PUBACK is overdue
+				us.LastError, us.LastErrorAt = "stalled: "+ms.Stalled, now
+			}
 		case *p2p.Uplink:
 			ps := up.Status()
 			peers := ps.Peers

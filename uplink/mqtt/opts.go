@@ -46,6 +46,9 @@ type Opts struct {
 	Window int
 	// ConnectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
 	ConnectTimeout time.Duration
+	// ResendAfter is how long a PUBLISH waits for its PUBACK before it is
+	// sent again with DUP on the same connection; 0 means 10s.
+	ResendAfter time.Duration
 	// BackoffMin and BackoffMax bound the wait between failed connection
 	// attempts; it doubles from BackoffMin and is jittered by Rand.
 	BackoffMin, BackoffMax time.Duration
@@ -143,6 +146,9 @@ func load(o Opts, deviceRequired bool) (*config, error) {
 			return nil, err
 		}
 		c.tls, c.certExpiry = t, expiry
+	}
+	if c.ResendAfter <= 0 {
+		c.ResendAfter = defaultResendAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
