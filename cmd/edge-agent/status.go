@@ -119,6 +119,9 @@ func printStatus(w io.Writer, d *status.Doc) {
 	fmt.Fprintf(w, "\n%-10s %-12s %8s %-9s %s\n", "UPLINK", "STATE", "BACKLOG", "LAST ACK", "SERVER / LAST ERROR")
 	for _, u := range d.Uplinks {
 		state, detail := "connected", u.Server
+		if stall, ok := strings.CutPrefix(u.LastError, "stalled: "); ok && u.Connected {
+			state, detail = "STALLED", stall
+		}
 		if !u.Connected {
 			state, detail = "DOWN", u.LastError
 			if detail == "" {
