@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
@@ -70,6 +72,10 @@ type Pipeline struct {
 	encodeDrops, locDropped atomic.Uint64
 	lastEncodeErr           atomic.Pointer[string]
 	encodeLog               logLimit
+
+	// readOnlyDisk is set while appends fail with EROFS: after an I/O error
+	// the kernel refuses writes though statfs still says read-write.
+	readOnlyDisk atomic.Bool
 
 	gapMu    sync.Mutex
 	inFlight []store.Range // evicted ranges whose agent.gap record is signed but not yet committed
@@ -333,6 +339,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 			return fmt.Errorf("agent: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
 		}
 		p.appendErrors.Add(1)
+		p.readOnlyDisk.Store(errors.Is(err, syscall.EROFS) || strings.Contains(err.Error(), "read-only file system")) // bbolt does not wrap every error
 		msg := err.Error()
 		p.lastAppendErr.Store(&msg)
 		p.o.Logger.Error("cannot store signed records; holding them and retrying",
@@ -344,6 +351,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+	p.readOnlyDisk.Store(false)
 	now := p.o.Now()
 	p.stored.Add(uint64(len(b.entries)))
 	p.lastProgress.Store(now.UnixNano())

@@ -108,6 +108,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		doc.Clock.Synced, doc.Clock.MaxErrorSeconds = c.Synced, c.MaxErrorSeconds
 	}
 	doc.Disk, _ = status.StatDisk(a.o.Config.Device.DataDir) // an error is reported inside Disk
+	if a.pipeline.readOnlyDisk.Load() {
+		doc.Disk.ReadOnly = true // writes fail with EROFS, whatever the mount flags say
+	}
 	return doc, nil
 }
 

@@ -269,6 +269,15 @@ func (h *Host) checkReadOnly(dir string) Check {
 		if disk.ReadOnly || slices.Contains(opts, "ro") {
 			return Fail, "the filesystem holding " + dir + " is mounted read-only" + where, nextReadOnly(dir)
 		}
+		// After an I/O error ext4 refuses writes (EROFS) while statfs and
+		// /proc/mounts still say read-write: only a write tells.
+		if f, err := os.CreateTemp(at, ".doctor-probe-*"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+		} else if errors.Is(err, syscall.EROFS) {
+			return Fail, "the filesystem holding " + dir + " refuses writes (read-only file system) although it is mounted read-write" + where +
+				": the kernel stops writes after an I/O error", nextReadOnly(dir)
+		}
 		return OK, "the filesystem holding " + dir + " is read-write" + where, ""
 	}}
 }
@@ -301,13 +310,16 @@ func diskVerdict(d status.Disk, quota int64) (Level, string, string) {
 	}
 	msg := fmt.Sprintf("%s free of %s (%.0f%%) on the filesystem of %s", humanBytes(d.FreeBytes), humanBytes(d.TotalBytes), share*100, d.Path)
 	switch {
-	case d.FreeBytes < failFreeBytes || share < failShare:
+	case share < failShare || d.FreeBytes < failFreeBytes && share < warnShare:
 		return Fail, msg, "free space: old logs (`journalctl --vacuum-size=50M`), camera segments, or move the data dir to a larger card"
 	case share < warnShare:
 		return Warn, msg, "free space soon: `du -xsh /var/* | sort -h` shows what uses it"
+	case quota > d.TotalBytes && d.TotalBytes > 0:
+		return Warn, msg + fmt.Sprintf("; the outbox quota (%s) is larger than the whole filesystem", humanBytes(quota)),
+			"lower store.max_bytes below the free space: until then the free space, not the quota, bounds the outbox (the oldest records are evicted)"
 	case quota > d.FreeBytes:
 		return Warn, msg + fmt.Sprintf("; the outbox quota (%s) is larger than that", humanBytes(quota)),
-			"lower store.max_bytes below the free space, or free space"
+			"lower store.max_bytes below the free space, or free space: until then the free space bounds the outbox"
 	}
 	return OK, msg, ""
 }
@@ -370,7 +382,7 @@ func storeVerdict(s status.Store, now time.Time, checked string) (Level, string,
 			"the uplinks are not keeping up: see the uplink lines; beyond the quota the oldest records are evicted (announced by agent.gap)"
 	case s.Recovery != nil:
 		return Warn, fmt.Sprintf("%s; the outbox was replaced after corruption on %s (old file: %s)", msg, s.Recovery.At.Format(time.DateOnly), s.Recovery.MovedTo),
-			"records in the old file were not delivered: recover its intact ones with `edge-agent queue export --db "+s.Recovery.MovedTo+" --out FILE` and hand the file to the network operator, then check the SD card with `dmesg`"
+			"records in the old file were not delivered: recover its intact ones with `edge-agent queue export --db " + s.Recovery.MovedTo + " --out FILE` and hand the file to the network operator, then check the SD card with `dmesg`"
 	case s.Evicted > 0:
 		return Warn, msg + evictedNote(s), "records were lost to the quota after a long outage: raise store.max_bytes if the disk allows"
 	}

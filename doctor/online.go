@@ -165,10 +165,7 @@ func uplinkVerdict(doc *status.Doc, u status.Uplink) (Level, string, string) {
 		if why == "" {
 			why = "no connection yet"
 		}
-		next := "check the network and the server address; the uplink retries by itself"
-		if strings.Contains(why, "certificate") || strings.Contains(why, "TLS") {
-			next = "check ca_file, cert_file and key_file against what the network issued"
-		}
+		next := uplinkNext(why)
 		return Fail, fmt.Sprintf("not connected to %s: %s (%s)", orUnknown(u.Server), why, backlog), next
 	}
 	if u.Backlog > 0 && (u.LastAck.IsZero() && doc.Uptime() > ackStale || !u.LastAck.IsZero() && doc.Age(u.LastAck) > ackStale) {
@@ -179,6 +176,22 @@ func uplinkVerdict(doc *status.Doc, u status.Uplink) (Level, string, string) {
 			"provision a renewed client certificate before then"
 	}
 	return OK, fmt.Sprintf("connected to %s, %d delivered since start, %s", orUnknown(u.Server), u.Delivered, backlog), ""
+}
+
+// uplinkNext is the next step for an uplink that is down, by the cause the
+// uplink reported: the network is only one of them.
+func uplinkNext(why string) string {
+	switch {
+	case strings.Contains(why, "certificate") || strings.Contains(why, "TLS"):
+		return "check ca_file, cert_file and key_file against what the network issued"
+	case strings.Contains(why, "username/password") || strings.Contains(why, "not authorised"):
+		return "check username and password in [uplinks.mqtt] against the broker's accounts; the network is fine"
+	case strings.Contains(why, "client id"):
+		return "set a client_id the broker accepts in [uplinks.mqtt]"
+	case strings.Contains(why, "did not answer the MQTT"):
+		return "the host answers but no MQTT broker does: check the port and whether the server wants TLS (ssl://, port 8883)"
+	}
+	return "check the network and the server address; the uplink retries by itself"
 }
 
 func total(m map[string]uint64) uint64 {

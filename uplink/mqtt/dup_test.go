@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,4 +119,44 @@ func TestLostPubackIsResentWithDup(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "every record at the subscriber", func() bool { return len(rec.Messages()) >= n })
 	checkDelivered(t, rec.Messages(), n, 300)
+}
+
+// A server that accepts TCP but never answers CONNECT is reachable: it is
+// not reported as "unreachable".
+func TestSilentServerIsNotUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // hold it open, say nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	o := testOpts(t, "tcp://"+ln.Addr().String())
+	o.ConnectTimeout = 300 * time.Millisecond
+	u := mustNew(t, o)
+	q := newFakeQueue(t)
+	q.add(1, 10)
+	runUplink(t, u, q)
+	waitUntil(t, 10*time.Second, "a failed attempt", func() bool { return u.Status().Failures >= 1 })
+	if why := u.Status().LastError; !strings.Contains(why, "did not answer the MQTT CONNECT") || strings.Contains(why, "unreachable") {
+		t.Errorf("LastError = %q, want it to say the server accepted but did not answer", why)
+	}
 }

@@ -138,7 +138,13 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 		if ctx.Err() != nil {
 			return false, nil
 		}
-		u.failed(u.c.explain(err))
+		why := u.c.explain(err)
+		var netErr net.Error
+		if conn != nil && (errors.Is(err, ErrTimeout) || errors.As(err, &netErr) && netErr.Timeout()) {
+			// TCP (and TLS) went through: the host is reachable.
+			why = "the server accepted the connection but did not answer the MQTT CONNECT in time — is it an MQTT broker on that port, and does it want TLS?"
+		}
+		u.failed(why)
 		return false, fmt.Errorf("mqtt: connect to %s: %w", server.Redacted(), err)
 	}
 	defer client.Disconnect(250)
