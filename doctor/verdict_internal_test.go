@@ -34,10 +34,10 @@ func TestDiskVerdictThresholds(t *testing.T) {
 
 func TestUplinkNextNamesTheCause(t *testing.T) {
 	for why, want := range map[string]string{
-		"broker rejected the username/password": "username and password",
-		"TLS: broker certificate signed by an unknown authority — check ca_file": "ca_file",
+		"broker rejected the username/password":                                          "username and password",
+		"TLS: broker certificate signed by an unknown authority — check ca_file":         "ca_file",
 		"the server accepted the connection but did not answer the MQTT CONNECT in time": "port",
-		"broker unreachable: connection refused":                                        "check the network",
+		"broker unreachable: connection refused":                                         "check the network",
 	} {
 		if got := uplinkNext(why); !strings.Contains(got, want) {
 			t.Errorf("uplinkNext(%q) = %q, want it to mention %q", why, got, want)
