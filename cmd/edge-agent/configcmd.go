@@ -23,8 +23,12 @@ func cmdConfig(_ context.Context, env *cliEnv, args []string) error {
 		if len(args) != 2 {
 			return usagef("usage: edge-agent config check FILE")
 		}
-		if _, err := config.Load(args[1]); err != nil {
+		c, err := config.Load(args[1])
+		if err != nil {
 			return err
+		}
+		for _, w := range configWarnings(args[1], c) {
+			fmt.Fprintf(env.stdout, "%s: warning: %s\n", args[1], w)
 		}
 		fmt.Fprintf(env.stdout, "%s: ok\n", args[1])
 		return nil
