@@ -22,8 +22,10 @@ import (
 // the first one would have. paho has no call for that, so the uplink dials
 // the connection itself and writes the PUBLISH between paho's packets.
 
-// defaultResendAfter is the wait for a PUBACK before a DUP re-send.
-const defaultResendAfter = 10 * time.Second
+// defaultResendAfter is the wait for a PUBACK before a DUP re-send: far
+// beyond a broker's answer on any working link, and a spurious re-send only
+// costs a duplicate, which receivers drop.
+const defaultResendAfter = 5 * time.Second
 
 // maxDups is how often one PUBLISH is re-sent on a connection before the
 // PUBACK watchdog gives up on the connection.

@@ -47,7 +47,7 @@ type Opts struct {
 	// ConnectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
 	ConnectTimeout time.Duration
 	// ResendAfter is how long a PUBLISH waits for its PUBACK before it is
-	// sent again with DUP on the same connection; 0 means 10s.
+	// sent again with DUP on the same connection; 0 means 5s.
 	ResendAfter time.Duration
 	// BackoffMin and BackoffMax bound the wait between failed connection
 	// attempts; it doubles from BackoffMin and is jittered by Rand.
