@@ -69,10 +69,10 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("soak %-13s %6s %6s %8s %6s %10s %8s %9s %9s\n", "kind", "trials", "failed", "records", "lost", "duplicated", "evicted", "peak RSS", "max stop")
+	fmt.Printf("soak %-14s %6s %6s %8s %6s %10s %8s %9s %9s\n", "kind", "trials", "failed", "records", "lost", "duplicated", "evicted", "peak RSS", "max stop")
 	for k, kind := range kinds {
 		r := tallies[k]
-		fmt.Printf("soak %-13s %6d %6d %8d %6d %10d %8d %7.1fMB %9s\n", kind.name, r.trials, r.failed, r.records, r.lost, r.duplicated, r.evicted,
+		fmt.Printf("soak %-14s %6d %6d %8d %6d %10d %8d %7.1fMB %9s\n", kind.name, r.trials, r.failed, r.records, r.lost, r.duplicated, r.evicted,
 			float64(r.peakRSS)/1e6, r.maxStop.Round(10*time.Millisecond))
 	}
 }
