@@ -237,11 +237,14 @@ const outboxReserve = 4 << 20
 // minFree is what the outbox leaves free on its filesystem for the rest of
 // the system (logs, the package manager): 5 % of it, at most 32 MiB.
 func minFree(dir string) int64 {
-	d, err := status.StatDisk(dir)
-	if err != nil {
-		return 0
+	for ; ; dir = filepath.Dir(dir) { // the outbox directory may not exist yet
+		if d, err := status.StatDisk(dir); err == nil {
+			return min(d.TotalBytes/20, 32<<20)
+		}
+		if dir == filepath.Dir(dir) {
+			return 0
+		}
 	}
-	return min(d.TotalBytes/20, 32<<20)
 }
 
 // outboxUsed reports whether the outbox at path, or one moved aside from it,

@@ -21,6 +21,10 @@ const (
 	// compactSlack is how much larger than its live data (twice the record
 	// bytes, plus the reserve) the file must be before it is compacted.
 	compactSlack = 16 << 20
+	// compactMaxLive is the most record bytes a compaction copies: it holds
+	// the writer lock, and appends wait for it, so it only runs when the
+	// copy is small (tens of milliseconds on an SD card).
+	compactMaxLive = 8 << 20
 	// compactEvery spaces compactions, so a file that does not shrink
 	// (a copy that failed, or a steady large backlog) is not copied on
 	// every ack.
@@ -41,7 +45,7 @@ func (s *Store) maybeCompact() {
 	s.mu.Lock()
 	live := int64(s.st.bytes)
 	s.mu.Unlock()
-	if fi.Size() < 2*live+s.opts.Reserve+compactSlack {
+	if live > compactMaxLive || fi.Size() < 2*live+s.opts.Reserve+compactSlack {
 		return
 	}
 	now := s.opts.Now()
@@ -70,9 +74,7 @@ func (s *Store) compact() (err error) {
 		return fmt.Errorf("store: compact: remove leftover %s: %w", tmp, err)
 	}
 	var o opened
-	bo := boltOptions(s.opts, &o)
-	bo.MaxSize = 0 // a copy of a file within its cap fits its cap
-	dst, err := bolt.Open(tmp, 0o600, bo)
+	dst, err := bolt.Open(tmp, 0o600, boltOptions(s.opts, &o))
 	if err != nil {
 		return fmt.Errorf("store: compact: %w", err)
 	}

@@ -21,6 +21,11 @@ import (
 // §3.3.1.1, §4.3.2); the broker's PUBACK for it completes paho's token as
 // the first one would have. paho has no call for that, so the uplink dials
 // the connection itself and writes the PUBLISH between paho's packets.
+//
+// A PUBACK that was only late arrives twice (for the first send and the
+// re-send). The second finds no token and paho drops it; it cannot complete
+// another record's token, since paho issues packet ids round-robin over all
+// 65,535 and the two PUBACKs come back to back.
 
 // defaultResendAfter is the wait for a PUBACK before a DUP re-send: far
 // beyond a broker's answer on any working link, and a spurious re-send only
