@@ -68,9 +68,10 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 		batch += uint64(len(e.Data))
 	}
 	// The free space left caps the outbox like the quota (space.go).
-	limit, byRoom := uint64(s.opts.MaxBytes), false
+	limit, byRoom, headroom := uint64(s.opts.MaxBytes), false, uint64(s.opts.EvictHeadroom)
 	if room := s.roomLimit(st, batch, len(entries)); room > 0 && (limit == 0 || room < limit) {
-		limit, byRoom = room, true
+		// The quota's headroom could be larger than what the disk holds.
+		limit, byRoom, headroom = room, true, min(headroom, room/16)
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		recs := tx.Bucket([]byte(bucketRecords))
@@ -81,7 +82,7 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 			// Evict down to a low-water mark below the quota, not just
 			// the overflow: at a full quota every batch would otherwise
 			// evict a few records and need an agent.gap record of its own.
-			rs, n, freed, err := evictOldest(recs, st.bytes+batch-limit+uint64(s.opts.EvictHeadroom))
+			rs, n, freed, err := evictOldest(recs, st.bytes+batch-limit+headroom)
 			if err != nil {
 				return err
 			}
