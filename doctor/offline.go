@@ -44,6 +44,12 @@ func Diagnose(ctx context.Context, h Host, s Setup, f Fetcher) *Report {
 			}
 			return Fail, err.Error(), "start it with `systemctl start edge-agent`"
 		}}}, h.offlineChecks(s)...)
+	case errors.Is(err, status.ErrDaemonFailed):
+		r.Daemon = DaemonRunning
+		checks = append([]Check{{"daemon", func(context.Context) (Level, string, string) {
+			return Fail, "the daemon runs but cannot report its status: " + err.Error(),
+				"`journalctl -u edge-agent -n 50` shows the ERROR line with the cause; checking the host directly meanwhile"
+		}}}, h.offlineChecks(s)...)
 	default:
 		r.Daemon = DaemonUnknown
 		checks = append([]Check{{"daemon", func(context.Context) (Level, string, string) {

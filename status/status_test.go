@@ -313,7 +313,7 @@ func TestServerFailsLoudlyOnUnencodableDoc(t *testing.T) {
 		t.Errorf("status code %d, want 500", resp.StatusCode)
 	}
 	_, err = (&status.Client{Socket: srv.Socket()}).Fetch(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "cannot encode its status document") {
+	if !errors.Is(err, status.ErrDaemonFailed) || !strings.Contains(err.Error(), "cannot encode its status document") {
 		t.Errorf("Fetch = %v, want it to say the daemon cannot encode its document", err)
 	}
 }
