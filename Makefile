@@ -63,7 +63,7 @@ bench-p2p: ## p2p figures: verify rate, 20-node propagation latency
 
 SOAK_TRIALS ?= 5
 soak: test-deps ## hostile-conditions soak, minutes (root: mounts a tmpfs): SIGKILL, disk-full, read-only, broker-fault and hostile-gossip trials, SOAK_TRIALS each
-	@mkdir -p bin; CGO_ENABLED=1 SOAK_TRIALS=$(SOAK_TRIALS) $(GO) test -tags soak -run 'TestSoak' -count=1 -timeout 120m -v ./cmd/edge-agent ./uplink/p2p > bin/soak.log 2>&1; rc=$$?; \
+	@mkdir -p bin; CGO_ENABLED=1 SOAK_TRIALS=$(SOAK_TRIALS) $(GO) test -tags 'soak $(TAGS)' -run 'TestSoak' -count=1 -timeout 120m -v ./cmd/edge-agent ./uplink/p2p > bin/soak.log 2>&1; rc=$$?; \
 	  grep -E '^soak ' bin/soak.log; grep -E -- '--- FAIL' bin/soak.log; echo "full log: bin/soak.log"; exit $$rc
 
 clean: ## remove build output
