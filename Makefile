@@ -11,7 +11,7 @@ TAGS     ?= nethttpomithttp2
 FUZZTIME ?= 20000x
 export CGO_ENABLED ?= 0
 
-.PHONY: help build demo test test-deps lint unit fuzz-short fuzz bench bench-lora bench-p2p size-check clean
+.PHONY: help build demo test test-deps lint unit fuzz-short fuzz bench bench-lora bench-p2p size-check clean soak
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ bench-lora: ## LoRa multiplexer figures: 10,000 uplinks to two upstreams, added 
 
 bench-p2p: ## p2p figures: verify rate, 20-node propagation latency
 	$(GO) test -run '^$$' -bench 'Check|Mesh' -benchtime 1x ./uplink/p2p ./collect
+
+SOAK_TRIALS ?= 5
+soak: test-deps ## hostile-conditions soak, minutes (root: mounts a tmpfs): SIGKILL, disk-full, read-only, broker-fault and hostile-gossip trials, SOAK_TRIALS each
+	@mkdir -p bin; CGO_ENABLED=1 SOAK_TRIALS=$(SOAK_TRIALS) $(GO) test -tags 'soak $(TAGS)' -run 'TestSoak' -count=1 -timeout 120m -v ./cmd/edge-agent ./uplink/p2p > bin/soak.log 2>&1; rc=$$?; \
+	  grep -E '^soak ' bin/soak.log; grep -E -- '--- FAIL' bin/soak.log; echo "full log: bin/soak.log"; exit $$rc
 
 clean: ## remove build output
 	rm -rf bin dist

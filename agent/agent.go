@@ -18,7 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -44,6 +47,11 @@ type Options struct {
 	Notifier Notifier
 	// FlushTimeout bounds the uplinks' final flush at shutdown (default 3s).
 	FlushTimeout time.Duration
+	// DrainTimeout bounds the pipeline's drain at shutdown (default 10s):
+	// on a disk that refuses writes (full, or remounted read-only) the
+	// queued records cannot become durable, and waiting for them would
+	// outlast the unit's stop timeout. They were never reported durable.
+	DrainTimeout time.Duration
 	// CreateKey lets New create a missing file: key (first start).
 	CreateKey bool
 	// OnDurable is passed to the pipeline (bench latency).
@@ -97,11 +105,14 @@ func New(o Options) (*Agent, error) {
 	if o.FlushTimeout <= 0 {
 		o.FlushTimeout = 3 * time.Second
 	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 10 * time.Second
+	}
 	cfg := o.Config
 	a := &Agent{o: o, log: o.Logger.With("component", "agent"), reloads: make(chan reloadRequest), failures: map[string]string{}, probes: map[string]probeResult{},
 		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
 
-	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log)
+	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log, cfg.StorePath())
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +143,8 @@ func New(o Options) (*Agent, error) {
 	st, err := store.Open(cfg.StorePath(), store.Options{
 		MaxBytes:      int64(cfg.Store.MaxBytes),
 		EvictHeadroom: int64(cfg.Store.MaxBytes) / 16,
+		Reserve:       outboxReserve,
+		MinFree:       minFree(filepath.Dir(cfg.StorePath())),
 		Uplinks:       names,
 		Logger:        o.Logger, // the store adds its component
 		Now:           o.Now,
@@ -220,18 +233,80 @@ func (a *Agent) warnIdle(ds []drivers.Driver, ups []uplink.Uplink) {
 
 // openOrCreateKey opens the device key; a missing file: key is created when
 // allowed, so that a fresh install comes up with an identity by itself.
-func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger) (attest.Signer, error) {
+//
+// An empty key file (an older edge-agent killed between creating and writing
+// it on the first start) is replaced too, but only while the outbox shows
+// that no identity was ever used here: an empty file holds no key, so nothing
+// was signed with it, and with no outbox records (no agent.boot either,
+// which every start signs first) there is no earlier identity a new key would
+// abandon. An empty key next to signed records is a lost key: that stays an
+// error, since the network knows the device by the old one.
+func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger, outbox string) (attest.Signer, error) {
 	s, err := attest.OpenSigner(uri)
-	if errors.Is(err, attest.ErrKeyNotFound) && create {
+	switch {
+	case errors.Is(err, attest.ErrKeyNotFound) && create:
 		s, err = attest.CreateKey(uri, rnd)
 		if err == nil {
 			log.Info("created a new device key", "key", uri, "device_id", s.DeviceID())
+		}
+	case errors.Is(err, attest.ErrKeyEmpty) && create:
+		used, uerr := outboxUsed(outbox)
+		switch {
+		case uerr != nil:
+			return nil, fmt.Errorf("%w; and the outbox %s cannot tell whether a key was used before: %w", err, outbox, uerr)
+		case used:
+			return nil, fmt.Errorf("%w; the outbox %s holds records signed by the key that was lost: restore the key from its backup, "+
+				"or move the key and the outbox aside to start over as a new device", err, outbox)
+		}
+		s, err = attest.ReplaceEmptyKey(uri, rnd)
+		if err == nil {
+			log.Warn("the device key file was empty (a first start was interrupted) and no record was ever signed here: created a new device key",
+				"key", uri, "device_id", s.DeviceID())
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// outboxReserve is the space kept allocated for the outbox's acks and
+// deletes on a full disk: room for the freelist of a 256 MiB outbox and the
+// pages an ack rewrites, several times over.
+const outboxReserve = 4 << 20
+
+// minFree is what the outbox leaves free on its filesystem for the rest of
+// the system (logs, the package manager): 5 % of it, at most 32 MiB.
+func minFree(dir string) int64 {
+	for ; ; dir = filepath.Dir(dir) { // the outbox directory may not exist yet
+		if d, err := status.StatDisk(dir); err == nil {
+			return min(d.TotalBytes/20, 32<<20)
+		}
+		if dir == filepath.Dir(dir) {
+			return 0
+		}
+	}
+}
+
+// outboxUsed reports whether the outbox at path, or one moved aside from it,
+// shows that this device has signed records before.
+func outboxUsed(path string) (bool, error) {
+	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) > 0 {
+		return true, nil
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	return st.Head().Seq > 0, nil
 }
 
 // Signer is the device identity.
@@ -308,7 +383,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-watchDone
 	if pipeErr == nil {
 		a.pipeline.CloseInput()
-		pipeErr = <-pipeDone
+		drain := time.NewTimer(a.o.DrainTimeout)
+		select {
+		case pipeErr = <-pipeDone:
+		case <-drain.C:
+			_, _, stored := a.pipeline.Counts()
+			a.log.Error("the outbox refuses writes: stopping without storing the queued records (they were never reported durable)",
+				"waited", a.o.DrainTimeout, "stored", stored, "last_error", a.pipeline.LastAppendError())
+			stopPipeline() // ends the commit's retry loop
+			pipeErr = <-pipeDone
+		}
+		drain.Stop()
 	}
 
 	// Give the uplinks a bounded chance to deliver the tail.

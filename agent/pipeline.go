@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
@@ -73,6 +75,16 @@ type Pipeline struct {
 	appendErrors             atomic.Uint64
 	lastAppendErr            atomic.Pointer[string]
 
+	// Observations that could not be encoded (dropped) and records stored
+	// without the location stamp because the stamp itself would not encode.
+	encodeDrops, locDropped atomic.Uint64
+	lastEncodeErr           atomic.Pointer[string]
+	encodeLog               logLimit
+
+	// readOnlyDisk is set while appends fail with EROFS: after an I/O error
+	// the kernel refuses writes though statfs still says read-write.
+	readOnlyDisk atomic.Bool
+
 	gapMu    sync.Mutex
 	inFlight []store.Range // evicted ranges whose agent.gap record is signed but not yet committed
 }
@@ -104,10 +116,11 @@ func NewPipeline(o PipelineOpts) (*Pipeline, error) {
 		o.Rand = rand.Reader
 	}
 	p := &Pipeline{
-		o:        o,
-		in:       make(chan drivers.Observation, o.QueueLen),
-		loc:      newLocationStamp(o.LocationAge, o.Now),
-		inClosed: make(chan struct{}),
+		o:         o,
+		in:        make(chan drivers.Observation, o.QueueLen),
+		loc:       newLocationStamp(o.LocationAge, o.Now),
+		inClosed:  make(chan struct{}),
+		encodeLog: logLimit{every: 10 * time.Second},
 	}
 	if o.KernelClock == nil {
 		o.KernelClock = status.KernelClock
@@ -173,6 +186,27 @@ func (p *Pipeline) LastAppendError() string {
 		return *s
 	}
 	return ""
+}
+
+// EncodeFailures reports observations dropped because they could not be
+// encoded, records stored without a location stamp that would not encode,
+// and the latest such error ("" when none since start).
+func (p *Pipeline) EncodeFailures() (dropped, withoutLoc uint64, last string) {
+	if s := p.lastEncodeErr.Load(); s != nil {
+		last = *s
+	}
+	return p.encodeDrops.Load(), p.locDropped.Load(), last
+}
+
+// encodeFailed counts and reports one encoding failure, logging at most one
+// line per interval.
+func (p *Pipeline) encodeFailed(counter *atomic.Uint64, msg string, err error) {
+	counter.Add(1)
+	e := err.Error()
+	p.lastEncodeErr.Store(&e)
+	if ok, held := p.encodeLog.allow(p.o.Now()); ok {
+		p.o.Logger.Error(msg, "err", err, "similar_lines_suppressed", held)
+	}
 }
 
 // bootObs says why this boot record starts where it does.
@@ -324,6 +358,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 			return fmt.Errorf("agent: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
 		}
 		p.appendErrors.Add(1)
+		p.readOnlyDisk.Store(errors.Is(err, syscall.EROFS) || strings.Contains(err.Error(), "read-only file system")) // bbolt does not wrap every error
 		msg := err.Error()
 		p.lastAppendErr.Store(&msg)
 		p.o.Logger.Error("cannot store signed records; holding them and retrying",
@@ -335,6 +370,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+	p.readOnlyDisk.Store(false)
 	now := p.o.Now()
 	p.stored.Add(uint64(len(b.entries)))
 	p.lastProgress.Store(now.UnixNano())
@@ -386,6 +422,16 @@ func (s *sequencer) build(obs []drivers.Observation) (batch, error) {
 			c.Loc = loc
 		}
 		payload, err := attest.EncodePayload(&c)
+		if err != nil && c.Loc != nil {
+			// A location stamp that cannot be encoded must not silence
+			// every other driver: keep the observation, without the stamp.
+			c.Loc = nil
+			stampErr := err
+			if payload, err = attest.EncodePayload(&c); err == nil {
+				p.encodeFailed(&p.locDropped, "storing records without the location stamp, which cannot be encoded",
+					fmt.Errorf("agent: location stamp for %s record from %s: %w", o.Kind, o.Source, stampErr))
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("agent: encode %s record from %s: %w", o.Kind, o.Source, err)
 		}
@@ -405,7 +451,7 @@ func (s *sequencer) build(obs []drivers.Observation) (batch, error) {
 	}
 	for _, o := range obs {
 		if err := add(o); err != nil {
-			p.o.Logger.Error("dropping an observation that cannot be encoded", "err", err)
+			p.encodeFailed(&p.encodeDrops, "dropping an observation that cannot be encoded", err)
 		}
 	}
 	if err := p.signAll(b.entries, payloads); err != nil {

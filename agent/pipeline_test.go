@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -317,3 +319,57 @@ func TestSubtractRanges(t *testing.T) {
 		})
 	}
 }
+
+// A location stamp that cannot be encoded must not silence the other
+// drivers, and an observation that cannot be encoded is counted and logged
+// at most once per interval, not once each.
+func TestEncodeFailuresAreCountedAndQuiet(t *testing.T) {
+	st := openStore(t, 0)
+	var logs countingHandler
+	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, BatchMax: 16, Logger: slog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	p.UpdateFix(drivers.Fix{TimeUnixNano: time.Now().UnixNano(), Lat: 52.5, Lon: 13.4, Mode: drivers.Fix3D, Sats: drivers.U8(9), HDOP: drivers.F64(math.NaN())})
+	for _, o := range counters(100) {
+		if err := p.Emit(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 { // a driver bug: a value CBOR can carry but the claims refuse
+		if err := p.Emit(context.Background(), drivers.Observation{Kind: "", Source: "bad", Time: time.Now(), Data: drivers.Counter{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.CloseInput()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, recs := auditStore(t, st)
+	if len(recs) != 101 { // boot + 100 counters
+		t.Errorf("%d records stored, want 101: the bad stamp silenced the counters", len(recs))
+	}
+	dropped, withoutLoc, last := p.EncodeFailures()
+	// The location stamp refuses the NaN fix itself (issue #18), so no record
+	// has to be stored without its stamp; the encode fallback is the second line.
+	if dropped != 100 || withoutLoc != 0 || last == "" {
+		t.Errorf("EncodeFailures = %d dropped, %d without location, %q; want 100, 0 and an error", dropped, withoutLoc, last)
+	}
+	if n := logs.errors.Load(); n > 2 {
+		t.Errorf("%d ERROR lines for 200 encoding failures, want at most 2", n)
+	}
+}
+
+type countingHandler struct{ errors atomic.Int64 }
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }

@@ -38,6 +38,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		return nil, fmt.Errorf("agent: status: %w", err)
 	}
 	o, s, stored := a.pipeline.Counts()
+	encDrops, withoutLoc, encErr := a.pipeline.EncodeFailures()
 	boot := a.pipeline.BootID()
 	doc := &status.Doc{
 		Schema: status.SchemaVersion, Time: now.UTC(), Started: a.started.UTC(),
@@ -48,6 +49,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		Pipeline: status.Pipeline{
 			Observed: o, Signed: s, Stored: stored, AppendErrors: a.pipeline.appendErrors.Load(),
 			LastAppendError: a.pipeline.LastAppendError(), LastProgress: a.pipeline.LastProgress().UTC(),
+			EncodeDrops: encDrops, WithoutLocation: withoutLoc, LastEncodeError: encErr,
 		},
 		Store: status.Store{
 			Path: a.store.Path(), Chain: hex.EncodeToString(st.Chain[:]), HeadSeq: st.HeadSeq,
@@ -90,6 +92,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 			ms := up.Status()
 			us.Connected, us.Server, us.LastError, us.LastErrorAt, us.ClientCertExpiry =
 				ms.Connected, ms.Server, ms.LastError, ms.LastErrorAt, ms.ClientCertExpiry
+			if ms.Stalled != "" && us.LastError == "" { // connected, but a PUBACK is overdue
+				us.LastError, us.LastErrorAt = "stalled: "+ms.Stalled, now
+			}
 		case *file.Uplink:
 			us.Server = cfg.SpoolDir()
 		}
@@ -106,6 +111,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	}
 	doc.Clock.Source = a.pipeline.clock.current().Source
 	doc.Disk, _ = status.StatDisk(cfg.Device.DataDir) // an error is reported inside Disk
+	if a.pipeline.readOnlyDisk.Load() {
+		doc.Disk.ReadOnly = true // writes fail with EROFS, whatever the mount flags say
+	}
 	doc.Update = status.ReadUpdate(cfg.Device.DataDir)
 	return doc, nil
 }
@@ -169,7 +177,7 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 		s := d.Stats()
 		ds.Family = "camera"
 		ds.Camera = &status.Camera{FilesAttested: s.FilesAttested, LastFile: s.LastFile, LastAttested: s.LastAttested,
-			Errors: s.Errors, LastError: s.LastError}
+			Errors: s.Errors, LastError: s.LastError, Skipped: s.Skipped, LastSkipped: s.LastSkipped}
 	}
 	return ds
 }

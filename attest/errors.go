@@ -17,6 +17,11 @@ var (
 	// PEM Ed25519 private key.
 	ErrKeyInvalid = errors.New("attest: key file is not a PKCS#8 PEM Ed25519 private key")
 
+	// ErrKeyEmpty is returned (with ErrKeyInvalid) when the key file has no
+	// bytes at all: a first start interrupted between creating and writing it
+	// by an edge-agent older than the atomic write. See ReplaceEmptyKey.
+	ErrKeyEmpty = errors.New("attest: key file is empty")
+
 	// ErrKeyPermissions is returned when the key file is readable or writable
 	// by group or others, or is not a regular file. OpenSigner refuses such a
 	// key: it may already be copied.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/veraison/go-cose"
 )
@@ -159,6 +160,9 @@ func OpenSigner(uri string) (Signer, error) {
 	if len(data) > maxKeyFileSize {
 		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrKeyInvalid, path, maxKeyFileSize)
 	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: %w: %s has 0 bytes (a first start interrupted while writing it?)", ErrKeyInvalid, ErrKeyEmpty, path)
+	}
 	priv, err := parseKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrKeyInvalid, path, err)
@@ -191,9 +195,22 @@ func parseKey(data []byte) (ed25519.PrivateKey, error) {
 // CreateKey generates an Ed25519 key from rand and writes it to the file
 // named by uri as PKCS#8 PEM with mode 0600. It never overwrites a key
 // (ErrKeyExists) and creates a missing parent directory with mode 0700.
-// The file and its directory are synced: a factory-provisioned identity must
-// survive a power cut right after provisioning.
+// The key appears under its name whole or not at all (see WriteKeyFile): a
+// factory-provisioned identity must survive a power cut at any moment.
 func CreateKey(uri string, rand io.Reader) (Signer, error) {
+	return createKey(uri, rand, false)
+}
+
+// ReplaceEmptyKey is CreateKey over a key file that exists and is empty (0
+// bytes, ErrKeyEmpty). An empty file holds no key, so nothing was ever signed
+// with it; whether the device had an identity before that a new one would
+// abandon is the caller's question (the daemon asks its outbox). It refuses
+// any other file with ErrKeyExists.
+func ReplaceEmptyKey(uri string, rand io.Reader) (Signer, error) {
+	return createKey(uri, rand, true)
+}
+
+func createKey(uri string, rand io.Reader, overEmpty bool) (Signer, error) {
 	path, err := keyPath(uri)
 	if err != nil {
 		return nil, err
@@ -211,30 +228,67 @@ func CreateKey(uri string, rand io.Reader) (Signer, error) {
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("attest: create key %s: make directory: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if overEmpty {
+		if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+			return nil, fmt.Errorf("%w: %s is not an empty key file", ErrKeyExists, path)
+		}
+	}
+	err = WriteKeyFile(path, pemBytes, overEmpty)
 	if errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("%w: %s (keep it; move it away first only if this device needs a new identity)", ErrKeyExists, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attest: create key %s: %w", path, err)
 	}
-	if err := writeSync(f, pemBytes); err != nil {
-		// A partial key would block every retry with ErrKeyExists.
-		os.Remove(path)
-		return nil, fmt.Errorf("attest: create key %s: %w", path, err)
+	return newFileSigner(priv)
+}
+
+// WriteKeyFile puts data at path with mode 0600 so that a power cut at any
+// moment leaves either no file (or the file that was there) or the whole new
+// one, never a torn or empty one: it writes a temporary file in the same
+// directory, fsyncs it, moves it into place and fsyncs the directory. With
+// replace false an existing path is left alone and the error wraps
+// fs.ErrExist (the move is a hard link, which cannot overwrite; on a
+// filesystem without hard links a rename after a check). Any backend that
+// keeps key material or a key handle in a file should write it with this.
+func WriteKeyFile(path string, data []byte, replace bool) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return nil, fmt.Errorf("attest: create key %s: sync directory: %w", path, err)
+	defer os.Remove(tmp.Name()) // after a failure; CreateTemp made it 0600
+	if err := writeSync(tmp, data); err != nil {
+		return err
+	}
+	switch {
+	case replace:
+		err = os.Rename(tmp.Name(), path)
+	default:
+		err = os.Link(tmp.Name(), path)
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP) {
+			if _, serr := os.Lstat(path); serr == nil {
+				return fs.ErrExist
+			}
+			err = os.Rename(tmp.Name(), path)
 		}
 	}
-	return newFileSigner(priv)
+	if err != nil {
+		return err
+	}
+	os.Remove(tmp.Name()) // the link's second name, before the directory sync
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	return nil
 }
 
 func writeSync(f *os.File, b []byte) error {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,5 +241,44 @@ func TestCreateKeyRefusesScheme(t *testing.T) {
 	}
 	if _, err := CreateKey(filepath.Join(t.TempDir(), "k.pem"), bytes.NewReader([]byte{1, 2})); err == nil {
 		t.Fatal("CreateKey with 2 bytes of randomness succeeded")
+	}
+}
+
+// WriteKeyFile never overwrites without replace, leaves no temporary file,
+// and the file has mode 0600.
+func TestWriteKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.pem")
+	if err := WriteKeyFile(path, []byte("one"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeyFile(path, []byte("two"), false); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second write without replace = %v, want fs.ErrExist", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "one" {
+		t.Fatalf("file holds %q after a refused write", b)
+	}
+	if err := WriteKeyFile(path, []byte("three"), true); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	fi, _ := os.Stat(path)
+	if b, _ := os.ReadFile(path); string(b) != "three" || len(ents) != 1 || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("after replace: %q, %d entries, mode %v", b, len(ents), fi.Mode())
+	}
+	// An empty key file is ErrKeyEmpty, and only an empty one may be replaced.
+	empty := filepath.Join(dir, "empty.pem")
+	os.WriteFile(empty, nil, 0o600)
+	if _, err := OpenSigner("file:" + empty); !errors.Is(err, ErrKeyEmpty) || !errors.Is(err, ErrKeyInvalid) {
+		t.Fatalf("OpenSigner(empty) = %v, want ErrKeyEmpty and ErrKeyInvalid", err)
+	}
+	if _, err := ReplaceEmptyKey("file:"+path, strings.NewReader(strings.Repeat("x", 32))); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("ReplaceEmptyKey over a non-empty file = %v, want ErrKeyExists", err)
+	}
+	if _, err := ReplaceEmptyKey("file:"+empty, strings.NewReader(strings.Repeat("x", 32))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenSigner("file:" + empty); err != nil {
+		t.Fatalf("replaced key: %v", err)
 	}
 }

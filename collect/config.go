@@ -78,6 +78,9 @@ func LoadConfig(path string) (*Config, error) {
 
 // ParseConfig decodes a collector.toml document and validates it.
 func ParseConfig(doc string) (*Config, error) {
+	if err := config.Guard([]byte(doc)); err != nil { // before the TOML library: size and depth
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	c := DefaultConfig()
 	c.Version = 0
 	md, err := toml.Decode(doc, &c)

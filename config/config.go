@@ -152,6 +152,22 @@ func Parse(data []byte) (*Config, error) {
 	return l.Config, nil
 }
 
+// Guard refuses a TOML document before any TOML parser sees it when it is larger than 1 MiB or nested
+// deeper than 64 levels, counting brackets, braces and the dots of dotted keys (`a.b.c = 1` nests like
+// `a = {b = {c = 1}}`): the parser's cost grows with the square of the depth. Parse calls it; so should any other reader
+// of an operator's TOML file (collector.toml). The error is a *KeyError wrapping ErrInvalid.
+func Guard(data []byte) error {
+	if len(data) > maxFileBytes {
+		return &KeyError{Err: ErrInvalid,
+			Detail: fmt.Sprintf("the file is larger than %s; is it really the config file?", ByteSize(maxFileBytes))}
+	}
+	if depth, line := nestingDepth(data); depth > maxNesting {
+		return &KeyError{Line: line, Err: ErrInvalid,
+			Detail: fmt.Sprintf("arrays, tables or dotted keys nested %d deep (at most %d); is this really the config file?", depth, maxNesting)}
+	}
+	return nil
+}
+
 // Load reads the file at path and its drop-ins (DropinDir) and merges them; see LoadLayers. Every
 // error names its file.
 func Load(path string) (*Config, error) {

@@ -107,8 +107,10 @@ func (d *decoder) value(key string, v any, fv reflect.Value) {
 				wrong(`an array of strings (["a", "b"])`)
 				return
 			}
-			var out []string // [] decodes to nil, as an absent key does
-			if len(list) > 0 {
+			var out []string // [] decodes to nil, as an absent key does, when the default is empty too
+			if len(list) > 0 || fv.Len() > 0 {
+				// Not nil over a non-empty default: Encode omits a nil list, which would read back as
+				// the default (servers = [] would become the default server).
 				out = make([]string, len(list))
 			}
 			for i, e := range list {

@@ -149,13 +149,8 @@ func merge(layers []layer, getenv func(string) string) (*Layers, error) {
 
 // preParse checks size and nesting and parses the TOML of one file.
 func preParse(data []byte) (*KeyError, map[string]any) {
-	if len(data) > maxFileBytes {
-		return &KeyError{Err: ErrInvalid,
-			Detail: fmt.Sprintf("the file is larger than %s; is it really the config file?", ByteSize(maxFileBytes))}, nil
-	}
-	if depth, line := nestingDepth(data); depth > maxNesting {
-		return &KeyError{Line: line, Err: ErrInvalid,
-			Detail: fmt.Sprintf("arrays or tables nested %d deep (at most %d); is this really the config file?", depth, maxNesting)}, nil
+	if err := Guard(data); err != nil {
+		return err.(*KeyError), nil
 	}
 	raw := map[string]any{}
 	if _, err := toml.Decode(string(data), &raw); err != nil {

@@ -49,11 +49,14 @@ func (m MQTTUplink) check(k string) []*KeyError {
 	for i, s := range m.Servers {
 		u, err := url.Parse(s)
 		key := fmt.Sprintf("%s.servers[%d]", k, i)
+		shown := RedactURL(s) // never echo a password
 		switch {
 		case err != nil || u.Host == "":
-			p = append(p, invalid(key, s, "a URL such as tcp://broker:1883 or mqtts://broker:8883"))
+			p = append(p, invalid(key, shown, "a URL such as tcp://broker:1883 or mqtts://broker:8883"))
 		case !containsString(mqttSchemes, u.Scheme):
-			p = append(p, invalid(key, s, "the scheme must be one of "+quoteList(mqttSchemes)))
+			p = append(p, invalid(key, shown, "the scheme must be one of "+quoteList(mqttSchemes)))
+		case u.User != nil:
+			p = append(p, invalid(key, shown, "the URL carries credentials, which would end up in logs: move them to username and password"))
 		}
 	}
 	for _, f := range []struct{ key, path string }{{"ca_file", m.CAFile}, {"cert_file", m.CertFile}, {"key_file", m.KeyFile}} {
@@ -76,6 +79,24 @@ func (m MQTTUplink) check(k string) []*KeyError {
 		p = append(p, invalid(k+".window", m.Window, "must be between 1 and 65535"))
 	}
 	return p
+}
+
+// RedactURL replaces the userinfo of a URL-like string ("tcp://user:secret@host") with "xxxxx", even when
+// the string does not parse as a URL, so that no password reaches a log line, status or an error.
+func RedactURL(s string) string {
+	start := 0 // where the authority begins: after "scheme://", or at the start ("user:pw@host")
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	auth := s[start:]
+	if end := strings.IndexAny(auth, "/?#"); end >= 0 {
+		auth = auth[:end]
+	}
+	at := strings.LastIndexByte(auth, '@')
+	if at < 0 {
+		return s
+	}
+	return s[:start] + "xxxxx" + s[start+at:]
 }
 
 func containsString(list []string, v string) bool {

@@ -21,6 +21,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/edge-agent/edge-agent/status"
 )
 
 // Level is a check's verdict. The process exit status is the worst level.
@@ -175,7 +177,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "verdict: %s, %d failed, %d warnings, %d passed\n", strings.ToUpper(r.Verdict.String()),
 			nFail, nWarn, len(r.Results)-nFail-nWarn)
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, status.Printable(b.String())) // messages quote file names and errors from outside
 	if err != nil {
 		return fmt.Errorf("doctor: write report: %w", err)
 	}

@@ -44,6 +44,12 @@ func Diagnose(ctx context.Context, h Host, s Setup, f Fetcher) *Report {
 			}
 			return Fail, err.Error(), "start it with `systemctl start edge-agent`"
 		}}}, h.offlineChecks(s)...)
+	case errors.Is(err, status.ErrDaemonFailed):
+		r.Daemon = DaemonRunning
+		checks = append([]Check{{"daemon", func(context.Context) (Level, string, string) {
+			return Fail, "the daemon runs but cannot report its status: " + err.Error(),
+				"`journalctl -u edge-agent -n 50` shows the ERROR line with the cause; checking the host directly meanwhile"
+		}}}, h.offlineChecks(s)...)
 	default:
 		r.Daemon = DaemonUnknown
 		checks = append([]Check{{"daemon", func(context.Context) (Level, string, string) {
@@ -186,6 +192,9 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 				"the daemon creates it at its first start; to create it now: `edge-agent keys init`"
 		case errors.Is(err, attest.ErrKeyPermissions):
 			return Fail, oneLine(err), fmt.Sprintf("`chmod 600 %s && chown %s: %s`; if others could read it, treat the identity as exposed", path, h.ServiceUser, path)
+		case errors.Is(err, attest.ErrKeyEmpty):
+			return Fail, oneLine(err), "start the daemon: it replaces an empty key by itself when the outbox holds no signed records; " +
+				"if it does, the key was lost: restore it from its backup"
 		case errors.Is(err, attest.ErrKeyInvalid):
 			return Fail, oneLine(err), "restore the key from its backup: a new key is a new device identity, and the network must enrol it again"
 		case errors.Is(err, fs.ErrPermission):
@@ -322,6 +331,15 @@ func (h *Host) checkReadOnly(dir string) Check {
 		if disk.ReadOnly || slices.Contains(opts, "ro") {
 			return Fail, "the filesystem holding " + dir + " is mounted read-only" + where, nextReadOnly(dir)
 		}
+		// After an I/O error ext4 refuses writes (EROFS) while statfs and
+		// /proc/mounts still say read-write: only a write tells.
+		if f, err := os.CreateTemp(at, ".doctor-probe-*"); err == nil {
+			f.Close()
+			os.Remove(f.Name())
+		} else if errors.Is(err, syscall.EROFS) {
+			return Fail, "the filesystem holding " + dir + " refuses writes (read-only file system) although it is mounted read-write" + where +
+				": the kernel stops writes after an I/O error", nextReadOnly(dir)
+		}
 		return OK, "the filesystem holding " + dir + " is read-write" + where, ""
 	}}
 }
@@ -354,13 +372,16 @@ func diskVerdict(d status.Disk, quota int64) (Level, string, string) {
 	}
 	msg := fmt.Sprintf("%s free of %s (%.0f%%) on the filesystem of %s", humanBytes(d.FreeBytes), humanBytes(d.TotalBytes), share*100, d.Path)
 	switch {
-	case d.FreeBytes < failFreeBytes || share < failShare:
+	case share < failShare || d.FreeBytes < failFreeBytes && share < warnShare:
 		return Fail, msg, "free space: old logs (`journalctl --vacuum-size=50M`), camera segments, or move the data dir to a larger card"
 	case share < warnShare:
 		return Warn, msg, "free space soon: `du -xsh /var/* | sort -h` shows what uses it"
+	case quota > d.TotalBytes && d.TotalBytes > 0:
+		return Warn, msg + fmt.Sprintf("; the outbox quota (%s) is larger than the whole filesystem", humanBytes(quota)),
+			"lower store.max_bytes below the free space: until then the free space, not the quota, bounds the outbox (the oldest records are evicted)"
 	case quota > d.FreeBytes:
 		return Warn, msg + fmt.Sprintf("; the outbox quota (%s) is larger than that", humanBytes(quota)),
-			"lower store.max_bytes below the free space, or free space"
+			"lower store.max_bytes below the free space, or free space: until then the free space bounds the outbox"
 	}
 	return OK, msg, ""
 }
@@ -426,7 +447,7 @@ func storeVerdict(s status.Store, now time.Time, checked string) (Level, string,
 			"the uplinks are not keeping up: see the uplink lines; beyond the quota the oldest records are evicted (announced by agent.gap)"
 	case s.Recovery != nil:
 		return Warn, fmt.Sprintf("%s; the outbox was replaced after corruption on %s (old file: %s)", msg, s.Recovery.At.Format(time.DateOnly), s.Recovery.MovedTo),
-			"records in the old file were not delivered: keep it for the network operator, then check the SD card with `dmesg`"
+			"records in the old file were not delivered: recover its intact ones with `edge-agent queue export --db " + s.Recovery.MovedTo + " --out FILE` and hand the file to the network operator, then check the SD card with `dmesg`"
 	case s.Evicted > 0:
 		return Warn, msg + evictedNote(s), "records were lost to the quota after a long outage: raise store.max_bytes if the disk allows"
 	}

@@ -100,6 +100,9 @@ func driverVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
 		return loraVerdict(doc, d)
 	case d.Env != nil && d.Env.At.IsZero() && doc.Uptime() > 5*time.Minute:
 		return Warn, fmt.Sprintf("%s %s: no reading since start", d.Env.Chip, d.State), "check the sensor's wiring and I²C address (`i2cdetect -y 1`)"
+	case d.Camera != nil && d.Camera.Skipped > 0:
+		return Warn, fmt.Sprintf("%d files attested; %d entries skipped as not the camera's files, last %s", d.Camera.FilesAttested, d.Camera.Skipped, d.Camera.LastSkipped),
+			"remove FIFOs, device nodes, symlinks and hard links from the camera directory: only files the camera writes there are attested"
 	case d.Camera != nil:
 		return OK, fmt.Sprintf("%d files attested, last %s", d.Camera.FilesAttested, ago(doc, d.Camera.LastAttested)), ""
 	}
@@ -291,10 +294,7 @@ func uplinkVerdict(doc *status.Doc, u status.Uplink) (Level, string, string) {
 		if why == "" {
 			why = "no connection yet"
 		}
-		next := "check the network and the server address; the uplink retries by itself"
-		if strings.Contains(why, "certificate") || strings.Contains(why, "TLS") {
-			next = "check ca_file, cert_file and key_file against what the network issued"
-		}
+		next := uplinkNext(why)
 		return Fail, fmt.Sprintf("not connected to %s: %s (%s)", orUnknown(u.Server), why, backlog), next
 	}
 	if u.Backlog > 0 && (u.LastAck.IsZero() && doc.Uptime() > ackStale || !u.LastAck.IsZero() && doc.Age(u.LastAck) > ackStale) {
@@ -305,6 +305,22 @@ func uplinkVerdict(doc *status.Doc, u status.Uplink) (Level, string, string) {
 			"provision a renewed client certificate before then"
 	}
 	return OK, fmt.Sprintf("connected to %s, %d delivered since start, %s", orUnknown(u.Server), u.Delivered, backlog), ""
+}
+
+// uplinkNext is the next step for an uplink that is down, by the cause the
+// uplink reported: the network is only one of them.
+func uplinkNext(why string) string {
+	switch {
+	case strings.Contains(why, "certificate") || strings.Contains(why, "TLS"):
+		return "check ca_file, cert_file and key_file against what the network issued"
+	case strings.Contains(why, "username/password") || strings.Contains(why, "not authorised"):
+		return "check username and password in [uplinks.mqtt] against the broker's accounts; the network is fine"
+	case strings.Contains(why, "client id"):
+		return "set a client_id the broker accepts in [uplinks.mqtt]"
+	case strings.Contains(why, "did not answer the MQTT"):
+		return "the host answers but no MQTT broker does: check the port and whether the server wants TLS (ssl://, port 8883)"
+	}
+	return "check the network and the server address; the uplink retries by itself"
 }
 
 func total(m map[string]uint64) uint64 {

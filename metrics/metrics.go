@@ -46,6 +46,7 @@ type Collector struct {
 
 	buildInfo, up, uptime                                   *prometheus.Desc
 	observations, observed, signed, stored, appendErrs      *prometheus.Desc
+	encodeDrops, withoutLoc                                 *prometheus.Desc
 	driverState                                             *prometheus.Desc
 	gnssSats, gnssHDOP, gnssFixAge, gnssMode                *prometheus.Desc
 	gnssSentences, gnssRejected                             *prometheus.Desc
@@ -75,6 +76,8 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 		signed:       desc("records_signed_total", "Records signed."),
 		stored:       desc("records_stored_total", "Records durably appended to the outbox."),
 		appendErrs:   desc("store_append_errors_total", "Outbox commits that failed."),
+		encodeDrops:  desc("pipeline_encode_drops_total", "Observations dropped because they could not be encoded (a driver bug)."),
+		withoutLoc:   desc("pipeline_location_dropped_total", "Records stored without the location stamp because the stamp could not be encoded."),
 		driverState:  desc("driver_state", "1 for the driver's current state (loaded, skipped, failed, finished), 0 for the others.", "driver", "family", "state"),
 
 		gnssSats:      desc("gnss_satellites", "Satellites used in the last GNSS solution.", "driver"),
@@ -124,6 +127,7 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.up, c.uptime, c.observations, c.observed, c.signed, c.stored, c.appendErrs, c.driverState,
+		c.encodeDrops, c.withoutLoc,
 		c.gnssSats, c.gnssHDOP, c.gnssFixAge, c.gnssMode, c.gnssSentences, c.gnssRejected, c.loraPackets, c.loraDrops,
 		c.lora.malformed, c.lora.gateways, c.lora.gwMax, c.lora.refused, c.lora.expired, c.lora.txRecords,
 		c.lora.upUp, c.lora.upSent, c.lora.upAcks, c.lora.upUnsent, c.lora.upDown,
@@ -166,6 +170,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.signed, p.Signed)
 	counter(c.stored, p.Stored)
 	counter(c.appendErrs, p.AppendErrors)
+	counter(c.encodeDrops, p.EncodeDrops)
+	counter(c.withoutLoc, p.WithoutLocation)
 
 	for _, d := range doc.Drivers {
 		for _, s := range driverStates {
@@ -278,9 +284,9 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxRequestsInFlight: 2, // a Pi Zero should not be scraped into the ground
 		Timeout:             10 * time.Second,
 	}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: time.Minute}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(s.ln) }()
+	go func() { done <- srv.Serve(status.LimitListener(s.ln, status.MaxConns)) }()
 	s.log.Info("serving metrics", "addr", s.Addr())
 	select {
 	case <-ctx.Done():

@@ -22,6 +22,7 @@ have man || need+=(man-db)
 /usr/bin/python3 -c 'import cbor2, cryptography' 2>/dev/null || need+=(python3-cbor2 python3-cryptography)
 have node || need+=(nodejs)
 have npm || need+=(npm)
+have chattr || need+=(e2fsprogs)            # hostile-conditions tests: a file that refuses writes
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

@@ -68,7 +68,7 @@ func (c *Client) Fetch(ctx context.Context) (*Doc, error) {
 		if json.Unmarshal(body, &e) != nil || e.Error == "" {
 			e.Error = resp.Status
 		}
-		return nil, fmt.Errorf("status: the daemon could not report its status: %s", e.Error)
+		return nil, fmt.Errorf("%w: %s", ErrDaemonFailed, e.Error)
 	}
 	return Decode(body)
 }

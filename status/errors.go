@@ -18,6 +18,11 @@ var (
 	// versions), or the answer is not a status document at all.
 	ErrSchema = errors.New("status: unsupported status document")
 
+	// ErrDaemonFailed is returned by Client.Fetch when the daemon answered
+	// but could not produce its document (it says why: a value it cannot
+	// encode, a store it cannot read).
+	ErrDaemonFailed = errors.New("status: the daemon could not report its status")
+
 	// ErrInUse is returned by Listen when another live process already
 	// serves the socket path.
 	ErrInUse = errors.New("status: another process serves the status socket")

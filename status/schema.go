@@ -75,6 +75,13 @@ type Pipeline struct {
 	AppendErrors    uint64    `json:"append_errors"`
 	LastAppendError string    `json:"last_append_error,omitempty"`
 	LastProgress    time.Time `json:"last_progress,omitzero"` // last commit or idle tick; the watchdog's view
+	// EncodeDrops counts observations dropped because they could not be
+	// encoded (a driver bug); WithoutLocation counts records stored without
+	// the location stamp because the stamp would not encode. LastEncodeError
+	// is the latest of either.
+	EncodeDrops     uint64 `json:"encode_drops"`
+	WithoutLocation uint64 `json:"without_location,omitempty"`
+	LastEncodeError string `json:"last_encode_error,omitempty"`
 }
 
 // Driver states. A driver is loaded while it runs; skipped when its hardware
@@ -211,6 +218,10 @@ type Camera struct {
 	LastAttested  time.Time `json:"last_attested,omitzero"`
 	Errors        uint64    `json:"errors"`
 	LastError     string    `json:"last_error,omitempty"`
+	// Skipped counts names not attested because they are not the camera's
+	// files (FIFOs, devices, symlinks, hard links to files outside).
+	Skipped     uint64 `json:"skipped,omitempty"`
+	LastSkipped string `json:"last_skipped,omitempty"` // "name: why"
 }
 
 // Store is the outbox.

@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -175,12 +177,12 @@ func (s *Server) Run(ctx context.Context) error {
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		WriteTimeout:      s.o.Timeout + 5*time.Second,
-		IdleTimeout:       time.Minute,
+		IdleTimeout:       10 * time.Second, // `status --watch` reconnects; nobody needs to hold a slot
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(s.ln) }()
+	go func() { done <- srv.Serve(LimitListener(s.ln, MaxConns)) }()
 	s.log.Info("serving status", "socket", s.o.Socket)
 
 	var err error
@@ -223,10 +225,71 @@ func (s *Server) serveDoc(w http.ResponseWriter, r *http.Request) {
 	if doc.Time.IsZero() {
 		doc.Time = s.o.Now().UTC()
 	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
+	// Encode into memory first: a value JSON cannot carry (a NaN from a
+	// driver) must become a loud 500 and a log line, not a 200 with an empty
+	// body that `status` and doctor can only call "unknown".
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ") // read by people with curl as often as by programs
-	enc.Encode(doc)
+	if err := enc.Encode(doc); err != nil {
+		s.log.Error("cannot encode the status document", "err", err)
+		writeError(w, http.StatusInternalServerError, "the daemon cannot encode its status document ("+err.Error()+"): this is a bug, see the daemon's log")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(buf.Bytes())
+}
+
+// MaxConns is how many status connections are served at once. More clients
+// wait in the kernel's listen backlog, which costs the daemon no descriptor;
+// IdleTimeout and ReadHeaderTimeout close the ones that hold a slot and send
+// nothing.
+const MaxConns = 16
+
+// LimitListener accepts at most n connections open at once: beyond that,
+// Accept waits for one to close. It keeps idle or hostile local clients from
+// using up the process's file descriptors (the outbox and the spool need
+// them too).
+func LimitListener(ln net.Listener, n int) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, n), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	slots chan struct{}
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+type limitConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // errorDoc is the body of every non-200 answer.

@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -291,5 +292,89 @@ func TestHost(t *testing.T) {
 	}
 	if _, err := status.StatDisk(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("StatDisk of a missing path succeeded")
+	}
+}
+
+// A document JSON cannot carry (a NaN from a driver) is a loud 500 with a
+// reason, never a 200 with an empty body.
+func TestServerFailsLoudlyOnUnencodableDoc(t *testing.T) {
+	doc := statustest.Sample(testNow)
+	doc.Clock.MaxErrorSeconds = math.NaN()
+	srv := serve(t, statustest.NewSource(doc), status.ServerOpts{})
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", srv.Socket())
+	}}}
+	resp, err := c.Get("http://x" + status.DocPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("status code %d, want 500", resp.StatusCode)
+	}
+	_, err = (&status.Client{Socket: srv.Socket()}).Fetch(context.Background())
+	if !errors.Is(err, status.ErrDaemonFailed) || !strings.Contains(err.Error(), "cannot encode its status document") {
+		t.Errorf("Fetch = %v, want it to say the daemon cannot encode its document", err)
+	}
+}
+
+// Idle local clients cannot take the daemon's descriptors: beyond MaxConns
+// they wait in the kernel's backlog, and an idle one loses its slot.
+func TestServerLimitsConnections(t *testing.T) {
+	srv := serve(t, statustest.NewSource(statustest.Sample(testNow)), status.ServerOpts{})
+	before := openFDs(t)
+	const n = 200
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.Dial("unix", srv.Socket())
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server accept what it will
+	if extra := openFDs(t) - before - n; extra > status.MaxConns+2 {
+		t.Errorf("server holds %d descriptors for %d idle clients, want at most %d", extra, n, status.MaxConns)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// Fill every slot with a client that sends nothing: the header timeout
+	// frees them and a real client gets its answer.
+	for range status.MaxConns {
+		c, err := net.Dial("unix", srv.Socket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	start := time.Now()
+	if _, err := (&status.Client{Socket: srv.Socket(), Timeout: 15 * time.Second}).Fetch(context.Background()); err != nil {
+		t.Fatalf("Fetch behind %d idle clients: %v", status.MaxConns, err)
+	}
+	t.Logf("answered after %v behind %d idle clients", time.Since(start).Round(time.Millisecond), status.MaxConns)
+}
+
+func openFDs(tb testing.TB) int {
+	tb.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return len(ents)
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\tline\n":        "plain\tline\n",
+		"°C, 42 %RH":           "°C, 42 %RH",
+		"a\x1b[2Jb":            `a\x1b[2Jb`,
+		"csi\u009b31m":         `csi\u009b31m`,
+		"bad\xffutf8\r":        `bad\xffutf8\x0d`,
+		"del\x7f and nul\x00.": `del\x7f and nul\x00.`,
+	} {
+		if got := status.Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -63,19 +63,26 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 
 	now := s.opts.Now().UnixNano()
 	batchTooBig := false
+	var batch uint64
+	for _, e := range entries {
+		batch += uint64(len(e.Data))
+	}
+	// The free space left caps the outbox like the quota (space.go).
+	limit, byRoom, headroom := uint64(s.opts.MaxBytes), false, uint64(s.opts.EvictHeadroom)
+	if room := s.roomLimit(st, batch, len(entries)); room > 0 && (limit == 0 || room < limit) {
+		// The quota's headroom could be larger than what the disk holds.
+		limit, byRoom, headroom = room, true, min(headroom, room/16)
+	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		recs := tx.Bucket([]byte(bucketRecords))
 		recs.FillPercent = 1 // keys only ever go at the end: pack pages full
-		var batch uint64
-		for _, e := range entries {
-			batch += uint64(len(e.Data))
-		}
+		batch := batch
 		keep := entries
-		if limit := uint64(s.opts.MaxBytes); limit > 0 && st.bytes+batch > limit {
+		if limit > 0 && st.bytes+batch > limit {
 			// Evict down to a low-water mark below the quota, not just
 			// the overflow: at a full quota every batch would otherwise
 			// evict a few records and need an agent.gap record of its own.
-			rs, n, freed, err := evictOldest(recs, st.bytes+batch-limit+uint64(s.opts.EvictHeadroom))
+			rs, n, freed, err := evictOldest(recs, st.bytes+batch-limit+headroom)
 			if err != nil {
 				return err
 			}
@@ -120,11 +127,8 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 		return nil, s.writeErr(fmt.Sprintf("append %d records", len(entries)), err)
 	}
 
-	var written int
-	for _, e := range entries {
-		written += len(e.Data)
-	}
-	s.mapped.noteWritten(s, written)
+	s.keepReserve()
+	s.mapped.noteWritten(s, int(batch))
 
 	s.mu.Lock()
 	s.st = st
@@ -137,6 +141,8 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 	s.mu.Unlock()
 
 	switch {
+	case byRoom && len(evicted) > 0 && !wasEvicting:
+		s.log.Warn("the filesystem is nearly full: evicting the oldest records to make room", "evicted", evicted, "dir", s.space.dir, "min_free", s.opts.MinFree)
 	case batchTooBig:
 		s.log.Warn("a batch alone exceeds the outbox quota: dropped its oldest records", "evicted", evicted, "max_bytes", s.opts.MaxBytes)
 	case len(evicted) > 0 && !wasEvicting:
@@ -242,5 +248,6 @@ func (s *Store) deleteAckedAtOpen() error {
 		return s.writeErr("delete acked records", err)
 	}
 	s.st = st
+	s.keepReserve()
 	return nil
 }

@@ -242,3 +242,61 @@ func TestNewerFormatRefused(t *testing.T) {
 		t.Errorf("a newer file was moved aside: %v", m)
 	}
 }
+
+// Salvage reads every intact record of a damaged file: a flipped record
+// costs that record, a destroyed leaf page the records on it, never the rest.
+func TestSalvage(t *testing.T) {
+	healthy, chain := healthyFile(t) // seqs 1-2000
+	l := layoutOf(t, healthy)
+	ps := l.pageSize
+	tests := []struct {
+		name       string
+		damage     func(b []byte)
+		minIntact  int
+		wantDamage bool
+	}{
+		{"healthy", func([]byte) {}, 2000, false},
+		{"flipped byte in a record value", func(b []byte) {
+			_, v := leafElem(l, b, l.leaves[1], 3)
+			b[v+100] ^= 0x01
+		}, 1999, true},
+		{"leaf page type flipped", func(b []byte) { b[l.leaves[2]*ps+8] ^= 0x02 }, 1500, true},
+		{"leaf element count flipped", func(b []byte) { b[l.leaves[2]*ps+11] ^= 0x40 }, 1500, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := bytes.Clone(healthy)
+			tt.damage(bad)
+			path := filepath.Join(t.TempDir(), "outbox.db.corrupt-x")
+			if err := os.WriteFile(path, bad, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var last uint64
+			rep, err := store.Salvage(path, func(r store.Record) error {
+				if r.Seq <= last || binary.BigEndian.Uint64(r.Data) != r.Seq {
+					t.Fatalf("record %d after %d, or holding another record's data", r.Seq, last)
+				}
+				last = r.Seq
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("Salvage: %v", err)
+			}
+			t.Logf("%d intact, damaged %v", rep.Intact, rep.Damaged)
+			if rep.Intact < tt.minIntact || rep.Intact+countRanges(rep.Damaged) < 2000 && !tt.wantDamage {
+				t.Errorf("report %+v: want at least %d intact", rep, tt.minIntact)
+			}
+			if (len(rep.Damaged) > 0) != tt.wantDamage || rep.Chain != chain || rep.HeadSeq != 2000 {
+				t.Errorf("report %+v: damage reported %v, want %v; chain and head of the file", rep, len(rep.Damaged) > 0, tt.wantDamage)
+			}
+		})
+	}
+}
+
+func countRanges(rs []store.Range) int {
+	n := 0
+	for _, r := range rs {
+		n += int(r.To - r.From + 1)
+	}
+	return n
+}

@@ -33,6 +33,18 @@
 // as the records, so after a crash the head and the records always agree.
 // A new file and the parent directory entry are fsynced before Open returns.
 //
+// # A full disk
+//
+// Acks and deletes must work when the filesystem is full, or the outbox
+// could never shrink again. Options.Reserve bytes past the file's end (and
+// the file's holes) stay allocated for them; before each Append, the free
+// space left (statfs, less Options.MinFree) caps the records like MaxBytes
+// does, evicting the oldest with the usual gap bookkeeping. After a drain
+// that leaves the file mostly free, Ack compacts it into a new file renamed
+// over the old one (bbolt never shrinks a file). See space.go and compact.go.
+// A file that fails its check can still be read record by record: Salvage
+// yields every record whose CRC holds.
+//
 // Open checks the whole file (bbolt's own Check, a CRC per record, and the
 // counters in meta). A damaged file is renamed to "<path>.corrupt-<UTC time>",
 // a new store with a new chain takes its place, and the event is logged at

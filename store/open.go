@@ -55,7 +55,8 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, err
 		}
 		rec = &Recovery{At: opts.Now().UTC(), MovedTo: moved, Reason: bad.err.Error(), OldChain: bad.chain}
-		log.Error("outbox file was corrupt: moved it aside and started a new chain; records in it were not delivered",
+		log.Error("outbox file was corrupt: moved it aside and started a new chain; records in it were not delivered: "+
+			"recover the intact ones with `edge-agent queue export --db "+moved+" --out FILE`",
 			"path", path, "moved_to", moved, "reason", rec.Reason, "old_chain", hex.EncodeToString(bad.chain[:]))
 	}
 }

@@ -106,11 +106,15 @@ func (q *Queue) Ack(upTo uint64) error {
 	if err != nil {
 		return s.writeErr(fmt.Sprintf("ack for %q up to %d", q.name, upTo), err)
 	}
+	s.keepReserve()
 	// Deleting walked the leaf pages of what it deleted: drop them too.
 	s.mapped.noteWritten(s, int(deleted))
 	s.mu.Lock()
 	s.st, s.acks = st, acks
 	s.mu.Unlock()
+	if deleted > 0 {
+		s.maybeCompact()
+	}
 	return nil
 }
 

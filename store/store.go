@@ -36,6 +36,13 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock before returning
 	// ErrLocked; 0 means 1s.
 	LockTimeout time.Duration
+	// Reserve is how many bytes beyond the end of the file are kept
+	// allocated (fallocate) so that acks and deletes can commit on a full
+	// filesystem; 0 means none. See space.go.
+	Reserve int64
+	// MinFree is the free space an Append leaves on the filesystem: when a
+	// batch would take more, the oldest records are evicted as for MaxBytes.
+	MinFree int64
 	// EvictHeadroom is how many bytes beyond the overflow an eviction frees.
 	// With 0 a full outbox evicts a few records on every append; the daemon
 	// frees max_bytes/16 at a time so that one agent.gap record covers many
@@ -129,6 +136,12 @@ type Store struct {
 	lastCheck CheckResult
 	recovery  *Recovery
 	evicting  bool // the last Append evicted; quiets the warning at steady state
+
+	space       space     // full-disk state, guarded by writeMu (space.go)
+	lastCompact time.Time // guarded by writeMu (compact.go)
+	// dbMu is held for reading by read transactions and for writing by
+	// compact while it swaps db for the compacted file.
+	dbMu sync.RWMutex
 }
 
 // Path returns the outbox file's path.
@@ -193,6 +206,8 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	err := s.db.View(fn)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed

@@ -36,6 +36,9 @@ func cmdConfigCheck(_ context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range configWarnings(*path, l.Config) {
+		fmt.Fprintf(env.stdout, "%s: warning: %s\n", *path, w)
+	}
 	for _, f := range l.Files {
 		fmt.Fprintf(env.stdout, "%s: ok\n", f)
 	}

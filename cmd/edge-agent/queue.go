@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -19,7 +20,7 @@ import (
 func cmdQueueStats(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "queue stats", "queue stats [-c FILE] [--db PATH] [--json]")
 	asJSON := fs.Bool("json", false, "print JSON")
-	return queueCmd(env, fs, args, func(st *store.Store, path string) error {
+	return queueCmd(env, fs, args, nil, func(st *store.Store, path string) error {
 		stats, err := st.Stats()
 		if err != nil {
 			return err
@@ -35,12 +36,14 @@ func cmdQueueStats(_ context.Context, env *cliEnv, args []string) error {
 func cmdQueueExport(_ context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "queue export", "queue export [-c FILE] [--db PATH] [--out FILE]")
 	out := fs.String("out", "-", "write the records to this `file` (- for standard output)")
-	return queueCmd(env, fs, args, func(st *store.Store, _ string) error { return exportQueue(env, st, *out) })
+	salvage := func(path string) error { return salvageQueue(env, path, *out) }
+	return queueCmd(env, fs, args, salvage, func(st *store.Store, _ string) error { return exportQueue(env, st, *out) })
 }
 
 // queueCmd adds the flags both queue subcommands share, parses, opens the
-// outbox read-only and runs fn on it.
-func queueCmd(env *cliEnv, fs *flagSet, args []string, fn func(*store.Store, string) error) error {
+// outbox read-only and runs fn on it. A damaged outbox goes to salvage
+// when it is given (export), else the error says how to recover it.
+func queueCmd(env *cliEnv, fs *flagSet, args []string, salvage func(path string) error, fn func(*store.Store, string) error) error {
 	cfgPath := fs.configFlag(defaultConfigPath, "config `file`")
 	dbPath := fs.String("db", "", "outbox `path` (overrides the config's)")
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +66,12 @@ func queueCmd(env *cliEnv, fs *flagSet, args []string, fn func(*store.Store, str
 	st, err := store.Open(path, store.Options{ReadOnly: true})
 	if errors.Is(err, store.ErrLocked) {
 		return fmt.Errorf("the daemon is running and holds the outbox %s: `edge-agent status` shows its queue live; stop the daemon to export it", path)
+	}
+	if errors.Is(err, store.ErrCorrupt) {
+		if salvage != nil {
+			return salvage(path)
+		}
+		return fmt.Errorf("%w\nits intact records can still be recovered: `edge-agent queue export --db %s --out FILE`, then `edge-agent verify FILE`", err, path)
 	}
 	if err != nil {
 		return err
@@ -99,10 +108,52 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
+// salvageQueue exports the intact records of a damaged outbox file (one the
+// daemon moved aside, or one that fails its check) and says what was lost.
+func salvageQueue(env *cliEnv, path, out string) error {
+	var rep store.SalvageReport
+	err := writeExport(env, out, func(w io.Writer) (int, error) {
+		var err error
+		rep, err = store.Salvage(path, func(r store.Record) error {
+			_, err := w.Write(r.Data)
+			return err
+		})
+		return rep.Intact, err
+	})
+	if err != nil {
+		return err
+	}
+	lost := "no record was damaged"
+	if len(rep.Damaged) > 0 {
+		rs := make([]attest.Range, len(rep.Damaged))
+		for i, r := range rep.Damaged {
+			rs[i] = attest.Range{From: r.From, To: r.To}
+		}
+		lost = "seqs " + ranges(rs) + " could not be recovered (damaged); verifiers will see them as a gap in the chain"
+	}
+	fmt.Fprintf(env.stderr, "%s is damaged: exported its %d intact records (chain %s, head seq %d); %s\n",
+		path, rep.Intact, hex.EncodeToString(rep.Chain[:]), rep.HeadSeq, lost)
+	return nil
+}
+
 // exportQueue writes every stored record as a CBOR sequence, the format
-// `edge-agent verify` reads. A file is written beside its final name and
-// renamed into place after fsync, so a half export never looks complete.
+// `edge-agent verify` reads.
 func exportQueue(env *cliEnv, st *store.Store, out string) error {
+	return writeExport(env, out, func(w io.Writer) (int, error) {
+		n := 0
+		err := st.Records(func(r store.Record) error {
+			n++
+			_, err := w.Write(r.Data)
+			return err
+		})
+		return n, err
+	})
+}
+
+// writeExport runs fill on out ("-" for standard output). A file is written
+// beside its final name and renamed into place after fsync, so a half
+// export never looks complete.
+func writeExport(env *cliEnv, out string, fill func(io.Writer) (int, error)) error {
 	var w io.Writer = env.stdout
 	var f *os.File
 	if out != "-" {
@@ -116,12 +167,7 @@ func exportQueue(env *cliEnv, st *store.Store, out string) error {
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<16)
-	n := 0
-	err := st.Records(func(r store.Record) error {
-		n++
-		_, err := bw.Write(r.Data)
-		return err
-	})
+	n, err := fill(bw)
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -115,6 +115,7 @@ func socketFromConfig(fs *flagSet, socket *string, cfgPath string) error {
 // cells are shortened to fit; an error is never cut: what does not fit
 // continues on the next lines, because its end is usually the fix.
 func printStatus(out io.Writer, d *status.Doc, width int) {
+	out = status.PrintableWriter(out) // file names and error texts come from outside
 	w := &wrapper{w: out, width: width}
 	fit := w.fit
 	id := d.Identity
@@ -124,6 +125,9 @@ func printStatus(out io.Writer, d *status.Doc, width int) {
 	line := fmt.Sprintf("%d observed, %d signed, %d stored since start", p.Observed, p.Signed, p.Stored)
 	if p.LastAppendError != "" {
 		line += "; APPEND FAILING: " + p.LastAppendError
+	}
+	if p.EncodeDrops > 0 || p.WithoutLocation > 0 {
+		line += fmt.Sprintf("; %d DROPPED, %d without location (cannot encode: %s)", p.EncodeDrops, p.WithoutLocation, p.LastEncodeError)
 	}
 	fmt.Fprintf(w, "%-10s %s\n", "pipeline", w.full(line, 69))
 
@@ -158,6 +162,9 @@ func printStatus(out io.Writer, d *status.Doc, width int) {
 	fmt.Fprintf(w, "\n%-10s %-12s %8s %-9s %s\n", "UPLINK", "STATE", "BACKLOG", "LAST ACK", "SERVER / LAST ERROR")
 	for _, u := range d.Uplinks {
 		state, detail := "connected", fit(u.Server, 37)
+		if stall, ok := strings.CutPrefix(u.LastError, "stalled: "); ok && u.Connected {
+			state, detail = "STALLED", fit(stall, 37)
+		}
 		if !u.Connected {
 			state, detail = "DOWN", w.full(u.LastError, 37)
 			if u.LastError == "" {
@@ -318,6 +325,9 @@ func driverDetail(d *status.Doc, dr status.Driver) string {
 		}
 		return s
 	case dr.Camera != nil:
+		if c := dr.Camera; c.Skipped > 0 {
+			return fmt.Sprintf("%d files, %d SKIPPED (%s)", c.FilesAttested, c.Skipped, c.LastSkipped)
+		}
 		return fmt.Sprintf("%d files, last %s", dr.Camera.FilesAttested, dr.Camera.LastFile)
 	}
 	kinds := make([]string, 0, len(dr.Observations))

@@ -165,3 +165,25 @@ func TestStatusWatch(t *testing.T) {
 		t.Errorf("%d screens but %d tables", strings.Count(out, clearScreen), n)
 	}
 }
+
+// A camera file name with terminal escapes (clear screen, then fake text)
+// is shown escaped, not obeyed.
+func TestStatusEscapesControlCharacters(t *testing.T) {
+	doc := statustest.Sample(sampleNow)
+	doc.Drivers = append(doc.Drivers, status.Driver{Name: "cam", Family: "camera", State: status.StateLoaded,
+		Camera: &status.Camera{FilesAttested: 1, LastFile: "a\x1b[2J\x1b[Hall ok\u009b31m.mp4"}})
+	doc.Uplinks[0].LastError = "peer says \x07\rFAKE"
+	sock := serveStatus(t, doc)
+	code, out, errOut := runCmd(context.Background(), t, cmdStatus, "--socket", sock)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	for _, bad := range []string{"\x1b", "\u009b", "\a", "\r"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output carries control character %q:\n%q", bad, out)
+		}
+	}
+	if !strings.Contains(out, `a\x1b[2J\x1b[Hall`) {
+		t.Errorf("the file name is not shown escaped:\n%s", out)
+	}
+}

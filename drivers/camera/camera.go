@@ -85,6 +85,12 @@ type Stats struct {
 	LastAttested  time.Time // when it was attested
 	Errors        uint64    // files that could not be read, state writes that failed
 	LastError     string
+	// Skipped counts names in the directory that match the pattern but are
+	// not attested because they are not the camera's files: FIFOs, devices,
+	// sockets, symlinks, and hard links to a file that also lives outside
+	// the directory. Each name (and version) counts once.
+	Skipped     uint64
+	LastSkipped string // "name: why"
 }
 
 // Dev is one watched camera directory.
@@ -166,9 +172,28 @@ func safeName(s string) string {
 }
 
 // openReadOnly opens without following a symlink: a link placed in the
-// directory must not make the agent attest (or read) a file elsewhere.
+// directory must not make the agent attest (or read) a file elsewhere. It
+// never blocks: a FIFO would otherwise wait for a writer forever (and the
+// driver with it, deaf to SIGTERM), and a tty must not become ours.
 func openReadOnly(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+}
+
+// kindOf names what a non-regular directory entry is, for Stats and logs.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device node"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "not a regular file"
 }
 
 // Name implements drivers.Driver.
@@ -283,6 +308,7 @@ type watcher struct {
 	pending map[string]pending
 	writing map[string]bool    // created, not yet closed (inotify only)
 	failed  map[string]fileKey // version that last failed to read, logged once
+	skipped map[string]fileKey // version skipped as not the camera's, counted once
 	// listFailed is set while the directory cannot be listed.
 	listFailed bool
 	buf        []byte
@@ -307,6 +333,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 		pending: map[string]pending{},
 		writing: map[string]bool{},
 		failed:  map[string]fileKey{},
+		skipped: map[string]fileKey{},
 		buf:     make([]byte, hashBufSize),
 	}
 	err = w.run(ctx)
@@ -427,6 +454,7 @@ func (w *watcher) forget(name string) {
 	delete(w.writing, name)
 	delete(w.pending, name)
 	delete(w.failed, name)
+	delete(w.skipped, name)
 	if _, ok := w.files[name]; ok {
 		delete(w.files, name)
 		w.dirty = true
@@ -454,10 +482,14 @@ func (w *watcher) scan(ctx context.Context) error {
 	present := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !w.match(name) {
+		if !w.match(name) {
 			continue
 		}
 		present[name] = true
+		if !e.Type().IsRegular() {
+			w.skip(name, fileKey{}, kindOf(e.Type()))
+			continue
+		}
 		fi, err := e.Info()
 		if err != nil {
 			continue // removed since the listing
@@ -478,6 +510,11 @@ func (w *watcher) scan(ctx context.Context) error {
 	for name := range w.writing {
 		if !present[name] {
 			delete(w.writing, name)
+		}
+	}
+	for name := range w.skipped {
+		if !present[name] {
+			delete(w.skipped, name)
 		}
 	}
 	return w.settlePending(ctx)
@@ -531,10 +568,14 @@ func (w *watcher) attest(ctx context.Context, name string) error {
 	d := w.d
 	f, err := d.open(filepath.Join(d.opts.Dir, name))
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil // gone before we got to it
+		case errors.Is(err, syscall.ELOOP):
+			w.skip(name, fileKey{}, kindOf(fs.ModeSymlink))
+		default:
+			w.readFailed(name, fileKey{}, err)
 		}
-		w.readFailed(name, fileKey{}, err)
 		return nil
 	}
 	defer f.Close()
@@ -544,10 +585,17 @@ func (w *watcher) attest(ctx context.Context, name string) error {
 		return nil
 	}
 	if !fi.Mode().IsRegular() {
+		w.skip(name, fileKey{}, kindOf(fi.Mode()))
 		return nil
 	}
 	k := keyOf(fi)
 	if w.attested(name, k) {
+		return nil
+	}
+	if !w.linksInside(fi) {
+		// A hard link to a file elsewhere (/etc/shadow): the camera did
+		// not write it, and its hash must not be signed as its output.
+		w.skip(name, k, "a hard link to a file outside the directory")
 		return nil
 	}
 	sum, n, err := hashFile(ctx, f, w.buf)
@@ -586,6 +634,49 @@ func (w *watcher) attest(ctx context.Context, name string) error {
 	d.mu.Unlock()
 	d.log.Debug("attested", "file", name, "size", k.Size, "sha256", fmt.Sprintf("%x", sum))
 	return nil
+}
+
+// skip counts and logs, once per version of a name, an entry that is not
+// the camera's file.
+func (w *watcher) skip(name string, k fileKey, why string) {
+	delete(w.pending, name)
+	if prev, seen := w.skipped[name]; seen && prev == k {
+		return
+	}
+	w.skipped[name] = k
+	d := w.d
+	d.mu.Lock()
+	d.stats.Skipped++
+	d.stats.LastSkipped = name + ": " + why
+	d.mu.Unlock()
+	d.log.Warn("not attesting: it is not a file the camera wrote here", "file", name, "is", why)
+}
+
+// linksInside reports whether every name of a regular file is in the
+// watched directory: true for a file with one link, and for a writer that
+// links its finished temp file into place; false for a hard link to a file
+// that also lives elsewhere.
+func (w *watcher) linksInside(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Nlink <= 1 {
+		return true
+	}
+	entries, err := os.ReadDir(w.d.opts.Dir)
+	if err != nil {
+		return false
+	}
+	var here uint64
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			if s, ok := info.Sys().(*syscall.Stat_t); ok && s.Ino == st.Ino && s.Dev == st.Dev {
+				here++
+			}
+		}
+	}
+	return here >= uint64(st.Nlink)
 }
 
 // readFailed counts every failure but logs each version of a file once, as

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,12 +231,14 @@ func (c *fakeClock) add(d time.Duration) {
 }
 
 func TestHardLinkSettlesAfterStaleWriterTime(t *testing.T) {
-	dir, tmp := t.TempDir(), t.TempDir()
+	dir := t.TempDir()
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	o := fastOpts(t, dir, t.TempDir())
 	o.Now = clock.now
 	r := start(t, newDev(t, o))
-	src := filepath.Join(tmp, "seg.mp4")
+	// The writer links its finished temp file into place: both names are
+	// in the directory, so the file belongs there.
+	src := filepath.Join(dir, ".seg.tmp")
 	writeFile(t, src, []byte("linked"))
 	// A link arrives by IN_CREATE with no IN_CLOSE_WRITE to follow.
 	if err := os.Link(src, filepath.Join(dir, "seg.mp4")); err != nil {
@@ -581,4 +584,46 @@ func BenchmarkHashFile(b *testing.B) {
 		}
 		f.Close()
 	}
+}
+
+// Entries that are not the camera's files are skipped, counted once and
+// shown; a FIFO must not block the driver (or its stop), and a hard link or
+// symlink to a file outside must never be read and signed.
+func TestForeignEntriesAreSkipped(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	secret := filepath.Join(outside, "shadow")
+	writeFile(t, secret, []byte("root:$6$secret"))
+	// Made while the agent was down, so the start-up scan finds it (a live
+	// link waits staleWriter, as TestHardLinkSettlesAfterStaleWriterTime shows).
+	if err := os.Link(secret, filepath.Join(dir, "hard.mp4")); err != nil {
+		t.Fatal(err)
+	}
+	d := newDev(t, fastOpts(t, dir, t.TempDir()))
+	r := start(t, d)
+
+	fifo := filepath.Join(dir, "pipe.mp4")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A writer that opens and closes the FIFO: IN_CLOSE_WRITE, as for a file.
+	f, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Symlink(secret, filepath.Join(dir, "soft.mp4")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "good.mp4"), []byte("good"))
+	check(t, dir, r.next(t), "good.mp4")
+	r.none(t) // several rescans: still nothing from the three, and no recount
+
+	s := d.Stats()
+	if s.Skipped != 3 || s.LastSkipped == "" {
+		t.Errorf("Stats() = %+v, want 3 skipped (FIFO, hard link, symlink) with a reason", s)
+	}
+	if s.BytesHashed != uint64(len("good")) {
+		t.Errorf("hashed %d bytes, want only good.mp4's %d: a foreign file was read", s.BytesHashed, len("good"))
+	}
+	r.stop(t) // must return promptly: nothing is stuck in an open
 }

@@ -398,6 +398,8 @@ func (u *Uplink) logIOError(op string, err error) {
 		hint = "the spool dir is not writable: give the edge-agent user write access to it"
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		hint = "the spool dir is missing: mount the export disk or create the directory"
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		hint = "the daemon is out of file descriptors, the disk is fine: `ls /proc/$(pidof edge-agent)/fd | wc -l`, and see the status socket's clients"
 	default:
 		hint = "check the disk (dmesg)"
 	}

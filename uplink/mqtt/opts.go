@@ -50,6 +50,9 @@ type Opts struct {
 	Window int
 	// ConnectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
 	ConnectTimeout time.Duration
+	// ResendAfter is how long a PUBLISH waits for its PUBACK before it is
+	// sent again with DUP on the same connection; 0 means 5s.
+	ResendAfter time.Duration
 	// BackoffMin and BackoffMax bound the wait between failed connection
 	// attempts; it doubles from BackoffMin and is jittered by Rand.
 	BackoffMin, BackoffMax time.Duration
@@ -148,6 +151,9 @@ func load(o Opts, deviceRequired bool) (*config, error) {
 		}
 		c.tls, c.certExpiry = t, expiry
 	}
+	if c.ResendAfter <= 0 {
+		c.ResendAfter = defaultResendAfter
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -171,7 +177,8 @@ func load(o Opts, deviceRequired bool) (*config, error) {
 func parseServer(s string) (*url.URL, bool, error) {
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, false, fmt.Errorf("mqtt: server %q is not a URL: %w", s, ErrInvalidConfig)
+		// url.Parse's error repeats the string, password and all: name the server by its place.
+		return nil, false, fmt.Errorf("mqtt: a server is not a URL (%s): %w", redactedParseErr(err), ErrInvalidConfig)
 	}
 	var secure bool
 	var port string
@@ -181,18 +188,26 @@ func parseServer(s string) (*url.URL, bool, error) {
 	case "ssl", "tls", "mqtts":
 		secure, port = true, "8883"
 	default:
-		return nil, false, fmt.Errorf("mqtt: server %q: scheme %q not supported, use tcp://, ssl:// or mqtts://: %w", s, u.Scheme, ErrInvalidConfig)
+		return nil, false, fmt.Errorf("mqtt: server %q: scheme %q not supported, use tcp://, ssl:// or mqtts://: %w", u.Redacted(), u.Scheme, ErrInvalidConfig)
 	}
 	if u.Hostname() == "" {
-		return nil, false, fmt.Errorf("mqtt: server %q has no host: %w", s, ErrInvalidConfig)
+		return nil, false, fmt.Errorf("mqtt: server %q has no host: %w", u.Redacted(), ErrInvalidConfig)
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
 	}
 	if u.User != nil {
-		return nil, false, fmt.Errorf("mqtt: server %q carries credentials: use username and password instead: %w", s, ErrInvalidConfig)
+		return nil, false, fmt.Errorf("mqtt: server %q carries credentials: use username and password instead: %w", u.Redacted(), ErrInvalidConfig)
 	}
 	return u, secure, nil
+}
+
+// redactedParseErr is url.Parse's complaint without the URL it quotes.
+func redactedParseErr(err error) string {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err.Error()
+	}
+	return "unparseable"
 }
 
 // checkTopicLevel rejects names that would change the topic structure or that

@@ -213,3 +213,24 @@ func TestExplain(t *testing.T) {
 		})
 	}
 }
+
+// A password in a server URL must never be echoed, whatever else is wrong with the URL.
+func TestNewNeverEchoesAPassword(t *testing.T) {
+	const secret = "s3cr3t-pw"
+	for _, s := range []string{
+		"tcp://u:" + secret + "@x:1883",
+		"http://u:" + secret + "@x:1",
+		"tcp://u:" + secret + "@:1883",
+		"tcp://u:" + secret + "@x:1883/%zz",
+		"tcp://u:" + secret + "@[::1",
+	} {
+		o := testOpts(t, s)
+		_, err := New(o)
+		if err == nil {
+			t.Fatalf("New accepted %q", s)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error shows the password: %v", err)
+		}
+	}
+}

@@ -26,6 +26,11 @@ type Status struct {
 	Reconnects uint64 `json:"reconnects"` // successful connections after the first
 	Failures   uint64 `json:"failures"`   // failed connection attempts and lost connections
 	InFlight   int    `json:"in_flight"`  // published, not yet PUBACKed
+	// DupResent counts PUBLISHes sent again with DUP on the same connection
+	// after waiting ResendAfter for a PUBACK; Stalled says which record is
+	// waiting now ("" when none is).
+	DupResent uint64 `json:"dup_resent"`
+	Stalled   string `json:"stalled,omitempty"`
 }
 
 // Status returns a snapshot; safe to call concurrently with Run.

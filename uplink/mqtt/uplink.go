@@ -138,9 +138,12 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 
 // flight is one PUBLISH awaiting its PUBACK.
 type flight struct {
-	seq uint64
-	tok paho.Token
-	at  time.Time // for the PUBACK watchdog
+	seq   uint64
+	tok   paho.Token
+	at    time.Time // for the PUBACK watchdog
+	data  []byte    // for a DUP re-send (dup.go)
+	dups  int
+	dupAt time.Time
 }
 
 // session runs one connection from CONNECT to its end. progressed reports
@@ -148,13 +151,22 @@ type flight struct {
 func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (progressed bool, err error) {
 	u.update(func(s *Status) { s.Server = server.Redacted() })
 	lost := make(chan error, 1)
-	client := paho.NewClient(u.clientOptions(server, lost))
+	var conn *dupConn // set by the dialer during Connect
+	opts := u.clientOptions(server, lost)
+	opts.SetCustomOpenConnectionFn(u.dial(&conn))
+	client := paho.NewClient(opts)
 	if err := waitToken(ctx, client.Connect(), u.c.ConnectTimeout+time.Second, nil); err != nil {
 		client.Disconnect(0)
 		if ctx.Err() != nil {
 			return false, nil
 		}
-		u.failed(u.c.explain(err))
+		why := u.c.explain(err)
+		var netErr net.Error
+		if conn != nil && (errors.Is(err, ErrTimeout) || errors.As(err, &netErr) && netErr.Timeout()) {
+			// TCP (and TLS) went through: the host is reachable.
+			why = "the server accepted the connection but did not answer the MQTT CONNECT in time — is it an MQTT broker on that port, and does it want TLS?"
+		}
+		u.failed(why)
 		return false, fmt.Errorf("mqtt: connect to %s: %w", server.Redacted(), err)
 	}
 	defer client.Disconnect(250)
@@ -179,7 +191,7 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 		return false, fmt.Errorf("mqtt: publish online status: %w", err)
 	}
 
-	err = u.pump(ctx, q, client, lost)
+	err = u.pump(ctx, q, client, lost, conn)
 	if ctx.Err() != nil {
 		return true, err
 	}
@@ -204,7 +216,7 @@ func (u *Uplink) failed(reason string) {
 // pump publishes records in seq order with up to Window in flight, acks the
 // queue cumulatively as PUBACKs arrive in order, and on ctx done says
 // offline and flushes the final ack.
-func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, lost <-chan error) error {
+func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, lost <-chan error, conn *dupConn) error {
 	acked, err := q.Acked()
 	if err != nil {
 		return &queueError{fmt.Errorf("mqtt: read ack mark: %w", err)}
@@ -289,7 +301,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 			rec := buf[0]
 			buf = buf[1:]
 			tok := client.Publish(u.topicOf(rec.Data), 1, false, rec.Data)
-			fl.push(flight{seq: rec.Seq, tok: tok, at: time.Now()})
+			fl.push(flight{seq: rec.Seq, tok: tok, at: time.Now(), data: rec.Data})
 			sent = rec.Seq
 			u.update(func(s *Status) {
 				s.Published++
@@ -318,6 +330,8 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, l
 		case <-headDone:
 		case <-changed:
 		case <-watchdog.C:
+			stalled := u.resendStalled(conn, fl, time.Now())
+			u.update(func(s *Status) { s.Stalled = stalled })
 			if fl.len() > 0 && time.Since(fl.head().at) > pubackLimit {
 				return fmt.Errorf("mqtt: no PUBACK for seq %d in %v: %w", fl.head().seq, pubackLimit, ErrTimeout)
 			}

@@ -20,7 +20,11 @@ import (
 // (the third node sees only the good record), and its score drops.
 //
 //	rogue ── relay ── watcher
-func TestRogueRejectedNotForwarded(t *testing.T) {
+func TestRogueRejectedNotForwarded(t *testing.T) { rogueTrial(t) }
+
+// rogueTrial runs the trial and returns how many records the watcher got
+// and how many forged ones reached its validator (make soak counts them).
+func rogueTrial(t *testing.T) (delivered, forwarded int) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dev, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), bytes.NewReader(bytes.Repeat([]byte{7}, 32)))
@@ -147,6 +151,10 @@ func TestRogueRejectedNotForwarded(t *testing.T) {
 	if s := relay.Scores()[watcher.ID()]; s < 0 {
 		t.Errorf("the honest watcher's score is %v, want >= 0", s)
 	}
+	mu.Lock()
+	defer mu.Unlock()
+	_, _, rej, _ := watcher.ValidationCounts()
+	return len(seen), int(rej)
 }
 
 // throwawayKeySeed feeds CreateKey a fresh random seed, for keys whose value
