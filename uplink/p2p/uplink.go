@@ -372,9 +372,11 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 }
 
 // resend repairs flights whose back-off expired and that still lack
-// receipts: straight to each trusted collector that has not receipted them
-// and is connected (gossip would drop the same bytes as already seen), and
-// over gossip only when no such collector is connected.
+// receipts: straight to each trusted collector that has not receipted them,
+// is connected and speaks DirectProtocol (gossip would drop the same bytes
+// as already seen), and over gossip when no such collector is connected. A
+// collector built on a standard libp2p stack does not speak DirectProtocol
+// and gets its repeats over gossip, once the seen caches forget them.
 func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.ID]*coverage, publish func(*flight)) {
 	now := time.Now()
 	direct := map[peer.ID][][]byte{}
@@ -389,7 +391,7 @@ func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.
 				have++
 				continue
 			}
-			if n.Host().Network().Connectedness(c) == network.Connected {
+			if n.Host().Network().Connectedness(c) == network.Connected && n.speaksDirect(c) {
 				direct[c] = append(direct[c], f.data)
 				sent = true
 			}
