@@ -250,3 +250,50 @@ func TestStandardRelay(t *testing.T) {
 		t.Errorf("agent b rejected %d records relayed by the standard node", rej)
 	}
 }
+
+// TestStandardSubscriber is the report: a standard node that only
+// listens to the record topic, named as the agent's bootstrap peer, hears
+// the agent's records (it heard none with the identify stand-in).
+func TestStandardSubscriber(t *testing.T) {
+	const network = "mainnet"
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join("edge-agent/mainnet/att/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	signer := newSigner(t, 91)
+	o := p2p.DefaultOpts()
+	o.Signer, o.Network = signer, network
+	o.Bootstrap = []string{h.Addrs()[0].String() + "/p2p/" + h.ID().String()}
+	o.Collectors = []string{newSigner(t, 92).DeviceID()} // not this node
+	q := uplinktest.NewQueue()
+	q.Add(chainOf(t, signer, [16]byte{9, 1}, 3)...)
+	runUplink(t, o, q)
+	got := map[uint64]bool{} // gossip does not keep order
+	for len(got) < 3 {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("the standard subscriber heard %d of 3 records: %v (pubsub peers on the topic: %v)", len(got), err, topic.ListPeers())
+		}
+		rec, err := attest.Decode(m.Data)
+		if err != nil || rec.Verify() != nil {
+			t.Fatalf("the standard subscriber got a record that does not verify: %v", err)
+		}
+		got[rec.Claims.Seq] = true
+	}
+}

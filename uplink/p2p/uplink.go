@@ -250,6 +250,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 		cov       = map[peer.ID]*coverage{}
 		lastFlush = time.Now()
 		maxSent   uint64
+		heard     time.Time // since when the record topic has had peers
 	)
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -312,10 +313,18 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 				return err
 			}
 		}
-		// Publish only with someone to hear it: a record sent into an empty
-		// topic waits a whole ResendAfter for its next chance.
+		// Publish only with someone to hear it and a way back for the
+		// receipt: a record sent into an empty topic waits a whole
+		// ResendAfter for its next chance, and so does one whose receipt a
+		// collector publishes before its receipt-topic mesh has formed (a
+		// standard gossipsub sends its own messages to mesh peers only, and
+		// the mesh is grafted a heartbeat after a peer subscribes). Our
+		// GRAFT or theirs puts the peer in our receipt mesh; either way it
+		// is in theirs before our record arrives on the same stream. A peer
+		// that only listens to records has no receipt mesh to wait for, and
+		// none is waited for longer than meshWait.
 		var changed <-chan struct{}
-		if len(n.RecordPeers()) > 0 {
+		if u.canPublish(n, &heard) {
 			for len(fl) < u.o.Window {
 				if len(buf) == 0 {
 					changed = q.Changed()
@@ -369,6 +378,23 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// meshWait bounds how long publishing waits for a receipt-topic mesh once
+// the record topic has peers: a few gossipsub heartbeats (1s each).
+const meshWait = 3 * time.Second
+
+// canPublish says whether records may go out now (see pump); heard keeps
+// when the record topic last went from no peers to some.
+func (u *Uplink) canPublish(n *Node, heard *time.Time) bool {
+	if len(n.RecordPeers()) == 0 {
+		*heard = time.Time{}
+		return false
+	}
+	if heard.IsZero() {
+		*heard = time.Now()
+	}
+	return len(n.rcptT.ListPeers()) == 0 || len(n.mesh.peers(ReceiptTopic(u.o.Network))) > 0 || time.Since(*heard) >= meshWait
 }
 
 // resend repairs flights whose back-off expired and that still lack
