@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -19,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/net/upgrader"
-	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -145,31 +143,22 @@ func newHost(c hostConfig) (*ownedHost, error) {
 	// Identify is not optional: gossipsub (go, rust and js alike) opens its
 	// stream to a peer only once identify has said the peer speaks it.
 	h := blankhost.NewBlankHost(sw, blankhost.WithConnectionManager(cm), blankhost.WithEventBus(bus))
-	// No signed peer record: the blank host seals its record before it
-	// listens, so it would name no address; plain listen addresses do.
-	ids, err := identify.NewIDService(h, identify.UserAgent(userAgent), identify.DisableSignedPeerRecord())
-	if err != nil {
-		h.Close()
-		return fail(err)
-	}
-	addrsChanged, err := bus.Emitter(new(event.EvtLocalAddressesUpdated))
+	ids, err := newIdentifier(h, userAgent)
 	if err != nil {
 		h.Close()
 		return fail(err)
 	}
 	ping.NewPingService(h)
-	oh := &ownedHost{Host: h, closers: []func() error{ids.Close, addrsChanged.Close, cm.Close, rm.Close, ps.Close}}
+	oh := &ownedHost{Host: h, closers: []func() error{ids.close, cm.Close, rm.Close, ps.Close}}
 	// start runs once the caller has registered its protocols, so identify
-	// never tells a peer an incomplete list. Identify starts before the
-	// listener so no connection escapes it, then learns the listen
-	// addresses (the blank host does not announce them).
+	// never tells a peer an incomplete list, and before the listener, so no
+	// connection escapes identify.
 	oh.start = func() error {
-		ids.Start()
+		ids.start()
 		if len(c.listen) > 0 {
 			if err := sw.Listen(c.listen...); err != nil {
 				return fmt.Errorf("p2p: host: listen on %v: %w", c.listen, err)
 			}
-			_ = addrsChanged.Emit(event.EvtLocalAddressesUpdated{Diffs: true})
 		}
 		return nil
 	}
