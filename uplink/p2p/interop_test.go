@@ -58,7 +58,7 @@ func newStandardNode(tb testing.TB, network string) *standardNode {
 	if s.rcpt, err = ps.Join("edge-agent/" + network + "/rcpt/1"); err != nil {
 		tb.Fatal(err)
 	}
-	if s.recSub, err = s.rec.Subscribe(); err != nil {
+	if s.recSub, err = s.rec.Subscribe(pubsub.WithBufferSize(1024)); err != nil {
 		tb.Fatal(err)
 	}
 	rcptSub, err := s.rcpt.Subscribe() // to be in the receipt topic's mesh
