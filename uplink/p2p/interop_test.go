@@ -27,9 +27,10 @@ import (
 // standardNode is what any operator would run, written only against the
 // public libp2p API and docs/interop.md: libp2p.New with its defaults
 // (identify, ping, Noise and TLS, Yamux, QUIC…), listening on loopback TCP,
-// and a gossipsub with strict signing and the network's message id
-// (SHA-256 of the data), subscribed to both topics. None of this package's
-// host code is involved.
+// and a gossipsub with strict signing, the network's message id (SHA-256 of
+// the data) and the queue sizes the page asks for, subscribed to both
+// topics. It does not flood-publish (go-libp2p-pubsub's default), the
+// harder case for receipts. None of this package's host code is involved.
 type standardNode struct {
 	h         host.Host
 	ps        *pubsub.PubSub
@@ -47,7 +48,9 @@ func newStandardNode(tb testing.TB, network string) *standardNode {
 	tb.Cleanup(func() { cancel(); _ = h.Close() })
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string { s := sha256.Sum256(m.Data); return string(s[:]) }))
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { s := sha256.Sum256(m.Data); return string(s[:]) }),
+		// docs/interop.md: pubsub's default queues (32) drop bursts.
+		pubsub.WithValidateQueueSize(4096))
 	if err != nil {
 		tb.Fatalf("standard node: gossipsub: %v", err)
 	}
