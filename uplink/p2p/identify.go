@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
+	mstream "github.com/multiformats/go-multistream"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -41,6 +42,9 @@ const (
 	identifyPushID protocol.ID = "/ipfs/id/push/1.0.0"
 )
 
+// legacyProtocols are what edge-agent nodes without identify spoke.
+var legacyProtocols = []protocol.ID{"/meshsub/1.3.0", "/meshsub/1.2.0", "/meshsub/1.1.0", DirectProtocol}
+
 const (
 	identifyTimeout = 30 * time.Second
 	// maxIdentifyMsg bounds one identify message (go-libp2p caps its own at
@@ -50,6 +54,9 @@ const (
 	// maxIdentifyMsgs bounds the messages of one response (go-libp2p may
 	// split one in two).
 	maxIdentifyMsgs = 10
+	// maxOwnIdentifyAddrs bounds the listen addresses in our own message,
+	// in bytes, leaving room for the protocols.
+	maxOwnIdentifyAddrs = 3 << 10
 	// identifyProtocolVersion is what go-libp2p and js-libp2p send.
 	identifyProtocolVersion = "ipfs/0.1.0"
 )
@@ -121,6 +128,15 @@ func (id *identifier) goIdentify(c network.Conn) {
 		}()
 		p := c.RemotePeer()
 		protos, err := id.ask(ctx, c)
+		if errors.As(err, new(mstream.ErrNotSupported[protocol.ID])) {
+			// Every standard libp2p node speaks identify; a peer that does
+			// not is an edge-agent node from before identify (which assumed
+			// every peer gossips). Assume the same of it, or this node
+			// would never send it anything until it is upgraded: pubsub
+			// negotiates the stream anyway.
+			_ = id.completed.Emit(event.EvtPeerIdentificationCompleted{Peer: p, Conn: c, Protocols: legacyProtocols})
+			return
+		}
 		if err != nil {
 			if !c.IsClosed() {
 				_ = id.failed.Emit(event.EvtPeerIdentificationFailed{Peer: p, Reason: err})
@@ -258,6 +274,9 @@ func (id *identifier) message(c network.Conn) ([]byte, error) {
 	b := protowire.AppendTag(nil, idPublicKey, protowire.BytesType)
 	b = protowire.AppendBytes(b, pub)
 	for _, a := range id.h.Addrs() {
+		if len(b) > maxOwnIdentifyAddrs {
+			break // many interfaces: peers read 8 KiB at most
+		}
 		b = protowire.AppendTag(b, idListenAddrs, protowire.BytesType)
 		b = protowire.AppendBytes(b, a.Bytes())
 	}

@@ -1,14 +1,19 @@
 package p2p
 
 import (
+	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/edge-agent/edge-agent/attest"
 )
 
 // identifyMsg builds an identify message the way go-libp2p and js-libp2p
@@ -78,5 +83,37 @@ func FuzzParseIdentify(f *testing.F) {
 		if err != nil || !slices.Equal(got, protos) {
 			t.Fatalf("protocols %q re-parse as %q (%v)", protos, got, err)
 		}
+	})
+}
+
+// TestPeerWithoutIdentify: an edge-agent node from before identify (it
+// answers no identify request, but gossips) still gets what this node
+// publishes, as it did when every node assumed every peer gossips.
+func TestPeerWithoutIdentify(t *testing.T) {
+	var got atomic.Int32
+	legacy := testNode(t, nil, func(*attest.Record, peer.ID) { got.Add(1) })
+	legacy.h.RemoveStreamHandler(identifyID) // before anyone connects
+	dev := testNode(t, legacy.Addrs(), nil)
+	waitUntil(t, 20*time.Second, "the device to see the old node on the record topic", func() bool { return len(dev.RecordPeers()) == 1 })
+	s, err := attest.CreateKey("file:"+t.TempDir()+"/k", throwawayKeySeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := uint64(0)
+	// Each try a new record: a repeat of the same bytes would be dropped as
+	// already seen.
+	waitUntil(t, 20*time.Second, "the old node to receive a record from the device", func() bool {
+		seq++
+		p, err := attest.EncodePayload(&attest.Claims{Chain: [16]byte{2}, Seq: seq, Prev: [32]byte{byte(min(seq-1, 1))}, Time: time.Now().UnixNano(),
+			Kind: "test.count", Source: "t", Obs: map[string]any{"n": seq}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := attest.SignPayload(s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = dev.PublishRecord(context.Background(), raw)
+		return got.Load() > 0
 	})
 }
