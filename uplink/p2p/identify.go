@@ -133,7 +133,9 @@ func (id *identifier) goIdentify(c network.Conn) {
 			// not is an edge-agent node from before identify (which assumed
 			// every peer gossips). Assume the same of it, or this node
 			// would never send it anything until it is upgraded: pubsub
-			// negotiates the stream anyway.
+			// negotiates the stream anyway. Its collectors took direct
+			// re-sends too.
+			_ = id.h.Peerstore().AddProtocols(p, legacyProtocols...)
 			_ = id.completed.Emit(event.EvtPeerIdentificationCompleted{Peer: p, Conn: c, Protocols: legacyProtocols})
 			return
 		}
