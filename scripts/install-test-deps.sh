@@ -40,4 +40,19 @@ if [ ! -f "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -
   echo "install-test-deps: npm ci in verifiers/js"
   (cd "$js" && npm ci --no-audit --no-fund >/dev/null)
 fi
+
+# The js-libp2p interop test (uplink/p2p TestJSInterop): Node.js 20+ and the
+# exact packages pinned in its package-lock.json, installed with npm ci
+# (again only when the lock file changed).
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "install-test-deps: Node.js $(node --version) is too old for js-libp2p 2.x; install Node.js 20 or later" >&2
+  exit 1
+fi
+p2pjs="$(cd "$(dirname "$0")/.." && pwd)/uplink/p2p/testdata/js"
+if ! cmp -s "$p2pjs/package-lock.json" "$p2pjs/node_modules/.edge-agent-lock" 2>/dev/null; then
+  echo "install-test-deps: npm ci in $p2pjs"
+  (cd "$p2pjs" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$p2pjs/package-lock.json" "$p2pjs/node_modules/.edge-agent-lock"
+fi
 echo "install-test-deps: ok"

@@ -67,6 +67,13 @@ func (n *Node) handleDirect(s network.Stream) {
 	_ = s.Reset()
 }
 
+// speaksDirect says whether identify found that p accepts DirectProtocol
+// streams. A collector built on a standard libp2p stack does not.
+func (n *Node) speaksDirect(p peer.ID) bool {
+	ps, err := n.h.Peerstore().SupportsProtocols(p, DirectProtocol)
+	return err == nil && len(ps) > 0
+}
+
 // SendDirect writes records to peer p over DirectProtocol, if connected.
 func (n *Node) SendDirect(ctx context.Context, p peer.ID, records [][]byte) error {
 	if n.h.Network().Connectedness(p) != network.Connected {

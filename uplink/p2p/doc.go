@@ -6,9 +6,12 @@
 // Every node — device or collector — is a libp2p host assembled from parts
 // (TCP, Noise, Yamux, a resource manager and a connection manager; no QUIC,
 // WebRTC, WebTransport, mDNS, relay or NAT traversal, which would add about
-// 8 MiB to the arm64 binary). A device's host key is its attestation key, so
-// its peer ID is its device id (HostKey checks they agree). Nodes dial their
-// bootstrap peers and redial them with jittered exponential backoff.
+// 8 MiB to the arm64 binary) that speaks identify (identify.go, written on
+// protowire) and ping, so any standard libp2p node — go, rust or js — can
+// gossip with it; docs/interop.md is the contract for those. A device's host
+// key is its attestation key, so its peer ID is its device id (HostKey
+// checks they agree). Nodes dial their bootstrap peers and redial them with
+// jittered exponential backoff.
 //
 // Two gossipsub topics per network, both with strict message signing and
 // message id = SHA-256 of the data:
@@ -38,10 +41,13 @@
 // record has MinReceipts distinct trusted receipts. Until then records stay
 // in the outbox, at most Window in flight, and are sent again after
 // ResendAfter, doubling to ResendMax: straight to each connected trusted
-// collector still missing them (DirectProtocol), since gossip drops a repeat
-// of bytes it has seen (message id = SHA-256 of the record) for SeenTTL plus
-// up to a minute (pubsub sweeps its seen cache once a minute); over gossip
-// only when none of those collectors is connected.
+// collector still missing them that speaks DirectProtocol (identify says
+// which do), since gossip drops a repeat of bytes it has seen (message id =
+// SHA-256 of the record) for SeenTTL plus up to a minute (pubsub sweeps its
+// seen cache once a minute); over gossip when none of those collectors is
+// connected. Records go out only once the receipt topic's mesh has a peer
+// (or none of the peers takes receipts, or after meshWait), since a
+// standard gossipsub publishes a collector's receipt to its mesh only.
 //
 // Concurrency: Node and Uplink methods are safe for concurrent use. A Node's
 // validators run concurrently on gossipsub's goroutines and keep only atomic

@@ -2,16 +2,13 @@ package p2p
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/sec"
 	blankhost "github.com/libp2p/go-libp2p/p2p/host/blank"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
@@ -21,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/net/upgrader"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -71,8 +69,8 @@ type hostConfig struct {
 // manager and a connection manager. libp2p.New would link QUIC, WebRTC and
 // WebTransport whatever options it gets (about 8 MiB on arm64); gossip among
 // a few hundred peers needs none of them. No NAT port mapping, relay, hole
-// punching, AutoNAT or identify either (a blank host, not basichost):
-// devices dial out to bootstrap peers.
+// punching or AutoNAT either (a blank host with identify and ping, not
+// basichost): devices dial out to bootstrap peers.
 func newHost(c hostConfig) (*ownedHost, error) {
 	pid, err := peer.IDFromPrivateKey(c.key)
 	if err != nil {
@@ -137,25 +135,26 @@ func newHost(c hostConfig) (*ownedHost, error) {
 		sw.Close()
 		return fail(err)
 	}
-	// The blank host: protocol negotiation and stream handlers, nothing
-	// more. basichost would add identify, ping, AutoNAT v1 and v2, the
+	// The blank host (protocol negotiation and stream handlers) plus the two
+	// protocols every libp2p node expects of a peer: identify and ping.
+	// basichost would bring them too, but also AutoNAT v1 and v2, the
 	// circuit relay, hole punching and an embedded IPv6 ASN table (about
-	// 4 MiB on arm64), none of which gossip between dialled bootstrap peers
-	// needs. What pubsub does need from identify is the event saying which
-	// protocols a new peer speaks; announcer emits it, assuming every peer
-	// of this network speaks gossipsub (pubsub negotiates the stream anyway,
-	// and a peer that does not is simply not used).
+	// 4 MiB on arm64), none of which gossip between dialled peers needs.
+	// Identify is not optional: gossipsub (go, rust and js alike) opens its
+	// stream to a peer only once identify has said the peer speaks it.
 	h := blankhost.NewBlankHost(sw, blankhost.WithConnectionManager(cm), blankhost.WithEventBus(bus))
-	ann, err := newAnnouncer(bus)
+	ids, err := newIdentifier(h, userAgent)
 	if err != nil {
 		h.Close()
 		return fail(err)
 	}
-	oh := &ownedHost{Host: h, closers: []func() error{ann.close, cm.Close, rm.Close, ps.Close}}
-	// start runs once the caller has registered its protocols, so no
-	// connection (and no announcement) predates pubsub.
+	ping.NewPingService(h)
+	oh := &ownedHost{Host: h, closers: []func() error{ids.close, cm.Close, rm.Close, ps.Close}}
+	// start runs once the caller has registered its protocols, so identify
+	// never tells a peer an incomplete list, and before the listener, so no
+	// connection escapes identify.
 	oh.start = func() error {
-		ann.start()
+		ids.start()
 		if len(c.listen) > 0 {
 			if err := sw.Listen(c.listen...); err != nil {
 				return fmt.Errorf("p2p: host: listen on %v: %w", c.listen, err)
@@ -166,52 +165,8 @@ func newHost(c hostConfig) (*ownedHost, error) {
 	return oh, nil
 }
 
-// announcer stands in for identify: on every new connection it emits
-// EvtPeerIdentificationCompleted naming the gossipsub protocols, which is
-// what pubsub waits for before it opens its stream to a peer.
-type announcer struct {
-	sub     event.Subscription
-	emit    event.Emitter
-	done    chan struct{}
-	started bool // set by start, before any close; both run on the owner's goroutine
-}
-
-// gossipProtocols are the protocols every edge-agent node speaks.
-var gossipProtocols = []protocol.ID{"/meshsub/1.3.0", "/meshsub/1.2.0", "/meshsub/1.1.0", DirectProtocol}
-
-func newAnnouncer(bus event.Bus) (*announcer, error) {
-	sub, err := bus.Subscribe(new(event.EvtPeerConnectednessChanged))
-	if err != nil {
-		return nil, fmt.Errorf("announce peers: %w", err)
-	}
-	em, err := bus.Emitter(new(event.EvtPeerIdentificationCompleted))
-	if err != nil {
-		sub.Close()
-		return nil, fmt.Errorf("announce peers: %w", err)
-	}
-	return &announcer{sub: sub, emit: em, done: make(chan struct{})}, nil
-}
-
-func (a *announcer) start() {
-	a.started = true
-	go func() {
-		defer close(a.done)
-		for e := range a.sub.Out() {
-			ev := e.(event.EvtPeerConnectednessChanged)
-			if ev.Connectedness == network.Connected {
-				_ = a.emit.Emit(event.EvtPeerIdentificationCompleted{Peer: ev.Peer, Protocols: gossipProtocols})
-			}
-		}
-	}()
-}
-
-func (a *announcer) close() error {
-	err := a.sub.Close() // closes Out, which ends the loop
-	if a.started {
-		<-a.done
-	}
-	return errors.Join(err, a.emit.Close())
-}
+// userAgent is what identify tells peers this node runs.
+const userAgent = "edge-agent"
 
 // ownedHost closes the parts basichost does not own after the host itself.
 type ownedHost struct {

@@ -5,11 +5,14 @@ import (
 	"context"
 	cryptorand "crypto/rand"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
@@ -109,8 +112,21 @@ func rogueTrial(t *testing.T) (delivered, forwarded int) {
 	if err := rh.Connect(ctx, *ai); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "the relay to have rogue and watcher in its mesh", func() bool {
-		return len(rt.ListPeers()) > 0 && len(watcher.MeshPeers()) > 0 && len(relay.MeshPeers()) == 2
+	// Standard go-libp2p nodes (libp2p.New, gossipsub without a validator)
+	// in the mesh too, one beside the relay and one beside the watcher:
+	// they must hear only what the relay forwards, and keep their scores.
+	var stds []*standardPeer
+	for _, n := range []*Node{relay, watcher} {
+		sp := newStandardPeer(ctx, t)
+		ai, _ := peer.AddrInfoFromString(n.Addrs()[0])
+		if err := sp.h.Connect(ctx, *ai); err != nil {
+			t.Fatal(err)
+		}
+		stds = append(stds, sp)
+	}
+	waitUntil(t, 20*time.Second, "the relay to have rogue, watcher and a standard node in its mesh", func() bool {
+		return len(rt.ListPeers()) > 0 && len(watcher.MeshPeers()) == 2 && len(relay.MeshPeers()) == 3 &&
+			len(stds[0].ps.ListPeers(RecordTopic("test"))) > 0 && len(stds[1].ps.ListPeers(RecordTopic("test"))) > 0
 	})
 
 	// A valid record first: proves the path rogue → relay → watcher works.
@@ -151,10 +167,68 @@ func rogueTrial(t *testing.T) (delivered, forwarded int) {
 	if s := relay.Scores()[watcher.ID()]; s < 0 {
 		t.Errorf("the honest watcher's score is %v, want >= 0", s)
 	}
+	for i, sp := range stds {
+		if s := []*Node{relay, watcher}[i].Scores()[sp.h.ID()]; s < 0 {
+			t.Errorf("standard node %d: score %v, want >= 0", i, s)
+		}
+		if got := sp.received(); len(got) != 1 || !bytes.Equal(got[0], good) {
+			t.Errorf("standard node %d received %d records, want only the good one", i, len(got))
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	_, _, rej, _ := watcher.ValidationCounts()
 	return len(seen), int(rej)
+}
+
+// standardPeer is a go-libp2p node with its defaults and a gossipsub
+// without validators, subscribed to the record topic.
+type standardPeer struct {
+	h   host.Host
+	ps  *pubsub.PubSub
+	sub *pubsub.Subscription
+	mu  sync.Mutex
+	got [][]byte
+}
+
+func newStandardPeer(ctx context.Context, t *testing.T) *standardPeer {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageIdFn(MessageID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := ps.Join(RecordTopic("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := top.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := &standardPeer{h: h, ps: ps, sub: sub}
+	go func() {
+		for {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			sp.mu.Lock()
+			sp.got = append(sp.got, bytes.Clone(m.Data))
+			sp.mu.Unlock()
+		}
+	}()
+	return sp
+}
+
+func (sp *standardPeer) received() [][]byte {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return slices.Clone(sp.got)
 }
 
 // throwawayKeySeed feeds CreateKey a fresh random seed, for keys whose value

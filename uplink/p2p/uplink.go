@@ -250,6 +250,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 		cov       = map[peer.ID]*coverage{}
 		lastFlush = time.Now()
 		maxSent   uint64
+		heard     time.Time // since when the record topic has had peers
 	)
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
@@ -312,10 +313,18 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 				return err
 			}
 		}
-		// Publish only with someone to hear it: a record sent into an empty
-		// topic waits a whole ResendAfter for its next chance.
+		// Publish only with someone to hear it and a way back for the
+		// receipt: a record sent into an empty topic waits a whole
+		// ResendAfter for its next chance, and so does one whose receipt a
+		// collector publishes before its receipt-topic mesh has formed (a
+		// standard gossipsub sends its own messages to mesh peers only, and
+		// the mesh is grafted a heartbeat after a peer subscribes). Our
+		// GRAFT or theirs puts the peer in our receipt mesh; either way it
+		// is in theirs before our record arrives on the same stream. A peer
+		// that only listens to records has no receipt mesh to wait for, and
+		// none is waited for longer than meshWait.
 		var changed <-chan struct{}
-		if len(n.RecordPeers()) > 0 {
+		if u.canPublish(n, &heard) {
 			for len(fl) < u.o.Window {
 				if len(buf) == 0 {
 					changed = q.Changed()
@@ -371,10 +380,29 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 	}
 }
 
+// meshWait bounds how long publishing waits for a receipt-topic mesh once
+// the record topic has peers: a few gossipsub heartbeats (1s each).
+const meshWait = 3 * time.Second
+
+// canPublish says whether records may go out now (see pump); heard keeps
+// when the record topic last went from no peers to some.
+func (u *Uplink) canPublish(n *Node, heard *time.Time) bool {
+	if len(n.RecordPeers()) == 0 {
+		*heard = time.Time{}
+		return false
+	}
+	if heard.IsZero() {
+		*heard = time.Now()
+	}
+	return len(n.rcptT.ListPeers()) == 0 || len(n.mesh.peers(ReceiptTopic(u.o.Network))) > 0 || time.Since(*heard) >= meshWait
+}
+
 // resend repairs flights whose back-off expired and that still lack
-// receipts: straight to each trusted collector that has not receipted them
-// and is connected (gossip would drop the same bytes as already seen), and
-// over gossip only when no such collector is connected.
+// receipts: straight to each trusted collector that has not receipted them,
+// is connected and speaks DirectProtocol (gossip would drop the same bytes
+// as already seen), and over gossip when no such collector is connected. A
+// collector built on a standard libp2p stack does not speak DirectProtocol
+// and gets its repeats over gossip, once the seen caches forget them.
 func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.ID]*coverage, publish func(*flight)) {
 	now := time.Now()
 	direct := map[peer.ID][][]byte{}
@@ -389,7 +417,7 @@ func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.
 				have++
 				continue
 			}
-			if n.Host().Network().Connectedness(c) == network.Connected {
+			if n.Host().Network().Connectedness(c) == network.Connected && n.speaksDirect(c) {
 				direct[c] = append(direct[c], f.data)
 				sent = true
 			}
