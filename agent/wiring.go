@@ -49,6 +49,11 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		opts.KeepAlive = m.KeepAlive.Duration
 		opts.TopicPrefix = m.TopicPrefix
 		opts.Window = m.Window
+		if len(m.Collectors) > 0 {
+			opts.Collectors, opts.MinReceipts = m.Collectors, m.MinReceipts
+			opts.ResendAfter, opts.ResendMax = m.ResendAfter.Duration, m.ResendMax.Duration
+			opts.OpenReceipt = openMQTTReceipt
+		}
 		opts.Version = o.Version
 		opts.Logger = o.Logger
 		opts.Now = o.Now
@@ -79,6 +84,20 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		ups = append(ups, u)
 	}
 	return ups, nil
+}
+
+// openMQTTReceipt checks a collector receipt that came over MQTT: the same
+// signed format and collector key as over libp2p.
+func openMQTTReceipt(raw []byte) (*mqtt.Receipt, error) {
+	r, err := p2p.OpenReceipt(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := &mqtt.Receipt{Collector: r.Collector.String(), Device: r.Device, Chains: make(map[[16]byte][][2]uint64, len(r.Chains))}
+	for _, c := range r.Chains {
+		out.Chains[c.Chain] = append(out.Chains[c.Chain], c.Ranges...)
+	}
+	return out, nil
 }
 
 // buildDrivers makes the configured hardware drivers. GNSS drivers feed the
