@@ -66,13 +66,13 @@ func (s *boltStore) Commit(_ context.Context, batch []*attest.Record, at time.Ti
 				cs.Records++
 				cs.Bytes += uint64(len(r.Raw))
 				cs.Held = addRange(cs.Held, r.Claims.Seq, r.Claims.Seq)
-				if g, ok := gapOf(r); ok {
+				if g, ok := GapOf(r); ok {
 					cs.Announced = addRange(cs.Announced, g.From, g.To)
 				}
 				if r.Claims.Kind == attest.KindBoot {
 					cs.Boots++
 				}
-				cs.Broken = checkLinks(recs, r, h, cs.Broken)
+				cs.Broken = relink(recs, forks, r.KeyID, r.Claims.Chain, r.Claims.Seq, cs.Broken)
 				out[i].Verdict = attest.Accepted
 			case len(old) < 32:
 				return fmt.Errorf("record %x: %w", key, ErrCorrupt)
@@ -90,6 +90,7 @@ func (s *boltStore) Commit(_ context.Context, batch []*attest.Record, at time.Ti
 					return err
 				}
 				cs.Forks++
+				cs.Broken = relink(recs, forks, r.KeyID, r.Claims.Chain, r.Claims.Seq, cs.Broken)
 				out[i] = Outcome{Verdict: attest.Forked, First: bytes.Clone(old[32:])}
 			}
 		}
@@ -106,32 +107,68 @@ func (s *boltStore) Commit(_ context.Context, batch []*attest.Record, at time.Ti
 	return out, nil
 }
 
-// checkLinks records broken links around a newly stored seq s, whatever
-// order the records arrive in: s's prev against the stored s-1, and the
-// stored s+1's prev against s. (Fork variants are not considered here; the
-// PostgreSQL store and `edge-agent verify` do.)
-func checkLinks(recs *bolt.Bucket, r *attest.Record, h [32]byte, broken []uint64) []uint64 {
-	s := r.Claims.Seq
-	if s > 1 {
-		if v := recs.Get(recordKey(r.KeyID, r.Claims.Chain, s-1)); len(v) >= 32 && !bytes.Equal(v[:32], r.Claims.Prev[:]) {
-			broken = addSeq(broken, s)
+// relink recomputes the link state of seqs s and s+1 after a record or a
+// fork variant for s was stored, whatever order they arrived in. As in
+// attest.Audit, seq q is broken when q-1 is held and some variant of q
+// (the stored record or a fork) has a prev matching no variant of q-1.
+func relink(recs, forks *bolt.Bucket, kid []byte, chain [16]byte, s uint64, broken []uint64) []uint64 {
+	for _, q := range []uint64{s, s + 1} {
+		if q < 2 {
+			continue
 		}
-	}
-	if v := recs.Get(recordKey(r.KeyID, r.Claims.Chain, s+1)); len(v) > 32 {
-		if next, err := attest.Decode(v[32:]); err == nil && next.Claims.Prev != h {
-			broken = addSeq(broken, s+1)
+		before := variants(recs, forks, kid, chain, q-1)
+		now := variants(recs, forks, kid, chain, q)
+		bad := false
+		if len(before) > 0 {
+			for _, v := range now {
+				linked := false
+				for _, p := range before {
+					linked = linked || p.hash == v.prev
+				}
+				bad = bad || !linked
+			}
 		}
+		broken = setSeq(broken, q, bad)
 	}
 	return broken
 }
 
-func addSeq(list []uint64, s uint64) []uint64 {
-	for _, x := range list {
-		if x == s {
-			return list
+type linkVariant struct{ hash, prev [32]byte }
+
+// variants are the stored record of seq q and its fork variants.
+func variants(recs, forks *bolt.Bucket, kid []byte, chain [16]byte, q uint64) []linkVariant {
+	key := recordKey(kid, chain, q)
+	v := recs.Get(key)
+	if len(v) <= 32 {
+		return nil
+	}
+	var out []linkVariant
+	add := func(raw []byte) {
+		if r, err := attest.Decode(raw); err == nil {
+			out = append(out, linkVariant{hash: attest.PayloadHash(r.Payload), prev: r.Claims.Prev})
 		}
 	}
-	return append(list, s)
+	add(v[32:])
+	c := forks.Cursor()
+	for k, fv := c.Seek(key); k != nil && bytes.HasPrefix(k, key); k, fv = c.Next() {
+		add(fv)
+	}
+	return out
+}
+
+func setSeq(list []uint64, q uint64, on bool) []uint64 {
+	for i, x := range list {
+		if x == q {
+			if on {
+				return list
+			}
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	if on {
+		return append(list, q)
+	}
+	return list
 }
 
 func (s *boltStore) Summary(context.Context) ([]DeviceSummary, error) {

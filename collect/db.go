@@ -297,8 +297,8 @@ func ExportDB(dbPath string, w io.Writer) (int, error) {
 	return n, nil
 }
 
-// gapOf extracts an agent.gap record's announced range.
-func gapOf(rec *attest.Record) (attest.Gap, bool) {
+// GapOf extracts an agent.gap record's announced range (false for other kinds).
+func GapOf(rec *attest.Record) (attest.Gap, bool) {
 	if rec.Claims.Kind != attest.KindGap {
 		return attest.Gap{}, false
 	}

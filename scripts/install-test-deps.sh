@@ -13,6 +13,8 @@ have debootstrap || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 have systemd-analyze || need+=(systemd)
 have qemu-aarch64-static || need+=(qemu-user-static)
 [ -x /usr/bin/time ] || need+=(time)
+# collect/pgstore tests start their own PostgreSQL (initdb, pg_ctl) in a temp dir.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
