@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"text/tabwriter"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -311,4 +312,25 @@ func GapOf(rec *attest.Record) (attest.Gap, bool) {
 		return attest.Gap{}, false
 	}
 	return g, true
+}
+
+// PrintSummary writes the per-device summary as a table for people.
+func PrintSummary(w io.Writer, sum []DeviceSummary) {
+	if len(sum) == 0 {
+		fmt.Fprintln(w, "no records yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tCHAIN\tRECORDS\tSEQS\tDUPS\tFORKS\tGAPS (announced/unannounced)\tBROKEN LINKS\tLAST SEEN")
+	for _, d := range sum {
+		for _, c := range d.Chains {
+			warn := ""
+			if c.Forks > 0 || len(c.UnannouncedGaps) > 0 || len(c.BrokenLinks) > 0 {
+				warn = "  <-- check"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d-%d\t%d\t%d\t%d/%d\t%d\t%s%s\n", d.Device, c.Chain[:8], c.Records, c.FirstSeq, c.LastSeq,
+				c.Duplicates, c.Forks, len(c.AnnouncedGaps), len(c.UnannouncedGaps), len(c.BrokenLinks), c.LastSeen.Format("2006-01-02 15:04:05Z"), warn)
+		}
+	}
+	tw.Flush()
 }

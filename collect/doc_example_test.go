@@ -28,3 +28,15 @@ func TestDocumentedConfigParses(t *testing.T) {
 		t.Fatalf("the documented defaults differ from DefaultConfig:\n%+v\n%+v", c, def)
 	}
 }
+
+// TestPackagedConfigParses: the conffile the edge-collector .deb installs
+// loads with the strict decoder.
+func TestPackagedConfigParses(t *testing.T) {
+	c, err := LoadConfig("../packaging/collector.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/edge-collector" || c.MetricsListen == "" || !c.MQTT.Receipts {
+		t.Fatalf("packaged config: %+v", c)
+	}
+}
