@@ -29,6 +29,33 @@ const (
 	rejectTooMany      = "too-many-devices"
 )
 
+// RejectReasons are every reason a record can be refused for.
+var RejectReasons = []string{rejectMalformed, rejectBadSignature, rejectFuture, rejectNotAllowed, rejectRate, rejectQuota, rejectShed, rejectTooMany}
+
+// Observer receives the collector's measurements as they happen. The
+// network-side binary passes the Prometheus one (collect/collectmetrics);
+// nil, in the device binary, measures nothing. Methods are called
+// concurrently and must not block.
+type Observer interface {
+	Verified()                // a record's signature verified
+	Stored(attest.Verdict)    // a record committed: Accepted, Duplicate or Forked
+	Rejected(reason string)   // refused before the store (one of RejectReasons)
+	Receipt(transport string) // a receipt published: "p2p" or "mqtt"
+	Commit(time.Duration)     // one batch committed in this long
+	Lag(time.Duration)        // commit time minus the device's signing time, per record
+	StoreError()              // a commit failed (records come again)
+}
+
+type noObserver struct{}
+
+func (noObserver) Verified()             {}
+func (noObserver) Stored(attest.Verdict) {}
+func (noObserver) Rejected(string)       {}
+func (noObserver) Receipt(string)        {}
+func (noObserver) Commit(time.Duration)  {}
+func (noObserver) Lag(time.Duration)     {}
+func (noObserver) StoreError()           {}
+
 // maxTracked bounds the per-device table of an open collector (no
 // allow-list): past it, devices this collector has never stored are refused
 // rather than let fresh keys grow its memory without bound.

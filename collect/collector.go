@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,6 +36,9 @@ type Options struct {
 	// Vouch admits devices not on admission.allow (manufacturer
 	// certificates); nil = the list alone decides.
 	Vouch Voucher
+	// Observer receives measurements (edge-collector: Prometheus); nil =
+	// none. A config with metrics_listen needs one.
+	Observer Observer
 }
 
 // Collector receives records from the gossip network (and an MQTT broker if
@@ -52,8 +54,7 @@ type Collector struct {
 	key    crypto.PrivKey
 	sub    *mqtt.Subscriber
 	admit  *admitter
-	met    *collectorMetrics
-	metLn  net.Listener
+	met    Observer
 	known  chan item // devices this collector knows: served first
 	newDev chan item // devices it has not stored before: shed when full
 
@@ -138,8 +139,14 @@ func New(o Options) (*Collector, error) {
 		runDone: make(chan struct{}),
 		stop:    make(chan struct{}),
 	}
-	c.met = newMetrics(func() float64 { return float64(c.admit.known()) },
-		func() float64 { return float64(len(c.known) + len(c.newDev)) })
+	c.met = o.Observer
+	if c.met == nil {
+		if cfg.MetricsListen != "" {
+			st.Close()
+			return nil, fmt.Errorf("%w: metrics_listen is served by edge-collector; this binary has no collector metrics: remove the key or run edge-collector", ErrConfig)
+		}
+		c.met = noObserver{}
+	}
 	sum, err := st.Summary(context.Background())
 	if err != nil {
 		st.Close()
@@ -149,12 +156,6 @@ func New(o Options) (*Collector, error) {
 	if len(cfg.Admission.Allow) > 0 && o.Vouch == nil {
 		// Gossip: records of other devices are not forwarded either.
 		c.checker.Allowed = c.admit.allow
-	}
-	if cfg.MetricsListen != "" {
-		if c.metLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("collect: metrics_listen %s: %w", cfg.MetricsListen, err)
-		}
 	}
 	if len(cfg.Listen) > 0 || len(cfg.Bootstrap) > 0 {
 		c.node, err = p2p.NewNode(p2p.NodeOpts{
@@ -223,9 +224,6 @@ func (c *Collector) closeParts() {
 	if c.node != nil {
 		c.node.Close()
 	}
-	if c.metLn != nil {
-		c.metLn.Close()
-	}
 	c.store.Close()
 }
 
@@ -243,12 +241,10 @@ func (c *Collector) Addrs() []string {
 	return c.node.Addrs()
 }
 
-// MetricsAddr is where /metrics is served ("" when off).
-func (c *Collector) MetricsAddr() string {
-	if c.metLn == nil {
-		return ""
-	}
-	return c.metLn.Addr().String()
+// Gauges are the devices known to this collector and the verified records
+// waiting for the store, for metrics.
+func (c *Collector) Gauges() (devices, intake int) {
+	return c.admit.known(), len(c.known) + len(c.newDev)
 }
 
 // Node is the gossip node (nil with MQTT only), for tests and status.
@@ -267,7 +263,7 @@ func (c *Collector) Stats() Stats {
 }
 
 func (c *Collector) reject(reason string) {
-	c.met.rejected.WithLabelValues(reason).Inc()
+	c.met.Rejected(reason)
 	c.mu.Lock()
 	c.stats.Rejected++
 	c.mu.Unlock()
@@ -303,7 +299,7 @@ func (c *Collector) enqueue(it item) bool {
 }
 
 func (c *Collector) onRecord(rec *attest.Record, _ peer.ID) {
-	c.met.verified.Inc()
+	c.met.Verified()
 	c.enqueue(item{rec: rec})
 }
 
@@ -328,7 +324,7 @@ func (c *Collector) onMQTT(device string, payload []byte, ack func(error)) {
 		ack(nil)
 		return
 	}
-	c.met.verified.Inc()
+	c.met.Verified()
 	if !c.enqueue(item{rec: rec, ack: ack, mqtt: true}) {
 		select {
 		case <-c.stop:
@@ -353,13 +349,6 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	if c.sub != nil {
 		wg.Go(func() { _ = c.sub.Run(ctx) })
-	}
-	if c.metLn != nil {
-		wg.Go(func() {
-			if err := c.met.serve(ctx, c.metLn); err != nil {
-				c.log.Error("metrics server stopped", "err", err)
-			}
-		})
 	}
 	if iv := c.cfg.StatusInterval.Duration; iv > 0 {
 		wg.Go(func() { c.logStatus(ctx, iv) })
@@ -424,7 +413,7 @@ func (c *Collector) write(ctx context.Context) error {
 			}
 			// A database restart or a network blip is not the end: back
 			// off and go on; the unacknowledged records come again.
-			c.met.storeErrs.Inc()
+			c.met.StoreError()
 			failures++
 			wait := min(time.Duration(failures)*500*time.Millisecond, 10*time.Second)
 			c.log.Error("store commit failed; records not acknowledged, retrying", "records", len(batch), "err", err, "retry_in", wait)
@@ -449,14 +438,14 @@ func (c *Collector) commit(ctx context.Context, batch []item) error {
 	if err != nil {
 		return err
 	}
-	c.met.commit.Observe(time.Since(t0).Seconds())
+	c.met.Commit(time.Since(t0))
 	now := c.now()
 	// Durable now: answer the broker, then receipts.
 	for i, it := range batch {
 		if it.ack != nil {
 			it.ack(nil)
 		}
-		c.met.lag.Observe(max(0, now.Sub(time.Unix(0, it.rec.Claims.Time)).Seconds()))
+		c.met.Lag(now.Sub(time.Unix(0, it.rec.Claims.Time)))
 		if out[i].Verdict == attest.Accepted {
 			c.admit.stored(it.rec.DeviceID, len(it.rec.Raw))
 		}
@@ -482,13 +471,13 @@ func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome
 		switch v.Verdict {
 		case attest.Accepted:
 			st.Accepted++
-			c.met.records.WithLabelValues("accepted").Inc()
+			c.met.Stored(attest.Accepted)
 		case attest.Duplicate:
 			st.Duplicates++
-			c.met.records.WithLabelValues("duplicate").Inc()
+			c.met.Stored(attest.Duplicate)
 		case attest.Forked:
 			st.Forks++
-			c.met.records.WithLabelValues("fork").Inc()
+			c.met.Stored(attest.Forked)
 			c.saveEvidence(r, v.First)
 			continue // no receipt for the second history
 		}
@@ -519,7 +508,7 @@ func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome
 			continue
 		}
 		st.Receipts++
-		c.met.receipts.WithLabelValues("p2p").Inc()
+		c.met.Receipt("p2p")
 	}
 	for dev, chains := range overMQTT {
 		raw, err := sign(dev, chains)
@@ -531,7 +520,7 @@ func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome
 			continue
 		}
 		st.Receipts++
-		c.met.receipts.WithLabelValues("mqtt").Inc()
+		c.met.Receipt("mqtt")
 	}
 	c.mu.Lock()
 	c.stats.Accepted += st.Accepted

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/collect/collectmetrics"
 	"github.com/edge-agent/edge-agent/collect/fleet"
 	"github.com/edge-agent/edge-agent/collect/pgstore"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
@@ -136,12 +138,34 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 	log := slog.New(h)
 	switch sub {
 	case "run":
-		c, err := collect.New(collect.Options{Config: cfg, Logger: log, CreateKey: true, OpenStore: opener(cfg, log)})
+		var c *collect.Collector
+		met := collectmetrics.New(func() (int, int) { return c.Gauges() })
+		var ln net.Listener
+		if cfg.MetricsListen != "" {
+			if ln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+				return fmt.Errorf("metrics_listen %s: %w", cfg.MetricsListen, err)
+			}
+		}
+		c, err = collect.New(collect.Options{Config: cfg, Logger: log, CreateKey: true, OpenStore: opener(cfg, log), Observer: met})
 		if err != nil {
+			if ln != nil {
+				ln.Close()
+			}
 			return err
 		}
+		addr := ""
+		if ln != nil {
+			addr = ln.Addr().String()
+			mctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				if err := met.Serve(mctx, ln); err != nil {
+					log.Error("metrics server stopped", "err", err)
+				}
+			}()
+		}
 		fmt.Fprintf(stderr, "edge-collector: peer id %s (list it in the agents' collectors), store %s, metrics %s\n",
-			c.PeerID(), storeName(cfg), orOff(c.MetricsAddr()))
+			c.PeerID(), storeName(cfg), orOff(addr))
 		return c.Run(ctx)
 	case "status":
 		st, err := collect.OpenStore(ctx, cfg, opener(cfg, log))

@@ -1,4 +1,10 @@
-package collect
+// Package collectmetrics is the collector's Prometheus instrumentation: a
+// collect.Observer and the /metrics HTTP server. Only edge-collector links
+// it; the device binary's `edge-agent collect` is not instrumented (size
+// budget).
+//
+// Concurrency: every method is safe for concurrent use; Serve is called once.
+package collectmetrics
 
 import (
 	"context"
@@ -10,12 +16,19 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/collect"
 )
+
+var _ collect.Observer = (*Metrics)(nil)
 
 // collectorMetrics are the collector's Prometheus series (prefix
 // edge_collector_). Counters restart at zero with the process.
-type collectorMetrics struct {
-	reg       *prometheus.Registry
+// Metrics are the collector's Prometheus series (prefix edge_collector_).
+// Counters restart at zero with the process. Create them with New.
+type Metrics struct {
+	reg       *prometheus.Registry // exposed by Serve
 	verified  prometheus.Counter
 	records   *prometheus.CounterVec // by verdict: accepted, duplicate, fork
 	rejected  *prometheus.CounterVec // by reason
@@ -27,9 +40,13 @@ type collectorMetrics struct {
 	storeErrs prometheus.Counter
 }
 
-func newMetrics(devices, intake func() float64) *collectorMetrics {
+// New makes the series. gauges, read at each scrape, returns the devices
+// known and the records waiting for the store (Collector.Gauges).
+func New(gauges func() (devices, intake int)) *Metrics {
 	const ns = "edge_collector"
-	m := &collectorMetrics{
+	devices := func() float64 { d, _ := gauges(); return float64(d) }
+	intake := func() float64 { _, n := gauges(); return float64(n) }
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		verified: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "verified_total",
 			Help: "Records whose signature this collector verified (rate() of it is records verified/s)."}),
@@ -55,15 +72,33 @@ func newMetrics(devices, intake func() float64) *collectorMetrics {
 	for _, v := range []string{"accepted", "duplicate", "fork"} {
 		m.records.WithLabelValues(v)
 	}
-	for _, r := range []string{rejectMalformed, rejectBadSignature, rejectFuture, rejectNotAllowed, rejectRate, rejectQuota, rejectShed, rejectTooMany} {
+	for _, r := range collect.RejectReasons {
 		m.rejected.WithLabelValues(r)
 	}
 	m.reg.MustRegister(m.verified, m.records, m.rejected, m.receipts, m.commit, m.lag, m.devices, m.intake, m.storeErrs)
 	return m
 }
 
-// serve answers /metrics on addr until ctx is done.
-func (m *collectorMetrics) serve(ctx context.Context, ln net.Listener) error {
+func (m *Metrics) Verified()                { m.verified.Inc() }
+func (m *Metrics) Rejected(reason string)   { m.rejected.WithLabelValues(reason).Inc() }
+func (m *Metrics) Receipt(transport string) { m.receipts.WithLabelValues(transport).Inc() }
+func (m *Metrics) StoreError()              { m.storeErrs.Inc() }
+func (m *Metrics) Lag(d time.Duration)      { m.lag.Observe(max(0, d.Seconds())) }
+func (m *Metrics) Commit(d time.Duration)   { m.commit.Observe(d.Seconds()) }
+
+func (m *Metrics) Stored(v attest.Verdict) {
+	switch v {
+	case attest.Accepted:
+		m.records.WithLabelValues("accepted").Inc()
+	case attest.Duplicate:
+		m.records.WithLabelValues("duplicate").Inc()
+	case attest.Forked:
+		m.records.WithLabelValues("fork").Inc()
+	}
+}
+
+// Serve answers /metrics on ln until ctx is done.
+func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -74,7 +109,7 @@ func (m *collectorMetrics) serve(ctx context.Context, ln net.Listener) error {
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("collect: metrics: %w", err)
+		return fmt.Errorf("collectmetrics: serve: %w", err)
 	}
 	return nil
 }
