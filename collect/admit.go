@@ -74,6 +74,7 @@ type admitter struct {
 
 type devState struct {
 	bytes  uint64    // stored, as far as this collector knows
+	held   uint64    // admitted, not yet committed
 	known  bool      // on the allow-list, vouched for, or stored before
 	tokens float64   // rate bucket
 	last   time.Time // bucket refill time
@@ -142,7 +143,7 @@ func (a *admitter) admit(rec *attest.Record, now time.Time) (known bool, reason 
 	if a.allow != nil { // listed or vouched
 		a.markKnown(st)
 	}
-	if a.quota > 0 && st.bytes+uint64(len(rec.Raw)) > a.quota {
+	if a.quota > 0 && st.bytes+st.held+uint64(len(rec.Raw)) > a.quota {
 		return st.known, rejectQuota
 	}
 	if a.rate > 0 {
@@ -153,16 +154,22 @@ func (a *admitter) admit(rec *attest.Record, now time.Time) (known bool, reason 
 		}
 		st.tokens--
 	}
+	st.held += uint64(len(rec.Raw))
 	return st.known, ""
 }
 
-// stored counts bytes committed for dev and makes it known.
-func (a *admitter) stored(dev string, n int) {
+// settle ends what admit held for a record of n bytes: stored (counts
+// against the quota, and the device is known from now on) or not
+// (duplicate, fork, failed commit).
+func (a *admitter) settle(dev string, n int, stored bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.state(dev)
-	st.bytes += uint64(n)
-	a.markKnown(st)
+	st.held -= min(st.held, uint64(n))
+	if stored {
+		st.bytes += uint64(n)
+		a.markKnown(st)
+	}
 }
 
 // known is the number of devices known to this collector (metrics).

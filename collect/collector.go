@@ -404,6 +404,7 @@ func (c *Collector) write(ctx context.Context) error {
 		}
 		if err := c.commit(ctx, batch); err != nil {
 			for _, it := range batch {
+				c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), false)
 				if it.ack != nil {
 					it.ack(err)
 				}
@@ -446,9 +447,7 @@ func (c *Collector) commit(ctx context.Context, batch []item) error {
 			it.ack(nil)
 		}
 		c.met.Lag(now.Sub(time.Unix(0, it.rec.Claims.Time)))
-		if out[i].Verdict == attest.Accepted {
-			c.admit.stored(it.rec.DeviceID, len(it.rec.Raw))
-		}
+		c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), out[i].Verdict == attest.Accepted)
 	}
 	c.afterCommit(ctx, batch, out)
 	return nil
