@@ -84,3 +84,22 @@ func isUsage(err error) bool {
 	_, ok := err.(*usageError)
 	return ok
 }
+
+// TestCollectRefusesPostgres: the device binary has only bbolt; given a
+// PostgreSQL store it says to use edge-collector instead of starting.
+func TestCollectRefusesPostgres(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "collector.toml")
+	doc := "version = 1\ndata_dir = \"" + dir + "\"\nstore = \"postgres://u:secret@db/x\"\n"
+	if err := os.WriteFile(cfgPath, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"run", "status", "export"} {
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		err := cmdCollect(context.Background(), env, []string{sub, "-c", cfgPath})
+		if err == nil || !strings.Contains(err.Error(), "edge-collector "+sub) || strings.Contains(err.Error(), "secret") {
+			t.Fatalf("%s: err %v; want a pointer to edge-collector, without the password", sub, err)
+		}
+	}
+}

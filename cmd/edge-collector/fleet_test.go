@@ -43,6 +43,10 @@ type collector struct {
 }
 
 func newCollector(t *testing.T, i int, broker, store string) *collector {
+	return newCollectorTB(t, i, broker, store)
+}
+
+func newCollectorTB(t testing.TB, i int, broker, store string) *collector {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), fmt.Sprintf("c%d", i))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -72,7 +76,9 @@ shared_group = "fleet"
 	return c
 }
 
-func (c *collector) start(t *testing.T) {
+func (c *collector) start(t *testing.T) { c.startTB(t) }
+
+func (c *collector) startTB(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "EC_ARGS="+strings.Join([]string{"run", "-c", c.cfg, "--log-level", "warn"}, "\x1f"))
