@@ -37,7 +37,7 @@ targets | while read -r dist goarch goarm debarch; do
 	[ "$goarm" = - ] && goarm=
 	echo "build $bin" >&2
 	CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm GOAMD64=v1 GOARM64=v8.0 GOFLAGS= \
-		"$GO" build -trimpath -buildvcs=false \
+		"$GO" build -trimpath -buildvcs=false -tags "${TAGS:-nethttpomithttp2}" \
 		-ldflags "-s -w -X main.version=$VERSION -X main.commit=$COMMIT" \
 		-o "$bin" ./cmd/edge-collector
 	deb="$out/edge-collector_${PKG_DEB_VERSION}_${debarch}.deb"
