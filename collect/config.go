@@ -93,7 +93,7 @@ func DefaultConfig() Config {
 		StatusInterval: config.D(time.Minute),
 		MQTT:           MQTT{TopicPrefix: "edge-agent", Receipts: true},
 		Postgres:       Postgres{Retention: config.D(0), MaxConns: 4},
-		Admission:      Admission{DeviceBurst: 100, UnknownQueue: 1024},
+		Admission:      Admission{DeviceBurst: 100, UnknownQueue: 4096},
 	}
 }
 
