@@ -206,10 +206,9 @@ func OpenReceipt(raw []byte) (*mqtt.Receipt, error) {
 
 // latencies collects per-record delivery latencies.
 type latencies struct {
-	mu   sync.Mutex
-	d    []time.Duration
-	at   time.Time
-	once bool
+	mu sync.Mutex
+	d  []time.Duration
+	at time.Time
 }
 
 func (l *latencies) add(d time.Duration) {

@@ -125,7 +125,6 @@ func TestSharedSubscriptionSplits(t *testing.T) {
 	ch := make(chan got, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var subs []*mqtt.Subscriber
 	for i := range 2 {
 		o := mqtt.DefaultOpts()
 		o.Servers, o.ClientID, o.SharedGroup = []string{b.URL()}, fmt.Sprint("collector-", i), "fleet"
@@ -136,7 +135,6 @@ func TestSharedSubscriptionSplits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		subs = append(subs, s)
 		go s.Run(ctx)
 	}
 	// Wait until both are subscribed: a probe message each way is not
