@@ -11,7 +11,7 @@ var ErrNoP2P = errors.New("this build has no libp2p gossip (a small-device build
 func Omitted() []string {
 	var out []string
 	if !P2PBuilt {
-		out = append(out, "libp2p gossip uplink ([uplinks.p2p])", "collector (collect) and the demo's gossip leg")
+		out = append(out, "libp2p gossip uplink ([uplinks.p2p])", "collector (collect) and the demo's gossip leg", "end-to-end MQTT receipts ([uplinks.mqtt] collectors)")
 	}
 	if !MetricsBuilt {
 		out = append(out, "Prometheus metrics (status.metrics_listen)")

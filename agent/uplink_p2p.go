@@ -9,6 +9,7 @@ import (
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/uplink"
+	"github.com/edge-agent/edge-agent/uplink/mqtt"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
@@ -47,4 +48,18 @@ func p2pUplinkStatus(u any, us *status.Uplink, network string) bool {
 	us.Server = fmt.Sprintf("%d peers (%d on the topic), network %q", ps.Peers, ps.TopicPeers, network)
 	us.LastError, us.LastErrorAt = ps.LastError, ps.LastErrorAt
 	return true
+}
+
+// openMQTTReceipt checks a collector receipt that came over MQTT: the same
+// signed format and collector key as over libp2p.
+func openMQTTReceipt(raw []byte) (*mqtt.Receipt, error) {
+	r, err := p2p.OpenReceipt(raw)
+	if err != nil {
+		return nil, err
+	}
+	out := &mqtt.Receipt{Collector: r.Collector.String(), Device: r.Device, Chains: make(map[[16]byte][][2]uint64, len(r.Chains))}
+	for _, c := range r.Chains {
+		out.Chains[c.Chain] = append(out.Chains[c.Chain], c.Ranges...)
+	}
+	return out, nil
 }

@@ -49,6 +49,14 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 		opts.TopicPrefix = m.TopicPrefix
 		opts.SingleTopic = m.Topics == "single"
 		opts.Window = m.Window
+		if len(m.Collectors) > 0 && !P2PBuilt {
+			return nil, fmt.Errorf("agent: uplinks.mqtt: collectors (end-to-end receipts): %w", ErrNoP2P)
+		}
+		if len(m.Collectors) > 0 {
+			opts.Collectors, opts.MinReceipts = m.Collectors, m.MinReceipts
+			opts.ResendAfter, opts.ResendMax = m.ResendAfter.Duration, m.ResendMax.Duration
+			opts.OpenReceipt = openMQTTReceipt
+		}
 		opts.Version = o.Version
 		opts.Logger = o.Logger
 		opts.Now = o.Now

@@ -2,13 +2,13 @@ package collect
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -16,7 +16,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/uplink/mqtt"
@@ -31,20 +30,33 @@ type Options struct {
 	CreateKey bool // make the collector key if it does not exist (demo, first start)
 	// SeenTTL overrides the gossip seen-cache period (tests); 0 = default.
 	SeenTTL time.Duration
+	// OpenStore opens a store = "postgres://…" URL. Only edge-collector
+	// passes one (collect/pgstore); without it such a config is refused.
+	OpenStore StoreOpener
+	// Vouch admits devices not on admission.allow (manufacturer
+	// certificates); nil = the list alone decides.
+	Vouch Voucher
+	// Observer receives measurements (edge-collector: Prometheus); nil =
+	// none. A config with metrics_listen needs one.
+	Observer Observer
 }
 
 // Collector receives records from the gossip network (and an MQTT broker if
-// configured), verifies and dedupes them, stores them durably, keeps fork
-// evidence, and answers with signed receipts. Create it with New.
+// configured), verifies and admits them, stores them (deduped, forks kept as
+// evidence), and answers with signed receipts after the commit. Create it
+// with New.
 type Collector struct {
 	cfg    *Config
 	log    *slog.Logger
 	now    func() time.Time
-	db     *bolt.DB
+	store  Store
 	node   *p2p.Node
 	key    crypto.PrivKey
 	sub    *mqtt.Subscriber
-	intake chan item
+	admit  *admitter
+	met    Observer
+	known  chan item // devices this collector knows: served first
+	newDev chan item // devices it has not stored before: shed when full
 
 	checker p2p.Checker
 
@@ -61,24 +73,30 @@ type Stats struct {
 	Accepted   uint64 `json:"accepted"`
 	Duplicates uint64 `json:"duplicates"`
 	Forks      uint64 `json:"forks"`
-	Rejected   uint64 `json:"rejected"` // invalid records seen by this node's validator
+	Rejected   uint64 `json:"rejected"` // invalid records seen by this node's validator, and refused by admission
 	Receipts   uint64 `json:"receipts"` // receipts published
 	Commits    uint64 `json:"commits"`
 }
 
 type item struct {
 	rec  *attest.Record
-	done chan error // non-nil for MQTT: answered after the commit
+	ack  func(error) // non-nil for MQTT: answered after the commit
+	mqtt bool
 }
 
-// intakeLen bounds records waiting for the writer; the gossip delivery
-// goroutine blocks beyond it, and gossipsub then drops for this node only.
+// intakeLen bounds records of known devices waiting for the writer; the
+// delivery goroutines block beyond it (gossipsub then drops for this node
+// only; the broker holds MQTT records).
 const intakeLen = 4096
 
 // maxBatch bounds one commit.
 const maxBatch = 1024
 
-// New opens the key and database and starts the libp2p host. Call Run.
+// ErrNoStoreDriver is returned by New when collector.toml names a store
+// this binary cannot open.
+var ErrNoStoreDriver = errors.New("collect: this binary has only the embedded bbolt store")
+
+// New opens the key and store and starts the libp2p host. Call Run.
 func New(o Options) (*Collector, error) {
 	if o.Config == nil {
 		return nil, fmt.Errorf("collect: no config: %w", ErrConfig)
@@ -108,16 +126,36 @@ func New(o Options) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collect: key: %w", err)
 	}
-	db, err := openDB(cfg.DBPath(), false)
+	st, err := OpenStore(context.Background(), cfg, o.OpenStore)
 	if err != nil {
 		return nil, err
 	}
 	c := &Collector{
-		cfg: cfg, log: log, now: o.Now, db: db, key: key,
-		intake:  make(chan item, intakeLen),
+		cfg: cfg, log: log, now: o.Now, store: st, key: key,
+		admit:   newAdmitter(cfg.Admission, o.Vouch),
+		known:   make(chan item, intakeLen),
+		newDev:  make(chan item, cfg.Admission.UnknownQueue),
 		checker: p2p.Checker{MaxClockSkew: cfg.MaxClockSkew.Duration, Now: o.Now},
 		runDone: make(chan struct{}),
 		stop:    make(chan struct{}),
+	}
+	c.met = o.Observer
+	if c.met == nil {
+		if cfg.MetricsListen != "" {
+			st.Close()
+			return nil, fmt.Errorf("%w: metrics_listen is served by edge-collector; this binary has no collector metrics: remove the key or run edge-collector", ErrConfig)
+		}
+		c.met = noObserver{}
+	}
+	sum, err := st.Summary(context.Background())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("collect: read what the store holds: %w", err)
+	}
+	c.admit.seed(sum)
+	if len(cfg.Admission.Allow) > 0 && o.Vouch == nil {
+		// Gossip: records of other devices are not forwarded either.
+		c.checker.Allowed = c.admit.allow
 	}
 	if len(cfg.Listen) > 0 || len(cfg.Bootstrap) > 0 {
 		c.node, err = p2p.NewNode(p2p.NodeOpts{
@@ -134,7 +172,7 @@ func New(o Options) (*Collector, error) {
 			Now:       o.Now,
 		})
 		if err != nil {
-			db.Close()
+			c.closeParts()
 			return nil, fmt.Errorf("collect: %w", err)
 		}
 	}
@@ -142,11 +180,12 @@ func New(o Options) (*Collector, error) {
 		mo := mqtt.DefaultOpts()
 		mo.Servers, mo.ClientID, mo.Username, mo.Password = m.Servers, m.ClientID, m.Username, m.Password
 		mo.CAFile, mo.CertFile, mo.KeyFile = m.CAFile, m.CertFile, m.KeyFile
+		mo.SharedGroup = m.SharedGroup
 		if m.TopicPrefix != "" {
 			mo.TopicPrefix = m.TopicPrefix
 		}
 		mo.Logger, mo.Now = o.Logger, o.Now
-		c.sub, err = mqtt.NewSubscriber(mo, c.onMQTT)
+		c.sub, err = mqtt.NewAsyncSubscriber(mo, c.onMQTT)
 		if err != nil {
 			c.closeParts()
 			return nil, fmt.Errorf("collect: [mqtt]: %w", err)
@@ -155,11 +194,37 @@ func New(o Options) (*Collector, error) {
 	return c, nil
 }
 
+// OpenStore opens the store collector.toml names: bbolt in data_dir by
+// default, or a postgres:// URL through open (nil in the device binary).
+func OpenStore(ctx context.Context, cfg *Config, open StoreOpener) (Store, error) {
+	if cfg.Store == "" {
+		return openBoltStore(cfg.DBPath())
+	}
+	if open == nil {
+		return nil, fmt.Errorf("%w: store = %q needs the network-side binary: run `edge-collector run -c FILE` (package edge-collector), or leave store empty for bbolt: %w",
+			ErrNoStoreDriver, redactURL(cfg.Store), ErrConfig)
+	}
+	st, err := open(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("collect: open store %s: %w", redactURL(cfg.Store), err)
+	}
+	return st, nil
+}
+
+// redactURL hides a password in a store URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
 func (c *Collector) closeParts() {
 	if c.node != nil {
 		c.node.Close()
 	}
-	c.db.Close()
+	c.store.Close()
 }
 
 // PeerID is the collector's peer id: what agents list in collectors.
@@ -176,6 +241,12 @@ func (c *Collector) Addrs() []string {
 	return c.node.Addrs()
 }
 
+// Gauges are the devices known to this collector and the verified records
+// waiting for the store, for metrics.
+func (c *Collector) Gauges() (devices, intake int) {
+	return c.admit.known(), len(c.known) + len(c.newDev)
+}
+
 // Node is the gossip node (nil with MQTT only), for tests and status.
 func (c *Collector) Node() *p2p.Node { return c.node }
 
@@ -185,40 +256,82 @@ func (c *Collector) Stats() Stats {
 	defer c.mu.Unlock()
 	s := c.stats
 	if c.node != nil {
-		_, _, s.Rejected, _ = c.node.ValidationCounts()
+		_, _, rej, _ := c.node.ValidationCounts()
+		s.Rejected += rej
 	}
 	return s
 }
 
-func (c *Collector) onRecord(rec *attest.Record, _ peer.ID) {
+func (c *Collector) reject(reason string) {
+	c.met.Rejected(reason)
+	c.mu.Lock()
+	c.stats.Rejected++
+	c.mu.Unlock()
+}
+
+// enqueue admits a verified record and queues it for the writer. It
+// reports false when the record was refused (counted, no receipt).
+func (c *Collector) enqueue(it item) bool {
+	known, reason := c.admit.admit(it.rec, c.now())
+	if reason != "" {
+		c.reject(reason)
+		return false
+	}
+	if !known {
+		select {
+		case c.newDev <- it:
+			return true
+		case <-c.stop:
+			return false
+		default:
+			c.reject(rejectShed)
+			return false
+		}
+	}
 	select {
-	case c.intake <- item{rec: rec}:
+	case c.known <- it:
+		return true
 	case <-c.stop:
 		// Shutting down: the record is not receipted, so its device
 		// publishes it again.
+		return false
 	}
 }
 
-// onMQTT verifies like the gossip validator and returns only after the
-// record is committed, so the broker redelivers anything not yet durable.
-func (c *Collector) onMQTT(device string, payload []byte) error {
+func (c *Collector) onRecord(rec *attest.Record, _ peer.ID) {
+	c.met.Verified()
+	c.enqueue(item{rec: rec})
+}
+
+// onMQTT verifies like the gossip validator and acknowledges to the broker
+// only after the record is committed, so the broker redelivers anything not
+// yet durable. Records refused are acknowledged and dropped (redelivering
+// them would block the session); they get no receipt.
+func (c *Collector) onMQTT(device string, payload []byte, ack func(error)) {
 	v, rec, err := c.checker.Check(payload)
 	if v != p2p.Accept {
-		// Acked and dropped: redelivering garbage would block the session.
-		c.log.Warn("mqtt record not accepted", "topic_device", device, "verdict", v, "err", err)
-		return nil
+		reason := rejectMalformed
+		switch {
+		case v == p2p.Ignore && rec != nil && c.checker.Allowed != nil && !c.checker.Allowed[rec.DeviceID]:
+			reason = rejectNotAllowed
+		case v == p2p.Ignore:
+			reason = rejectFuture
+		case rec != nil:
+			reason = rejectBadSignature
+		}
+		c.reject(reason)
+		c.log.Debug("mqtt record not accepted", "topic_device", device, "verdict", v, "err", err)
+		ack(nil)
+		return
 	}
-	done := make(chan error, 1)
-	select {
-	case c.intake <- item{rec: rec, done: done}:
-	case <-c.stop:
-		return errors.New("collect: shutting down")
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-c.stop:
-		return errors.New("collect: shutting down")
+	c.met.Verified()
+	if !c.enqueue(item{rec: rec, ack: ack, mqtt: true}) {
+		select {
+		case <-c.stop:
+			ack(errors.New("collect: shutting down"))
+		default:
+			ack(nil)
+		}
 	}
 }
 
@@ -244,24 +357,46 @@ func (c *Collector) Run(ctx context.Context) error {
 	close(c.stop)
 	cancel()
 	wg.Wait()
+	// Records taken but not committed: not acknowledged, so they come again.
+	for _, ch := range []chan item{c.known, c.newDev} {
+		for more := true; more; {
+			select {
+			case it := <-ch:
+				if it.ack != nil {
+					it.ack(errors.New("collect: stopped before commit"))
+				}
+			default:
+				more = false
+			}
+		}
+	}
 	return err
 }
 
-// write is the single writer: it commits what arrived in one transaction
-// (group commit: the fsync cost is shared), then sends receipts.
+// write is the single writer: it commits what arrived in one batch (group
+// commit: the fsync cost is shared), known devices first, then answers.
 func (c *Collector) write(ctx context.Context) error {
 	batch := make([]item, 0, maxBatch)
+	failures := 0
 	for {
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
 			return nil
-		case it := <-c.intake:
+		case it := <-c.known:
+			batch = append(batch, it)
+		case it := <-c.newDev:
 			batch = append(batch, it)
 		}
 		for more := true; more && len(batch) < maxBatch; {
 			select {
-			case it := <-c.intake:
+			case it := <-c.known:
+				batch = append(batch, it)
+				continue
+			default:
+			}
+			select {
+			case it := <-c.newDev:
 				batch = append(batch, it)
 			default:
 				more = false
@@ -269,141 +404,122 @@ func (c *Collector) write(ctx context.Context) error {
 		}
 		if err := c.commit(ctx, batch); err != nil {
 			for _, it := range batch {
-				if it.done != nil {
-					it.done <- err
+				c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), false)
+				if it.ack != nil {
+					it.ack(err)
 				}
 			}
-			return err
+			if ctx.Err() != nil {
+				return nil
+			}
+			// A database restart or a network blip is not the end: back
+			// off and go on; the unacknowledged records come again.
+			c.met.StoreError()
+			failures++
+			wait := min(time.Duration(failures)*500*time.Millisecond, 10*time.Second)
+			c.log.Error("store commit failed; records not acknowledged, retrying", "records", len(batch), "err", err, "retry_in", wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			continue
 		}
+		failures = 0
 	}
-}
-
-type verdictOf struct {
-	rec     *attest.Record
-	verdict attest.Verdict
-	first   []byte // the earlier record, for a fork
 }
 
 func (c *Collector) commit(ctx context.Context, batch []item) error {
-	now := c.now().UnixNano()
-	out := make([]verdictOf, len(batch))
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		recs, forks, chains := tx.Bucket(bucketRecords), tx.Bucket(bucketForks), tx.Bucket(bucketChains)
-		states := map[string]*chainState{}
-		for i, it := range batch {
-			r := it.rec
-			ck := string(recordKey(r.KeyID, r.Claims.Chain, 0)[:48])
-			cs := states[ck]
-			if cs == nil {
-				var err error
-				if cs, err = getChain(chains, []byte(ck)); err != nil {
-					return err
-				}
-				if cs == nil {
-					cs = &chainState{Device: r.DeviceID, FirstSeen: now}
-				}
-				states[ck] = cs
-			}
-			cs.LastSeen = now
-			key := recordKey(r.KeyID, r.Claims.Chain, r.Claims.Seq)
-			h := attest.PayloadHash(r.Payload)
-			out[i].rec = r
-			old := recs.Get(key)
-			switch {
-			case old == nil:
-				if err := recs.Put(key, append(h[:], r.Raw...)); err != nil {
-					return err
-				}
-				cs.Records++
-				cs.Held = addRange(cs.Held, r.Claims.Seq, r.Claims.Seq)
-				if g, ok := gapOf(r); ok {
-					cs.Announced = addRange(cs.Announced, g.From, g.To)
-				}
-				if r.Claims.Kind == attest.KindBoot {
-					cs.Boots++
-				}
-				out[i].verdict = attest.Accepted
-			case len(old) < 32:
-				return fmt.Errorf("record %x: %w", key, ErrCorrupt)
-			case bytes.Equal(old[:32], h[:]):
-				cs.Duplicates++
-				out[i].verdict = attest.Duplicate
-			default:
-				fk := append(key, h[:]...)
-				if forks.Get(fk) != nil {
-					cs.Duplicates++
-					out[i].verdict = attest.Duplicate // the same fork again
-					continue
-				}
-				if err := forks.Put(fk, r.Raw); err != nil {
-					return err
-				}
-				cs.Forks++
-				out[i].verdict = attest.Forked
-				out[i].first = bytes.Clone(old[32:])
-			}
-		}
-		for k, cs := range states {
-			if err := putChain(chains, []byte(k), cs); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	recs := make([]*attest.Record, len(batch))
+	for i, it := range batch {
+		recs[i] = it.rec
+	}
+	t0 := time.Now()
+	out, err := c.store.Commit(ctx, recs, c.now())
 	if err != nil {
-		return fmt.Errorf("collect: commit %d records: %w", len(batch), err)
+		return err
 	}
-	// Durable now (bbolt fsyncs on commit): answer MQTT, then receipts.
-	for _, it := range batch {
-		if it.done != nil {
-			it.done <- nil
+	c.met.Commit(time.Since(t0))
+	now := c.now()
+	// Durable now: answer the broker, then receipts.
+	for i, it := range batch {
+		if it.ack != nil {
+			it.ack(nil)
 		}
+		c.met.Lag(now.Sub(time.Unix(0, it.rec.Claims.Time)))
+		c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), out[i].Verdict == attest.Accepted)
 	}
-	c.afterCommit(ctx, out)
+	c.afterCommit(ctx, batch, out)
 	return nil
 }
 
-func (c *Collector) afterCommit(ctx context.Context, out []verdictOf) {
-	seqs := map[string]map[[16]byte][]uint64{}
+func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome) {
+	type devChains = map[[16]byte][]uint64
+	gossip, overMQTT := map[string]devChains{}, map[string]devChains{}
 	var st Stats
-	for _, v := range out {
-		r := v.rec
-		switch v.verdict {
+	add := func(m map[string]devChains, r *attest.Record) {
+		d := m[r.DeviceID]
+		if d == nil {
+			d = devChains{}
+			m[r.DeviceID] = d
+		}
+		d[r.Claims.Chain] = append(d[r.Claims.Chain], r.Claims.Seq)
+	}
+	for i, v := range out {
+		r := batch[i].rec
+		switch v.Verdict {
 		case attest.Accepted:
 			st.Accepted++
+			c.met.Stored(attest.Accepted)
 		case attest.Duplicate:
 			st.Duplicates++
+			c.met.Stored(attest.Duplicate)
 		case attest.Forked:
 			st.Forks++
-			c.saveEvidence(r, v.first)
+			c.met.Stored(attest.Forked)
+			c.saveEvidence(r, v.First)
 			continue // no receipt for the second history
 		}
-		m := seqs[r.DeviceID]
-		if m == nil {
-			m = map[[16]byte][]uint64{}
-			seqs[r.DeviceID] = m
+		if c.node != nil {
+			add(gossip, r)
 		}
-		m[r.Claims.Chain] = append(m[r.Claims.Chain], r.Claims.Seq)
+		if batch[i].mqtt && c.cfg.MQTT.Receipts {
+			add(overMQTT, r)
+		}
 	}
 	st.Commits = 1
-	if c.node != nil {
-		for dev, chains := range seqs {
-			rc := &p2p.Receipt{Network: c.cfg.Network, Collector: c.node.ID(), Device: dev, Time: c.now().UnixNano()}
-			for ch, s := range chains {
-				rc.Chains = append(rc.Chains, p2p.ChainRanges{Chain: ch, Ranges: p2p.SeqRanges(s)})
-			}
-			raw, err := p2p.SignReceipt(c.key, rc)
-			if err == nil {
-				err = c.node.PublishReceipt(ctx, raw)
-			}
-			if err != nil {
-				if ctx.Err() == nil {
-					c.log.Warn("receipt not sent; the device will re-publish and get one later", "device", dev, "err", err)
-				}
-				continue
-			}
-			st.Receipts++
+	sign := func(dev string, chains devChains) ([]byte, error) {
+		rc := &p2p.Receipt{Network: c.cfg.Network, Collector: c.peerID(), Device: dev, Time: c.now().UnixNano()}
+		for ch, s := range chains {
+			rc.Chains = append(rc.Chains, p2p.ChainRanges{Chain: ch, Ranges: p2p.SeqRanges(s)})
 		}
+		return p2p.SignReceipt(c.key, rc)
+	}
+	for dev, chains := range gossip {
+		raw, err := sign(dev, chains)
+		if err == nil {
+			err = c.node.PublishReceipt(ctx, raw)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("receipt not sent; the device will re-publish and get one later", "device", dev, "err", err)
+			}
+			continue
+		}
+		st.Receipts++
+		c.met.Receipt("p2p")
+	}
+	for dev, chains := range overMQTT {
+		raw, err := sign(dev, chains)
+		if err == nil {
+			err = c.sub.Publish(c.cfg.MQTT.TopicPrefix+"/"+dev+"/receipt", raw)
+		}
+		if err != nil {
+			c.log.Warn("mqtt receipt not sent; the device will re-send and get one later", "device", dev, "err", err)
+			continue
+		}
+		st.Receipts++
+		c.met.Receipt("mqtt")
 	}
 	c.mu.Lock()
 	c.stats.Accepted += st.Accepted
@@ -412,6 +528,11 @@ func (c *Collector) afterCommit(ctx context.Context, out []verdictOf) {
 	c.stats.Receipts += st.Receipts
 	c.stats.Commits += st.Commits
 	c.mu.Unlock()
+}
+
+func (c *Collector) peerID() peer.ID {
+	id, _ := peer.IDFromPrivateKey(c.key)
+	return id
 }
 
 // saveEvidence writes both records of a fork under evidence/<device>/ and
@@ -452,53 +573,29 @@ func writeFile(path string, data []byte) error {
 	return f.Close()
 }
 
-// Summary returns the per-device summary from the DB.
+// Summary returns the per-device summary from the store.
 func (c *Collector) Summary() ([]DeviceSummary, error) {
-	var out []DeviceSummary
-	err := c.db.View(func(tx *bolt.Tx) error {
-		var err error
-		out, err = readSummaries(tx)
-		return err
-	})
-	return out, err
+	return c.store.Summary(context.Background())
 }
 
 // Forks returns the fork evidence held: for each, the first record stored
 // and the conflicting one.
 func (c *Collector) Forks() ([][2][]byte, error) {
-	var out [][2][]byte
-	err := c.db.View(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bucketRecords)
-		return tx.Bucket(bucketForks).ForEach(func(k, v []byte) error {
-			first := recs.Get(k[:56])
-			if len(first) < 32 {
-				return fmt.Errorf("fork %x without its first record: %w", k, ErrCorrupt)
-			}
-			out = append(out, [2][]byte{bytes.Clone(first[32:]), bytes.Clone(v)})
-			return nil
-		})
-	})
-	return out, err
+	return c.store.Forks(context.Background())
 }
 
 // Export writes every stored record to w as a CBOR sequence. After Run has
-// ended it reads the closed collector's file.
+// ended it reads the closed collector's bbolt file.
 func (c *Collector) Export(w io.Writer) (int, error) {
 	select {
 	case <-c.runDone:
-		return ExportDB(c.cfg.DBPath(), w)
+		if c.cfg.Store == "" {
+			return ExportDB(c.cfg.DBPath(), w)
+		}
+		return 0, errors.New("collect: export: the collector has stopped; use `edge-collector export`")
 	default:
 	}
-	var n int
-	err := c.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = exportTx(tx, w)
-		return err
-	})
-	if err != nil {
-		return n, fmt.Errorf("collect: export: %w", err)
-	}
-	return n, nil
+	return c.store.Export(context.Background(), w)
 }
 
 // ExportFile exports to path (created or replaced), synced.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"text/tabwriter"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -47,6 +48,8 @@ type chainState struct {
 	Boots      uint64      `cbor:"7,keyasint"`
 	FirstSeen  int64       `cbor:"8,keyasint"` // collector clock, Unix ns
 	LastSeen   int64       `cbor:"9,keyasint"`
+	Bytes      uint64      `cbor:"10,keyasint,omitempty"` // COSE bytes stored (admission quota)
+	Broken     []uint64    `cbor:"11,keyasint,omitempty"` // seqs whose prev is not the stored seq-1's hash
 }
 
 func recordKey(kid []byte, chain [16]byte, seq uint64) []byte {
@@ -143,6 +146,8 @@ type ChainSummary struct {
 	LastSeq         uint64      `json:"last_seq"`
 	AnnouncedGaps   [][2]uint64 `json:"announced_gaps,omitempty"`
 	UnannouncedGaps [][2]uint64 `json:"unannounced_gaps,omitempty"`
+	BrokenLinks     []uint64    `json:"broken_links,omitempty"`
+	Bytes           uint64      `json:"bytes"` // COSE bytes stored
 	LastSeen        time.Time   `json:"last_seen"`
 }
 
@@ -153,21 +158,34 @@ type DeviceSummary struct {
 }
 
 func summarize(chain []byte, cs *chainState) ChainSummary {
-	s := ChainSummary{
-		Chain: hex.EncodeToString(chain), Records: cs.Records, Duplicates: cs.Duplicates,
-		Forks: cs.Forks, Boots: cs.Boots, LastSeen: time.Unix(0, cs.LastSeen).UTC(),
+	s := Gaps(cs.Held, cs.Announced)
+	s.Chain, s.Records, s.Duplicates = hex.EncodeToString(chain), cs.Records, cs.Duplicates
+	s.Forks, s.Boots, s.Bytes = cs.Forks, cs.Boots, cs.Bytes
+	s.LastSeen = time.Unix(0, cs.LastSeen).UTC()
+	if len(cs.Broken) > 0 {
+		s.BrokenLinks = slices.Sorted(slices.Values(cs.Broken))
 	}
-	if len(cs.Held) == 0 {
+	return s
+}
+
+// Gaps derives the first and last seq and the announced and unannounced
+// gaps of a chain from the seqs held and the seqs named by its agent.gap
+// records (both merged, sorted ranges): the same answer whatever order the
+// records arrived in, and the same as attest.Audit's. Stores fill in the
+// rest of the summary.
+func Gaps(held, announced [][2]uint64) ChainSummary {
+	var s ChainSummary
+	if len(held) == 0 {
 		return s
 	}
-	s.FirstSeq, s.LastSeq = cs.Held[0][0], cs.Held[len(cs.Held)-1][1]
+	s.FirstSeq, s.LastSeq = held[0][0], held[len(held)-1][1]
 	// Missing seqs in 1..LastSeq, split by what agent.gap records announced.
 	next := uint64(1)
-	for _, h := range cs.Held {
+	for _, h := range held {
 		if h[0] > next {
 			for q := next; q < h[0]; {
 				covered, end := false, h[0]-1
-				for _, a := range cs.Announced {
+				for _, a := range announced {
 					if a[0] <= q && q <= a[1] {
 						covered, end = true, min(a[1], h[0]-1)
 						break
@@ -187,6 +205,14 @@ func summarize(chain []byte, cs *chainState) ChainSummary {
 		next = h[1] + 1
 	}
 	return s
+}
+
+// MergeRanges sorts inclusive ranges and joins those that overlap or touch.
+func MergeRanges(rs [][2]uint64) [][2]uint64 {
+	if len(rs) == 0 {
+		return nil
+	}
+	return addRange(slices.Clone(rs[1:]), rs[0][0], rs[0][1])
 }
 
 func readSummaries(tx *bolt.Tx) ([]DeviceSummary, error) {
@@ -272,8 +298,8 @@ func ExportDB(dbPath string, w io.Writer) (int, error) {
 	return n, nil
 }
 
-// gapOf extracts an agent.gap record's announced range.
-func gapOf(rec *attest.Record) (attest.Gap, bool) {
+// GapOf extracts an agent.gap record's announced range (false for other kinds).
+func GapOf(rec *attest.Record) (attest.Gap, bool) {
 	if rec.Claims.Kind != attest.KindGap {
 		return attest.Gap{}, false
 	}
@@ -286,4 +312,25 @@ func gapOf(rec *attest.Record) (attest.Gap, bool) {
 		return attest.Gap{}, false
 	}
 	return g, true
+}
+
+// PrintSummary writes the per-device summary as a table for people.
+func PrintSummary(w io.Writer, sum []DeviceSummary) {
+	if len(sum) == 0 {
+		fmt.Fprintln(w, "no records yet")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tCHAIN\tRECORDS\tSEQS\tDUPS\tFORKS\tGAPS (announced/unannounced)\tBROKEN LINKS\tLAST SEEN")
+	for _, d := range sum {
+		for _, c := range d.Chains {
+			warn := ""
+			if c.Forks > 0 || len(c.UnannouncedGaps) > 0 || len(c.BrokenLinks) > 0 {
+				warn = "  <-- check"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d-%d\t%d\t%d\t%d/%d\t%d\t%s%s\n", d.Device, c.Chain[:8], c.Records, c.FirstSeq, c.LastSeq,
+				c.Duplicates, c.Forks, len(c.AnnouncedGaps), len(c.UnannouncedGaps), len(c.BrokenLinks), c.LastSeen.Format("2006-01-02 15:04:05Z"), warn)
+		}
+	}
+	tw.Flush()
 }

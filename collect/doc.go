@@ -1,11 +1,18 @@
 // Package collect is the network side of edge-agent: it receives devices'
 // signed records from the gossip network (and an MQTT broker when one is
-// configured), verifies each one with attest, dedupes by (device, chain,
-// seq), keeps two payloads for one seq as fork evidence, stores what it
-// accepted durably and answers with signed receipts, so a device deletes a
-// record only once a trusted collector holds it.
+// configured, as one member of a shared subscription if asked), verifies
+// each one with attest, admits it by the operator's policy (allow-list,
+// per-device rate and quota, known devices first), dedupes by (device,
+// chain, seq), keeps two payloads for one seq as fork evidence, stores what
+// it accepted durably in a Store and answers with signed receipts (gossip
+// and MQTT), so a device deletes a record only once a trusted collector
+// holds it.
 //
-// A Collector owns its database and its libp2p node; its methods are safe
-// for concurrent use. Records pass through one writer goroutine, so storage
+// Stores: the embedded bbolt file here; PostgreSQL in collect/pgstore,
+// which only cmd/edge-collector links (with collect/collectmetrics), so the
+// device binary stays within its size budget.
+//
+// A Collector owns its store and its libp2p node; its methods are safe for
+// concurrent use. Records pass through one writer goroutine, so storage
 // order is intake order.
 package collect

@@ -24,7 +24,21 @@ func TestDocumentedConfigParses(t *testing.T) {
 	}
 	def := DefaultConfig()
 	if c.DataDir != def.DataDir || c.Network != def.Network || c.MaxPeers != def.MaxPeers || c.Memory != def.Memory ||
-		c.MaxClockSkew != def.MaxClockSkew || c.StatusInterval != def.StatusInterval || c.MQTT.TopicPrefix != def.MQTT.TopicPrefix {
+		c.MaxClockSkew != def.MaxClockSkew || c.StatusInterval != def.StatusInterval || c.MQTT.TopicPrefix != def.MQTT.TopicPrefix ||
+		c.MQTT.Receipts != def.MQTT.Receipts || c.Postgres != def.Postgres || c.Admission.DeviceBurst != def.Admission.DeviceBurst ||
+		c.Admission.UnknownQueue != def.Admission.UnknownQueue || c.Store != def.Store || c.MetricsListen != def.MetricsListen {
 		t.Fatalf("the documented defaults differ from DefaultConfig:\n%+v\n%+v", c, def)
+	}
+}
+
+// TestPackagedConfigParses: the conffile the edge-collector .deb installs
+// loads with the strict decoder.
+func TestPackagedConfigParses(t *testing.T) {
+	c, err := LoadConfig("../packaging/collector.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != "/var/lib/edge-collector" || c.MetricsListen == "" || !c.MQTT.Receipts {
+		t.Fatalf("packaged config: %+v", c)
 	}
 }

@@ -24,6 +24,12 @@ type MQTTUplink struct {
 	TopicPrefix  string   `toml:"topic_prefix"` // records go to <prefix>/<device_id>/att/<kind>
 	Topics       string   `toml:"topics"`       // "per-kind" (att/<kind>) or "single" (att, the layout before per-kind topics)
 	Window       int      `toml:"window"`       // records in flight before waiting for PUBACKs
+	// End-to-end receipts (like [uplinks.p2p]): with collectors set, a record leaves the outbox only once
+	// min_receipts of these collectors receipted it after their database commit; [] = the broker's PUBACK.
+	Collectors  []string `toml:"collectors"`
+	MinReceipts int      `toml:"min_receipts"`
+	ResendAfter Duration `toml:"resend_after"`
+	ResendMax   Duration `toml:"resend_max"`
 }
 
 var (
@@ -38,6 +44,9 @@ func defaultMQTT() MQTTUplink {
 		TopicPrefix: "edge-agent",
 		Topics:      "per-kind",
 		Window:      64,
+		MinReceipts: 1,
+		ResendAfter: D(30 * time.Second),
+		ResendMax:   D(10 * time.Minute),
 	}
 }
 
@@ -77,6 +86,12 @@ func (m MQTTUplink) check(k string) []*KeyError {
 	p = append(p, oneOf(k+".topics", m.Topics, mqttTopics)...)
 	if m.Window < 1 || m.Window > 65535 {
 		p = append(p, invalid(k+".window", m.Window, "must be between 1 and 65535"))
+	}
+	if len(m.Collectors) > 0 && (m.MinReceipts < 1 || m.MinReceipts > len(m.Collectors)) {
+		p = append(p, invalid(k+".min_receipts", m.MinReceipts, "must be between 1 and the number of collectors"))
+	}
+	if len(m.Collectors) > 0 && (m.ResendAfter.Duration < time.Second || m.ResendMax.Duration < m.ResendAfter.Duration) {
+		p = append(p, invalid(k+".resend_after", m.ResendAfter, "must be at least 1s and at most resend_max"))
 	}
 	return p
 }
@@ -146,6 +161,16 @@ topic_prefix = %q
 topics = %q
 # Records published and not yet acknowledged, at most. 1 to 65535.
 window = %d
+# End-to-end receipts. [] (the default): a record leaves the outbox once the broker PUBACKed it, which
+# says only that the broker has it. With the peer ids of your collectors (edge-collector status shows
+# its id), a record leaves only once min_receipts of them sent a signed receipt on
+# <topic_prefix>/<device_id>/receipt after storing it, and is published again after resend_after
+# (doubling up to resend_max) otherwise.
+collectors = []
+min_receipts = %d
+resend_after = %q
+resend_max = %q
 `, m.Enabled, quoteList(mqttSchemes), strings.Join(servers, ", "), m.CAFile, m.CertFile, m.KeyFile,
-		m.Username, m.Password, m.PasswordFile, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, quoteList(mqttTopics), m.Topics, m.Window)
+		m.Username, m.Password, m.PasswordFile, m.ClientID, m.KeepAlive.String(), m.TopicPrefix, quoteList(mqttTopics), m.Topics, m.Window,
+		m.MinReceipts, m.ResendAfter.String(), m.ResendMax.String())
 }

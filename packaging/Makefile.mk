@@ -56,3 +56,14 @@ check-reproducible: $(PKG_NFPM) ## build binaries and .debs twice (second time w
 
 qemu-smoke: dist build ## run the ARM and MIPS binaries under qemu user mode: version, config, keys, a verified demo, peak RSS
 	@$(PKG_ENV) packaging/qemu-smoke.sh
+
+# --- edge-collector (the network side; its own .deb) ---
+.PHONY: deb-collector test-packaging-collector
+deb-collector: $(PKG_NFPM) ## edge-collector binaries and one .deb per architecture in dist/
+	@$(PKG_ENV) packaging/collector/deb.sh $(PKG_DIST) >/dev/null
+	@ls -l $(PKG_DIST)/edge-collector_*.deb
+
+test-packaging-collector: deb-collector ## edge-collector package: contents, conffile, lintian, unit verify and security
+	@$(PKG_ENV) packaging/collector/test.sh
+
+test-packaging: test-packaging-collector

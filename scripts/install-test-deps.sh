@@ -23,6 +23,8 @@ have man || need+=(man-db)
 have node || need+=(nodejs)
 have npm || need+=(npm)
 have chattr || need+=(e2fsprogs)            # hostile-conditions tests: a file that refuses writes
+# collect/pgstore tests start their own PostgreSQL (initdb, pg_ctl) in a temp dir.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

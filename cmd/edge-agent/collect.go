@@ -6,9 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/edge-agent/edge-agent/collect"
 )
@@ -45,6 +43,12 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 	if err != nil {
 		return err
 	}
+	if cfg.Store != "" {
+		// pgx does not fit this binary's size budget: the PostgreSQL store
+		// lives in the network-side binary.
+		return fmt.Errorf("collect: %s sets store = a PostgreSQL URL; this device binary has only the embedded bbolt store: run `edge-collector %s -c %s` (package edge-collector) instead: %w",
+			*cfgPath, sub, *cfgPath, collect.ErrNoStoreDriver)
+	}
 	switch sub {
 	case "run":
 		log, err := newLogger(env.stderr, nil, *level, "auto", env.getenv)
@@ -65,7 +69,7 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 		if *asJSON {
 			return json.NewEncoder(env.stdout).Encode(sum)
 		}
-		printCollectStatus(env.stdout, sum)
+		collect.PrintSummary(env.stdout, sum)
 		return nil
 	case "export":
 		if *out == "-" {
@@ -84,24 +88,4 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 		return nil
 	}
 	return fmt.Errorf("collect: no subcommand %q", sub)
-}
-
-func printCollectStatus(w io.Writer, sum []collect.DeviceSummary) {
-	if len(sum) == 0 {
-		fmt.Fprintln(w, "no records yet")
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tCHAIN\tRECORDS\tSEQS\tDUPS\tFORKS\tGAPS (announced/unannounced)\tLAST SEEN")
-	for _, d := range sum {
-		for _, c := range d.Chains {
-			warn := ""
-			if c.Forks > 0 || len(c.UnannouncedGaps) > 0 {
-				warn = "  <-- check"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d-%d\t%d\t%d\t%d/%d\t%s%s\n", d.Device, c.Chain[:8], c.Records, c.FirstSeq, c.LastSeq,
-				c.Duplicates, c.Forks, len(c.AnnouncedGaps), len(c.UnannouncedGaps), c.LastSeen.Format("2006-01-02 15:04:05Z"), warn)
-		}
-	}
-	tw.Flush()
 }

@@ -66,3 +66,23 @@ func TestCollectCommand(t *testing.T) {
 		t.Fatalf("export file: %v", err)
 	}
 }
+
+// TestCollectRefusesPostgres: the device binary has only bbolt; given a
+// PostgreSQL store it says to use edge-collector instead of starting.
+func TestCollectRefusesPostgres(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "collector.toml")
+	doc := "version = 1\ndata_dir = \"" + dir + "\"\nstore = \"postgres://u:secret@db/x\"\n"
+	if err := os.WriteFile(cfgPath, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"run", "status", "export"} {
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+		code := runCLI(context.Background(), env, []string{"collect", sub, "-c", cfgPath})
+		msg := errb.String()
+		if code == 0 || !strings.Contains(msg, "edge-collector "+sub) || strings.Contains(msg, "secret") {
+			t.Fatalf("%s: exit %d, %q; want a pointer to edge-collector, without the password", sub, code, msg)
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 // every record before it is PUBACKed: one PUBACK a broker drops would hold
 // the whole window until the connection is declared dead (twice the
 // keepalive plus the connect timeout), letting one record through per stall.
-// So a PUBLISH unanswered for ResendAfter is sent again on the same
+// So a PUBLISH unanswered for DupAfter is sent again on the same
 // connection, with its packet identifier and the DUP flag (MQTT 3.1.1
 // §3.3.1.1, §4.3.2); the broker's PUBACK for it completes paho's token as
 // the first one would have. paho has no call for that, so the uplink dials
@@ -27,10 +27,10 @@ import (
 // another record's token, since paho issues packet ids round-robin over all
 // 65,535 and the two PUBACKs come back to back.
 
-// defaultResendAfter is the wait for a PUBACK before a DUP re-send: far
+// defaultDupAfter is the wait for a PUBACK before a DUP re-send: far
 // beyond a broker's answer on any working link, and a spurious re-send only
 // costs a duplicate, which receivers drop.
-const defaultResendAfter = 5 * time.Second
+const defaultDupAfter = 5 * time.Second
 
 // maxDups is how often one PUBLISH is re-sent on a connection before the
 // PUBACK watchdog gives up on the connection.
@@ -81,7 +81,7 @@ func (u *Uplink) dial(conn **dupConn) paho.OpenConnectionFunc {
 }
 
 // resendStalled re-sends, with DUP, every PUBLISH in the window that has
-// waited ResendAfter for its PUBACK, and reports the oldest such stall for
+// waited DupAfter for its PUBACK, and reports the oldest such stall for
 // status ("" when none).
 func (u *Uplink) resendStalled(conn *dupConn, fl *ring, now time.Time) string {
 	stalled := ""
@@ -96,7 +96,7 @@ func (u *Uplink) resendStalled(conn *dupConn, fl *ring, now time.Time) string {
 		if !f.dupAt.IsZero() {
 			last = f.dupAt
 		}
-		if now.Sub(last) < u.c.ResendAfter {
+		if now.Sub(last) < u.c.DupAfter {
 			continue
 		}
 		if stalled == "" {

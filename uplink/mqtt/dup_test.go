@@ -12,7 +12,7 @@ import (
 )
 
 // A dropped PUBACK is answered by a DUP re-send on the same connection
-// after ResendAfter, not by a stall of twice the keepalive and a reconnect.
+// after DupAfter, not by a stall of twice the keepalive and a reconnect.
 func TestLostPubackIsResentWithDup(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Config{})
 	proxy := mqtttest.DropPubacks(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port())), 40)
@@ -22,7 +22,7 @@ func TestLostPubackIsResentWithDup(t *testing.T) {
 	q.add(n, 300)
 	o := testOpts(t, proxy.URL())
 	o.Window = 16
-	o.ResendAfter = 300 * time.Millisecond
+	o.DupAfter = 300 * time.Millisecond
 	u := mustNew(t, o)
 	start := time.Now()
 	runUplink(t, u, q)

@@ -27,6 +27,8 @@ var (
 	// ErrSubscribeRefused is returned (wrapped) when the broker answers a
 	// SUBSCRIBE with failure (0x80), usually an ACL that does not allow it.
 	ErrSubscribeRefused = errors.New("broker refused the subscription")
+	// ErrNotConnected is returned by Subscriber.Publish between connections.
+	ErrNotConnected = errors.New("not connected to a broker")
 )
 
 // explain turns a connection error into the sentence a field tech needs:

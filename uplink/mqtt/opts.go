@@ -50,9 +50,9 @@ type Opts struct {
 	Window int
 	// ConnectTimeout bounds one connection attempt (TCP, TLS and CONNACK).
 	ConnectTimeout time.Duration
-	// ResendAfter is how long a PUBLISH waits for its PUBACK before it is
+	// DupAfter is how long a PUBLISH waits for its PUBACK before it is
 	// sent again with DUP on the same connection; 0 means 5s.
-	ResendAfter time.Duration
+	DupAfter time.Duration
 	// BackoffMin and BackoffMax bound the wait between failed connection
 	// attempts; it doubles from BackoffMin and is jittered by Rand.
 	BackoffMin, BackoffMax time.Duration
@@ -65,6 +65,36 @@ type Opts struct {
 	Rand *mrand.Rand
 	// Now is the clock for status timestamps; nil means time.Now.
 	Now func() time.Time
+
+	// Collectors, when set (Uplink only), switch delivery from the broker's
+	// PUBACK to end-to-end receipts: a record leaves the outbox only once
+	// MinReceipts of these collectors (ids as OpenReceipt returns them) sent
+	// a signed receipt for it on {prefix}/{device}/receipt after their
+	// database commit, and it is published again otherwise. A PUBACK only
+	// says the broker has it: shared subscriptions lose QoS 1 messages when
+	// a member with a persistent session leaves (mosquitto#2662).
+	Collectors  []string
+	MinReceipts int // 1..len(Collectors)
+	// ResendAfter is the first wait before a record without enough receipts
+	// is published again; it doubles per attempt up to ResendMax.
+	ResendAfter, ResendMax time.Duration
+	// OpenReceipt checks a receipt's signature and decodes it; required
+	// with Collectors. The daemon passes the p2p receipt format's, so a
+	// collector has one key and one receipt format for both transports.
+	OpenReceipt func(raw []byte) (*Receipt, error)
+
+	// SharedGroup (Subscriber only) subscribes through an MQTT shared
+	// subscription, $share/<group>/…, so the collectors of one group split
+	// the devices' records between them.
+	SharedGroup string
+}
+
+// Receipt is a collector's signed statement that it holds records durably,
+// as OpenReceipt returns it.
+type Receipt struct {
+	Collector string
+	Device    string
+	Chains    map[[16]byte][][2]uint64 // chain id → inclusive seq ranges
 }
 
 // DefaultOpts returns the defaults: keepalive 30s, prefix "edge-agent", 64
@@ -77,6 +107,9 @@ func DefaultOpts() Opts {
 		ConnectTimeout: 10 * time.Second,
 		BackoffMin:     time.Second,
 		BackoffMax:     60 * time.Second,
+		MinReceipts:    1,
+		ResendAfter:    30 * time.Second,
+		ResendMax:      10 * time.Minute,
 	}
 }
 
@@ -138,6 +171,17 @@ func load(o Opts, deviceRequired bool) (*config, error) {
 	if o.BackoffMin <= 0 || o.BackoffMax < o.BackoffMin {
 		return nil, fmt.Errorf("mqtt: backoff %v..%v: need 0 < min <= max: %w", o.BackoffMin, o.BackoffMax, ErrInvalidConfig)
 	}
+	if len(o.Collectors) > 0 {
+		if o.MinReceipts < 1 || o.MinReceipts > len(o.Collectors) {
+			return nil, fmt.Errorf("mqtt: min_receipts %d: want 1..%d (the number of collectors): %w", o.MinReceipts, len(o.Collectors), ErrInvalidConfig)
+		}
+		if o.OpenReceipt == nil {
+			return nil, fmt.Errorf("mqtt: collectors set without a receipt verifier: %w", ErrInvalidConfig)
+		}
+		if o.ResendAfter <= 0 || o.ResendMax < o.ResendAfter {
+			return nil, fmt.Errorf("mqtt: resend %v..%v: need 0 < resend_after <= resend_max: %w", o.ResendAfter, o.ResendMax, ErrInvalidConfig)
+		}
+	}
 	if (o.CertFile == "") != (o.KeyFile == "") {
 		return nil, fmt.Errorf("mqtt: cert_file and key_file go together: set both for mutual TLS or neither: %w", ErrInvalidConfig)
 	}
@@ -151,8 +195,8 @@ func load(o Opts, deviceRequired bool) (*config, error) {
 		}
 		c.tls, c.certExpiry = t, expiry
 	}
-	if c.ResendAfter <= 0 {
-		c.ResendAfter = defaultResendAfter
+	if c.DupAfter <= 0 {
+		c.DupAfter = defaultDupAfter
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -25,12 +25,20 @@ type Status struct {
 	Resent     uint64 `json:"resent"`     // records published again after a reconnect
 	Reconnects uint64 `json:"reconnects"` // successful connections after the first
 	Failures   uint64 `json:"failures"`   // failed connection attempts and lost connections
-	InFlight   int    `json:"in_flight"`  // published, not yet PUBACKed
+	InFlight   int    `json:"in_flight"`  // published, not yet PUBACKed (or receipted, with collectors)
 	// DupResent counts PUBLISHes sent again with DUP on the same connection
-	// after waiting ResendAfter for a PUBACK; Stalled says which record is
+	// after waiting DupAfter for a PUBACK; Stalled says which record is
 	// waiting now ("" when none is).
 	DupResent uint64 `json:"dup_resent"`
 	Stalled   string `json:"stalled,omitempty"`
+
+	// With collectors set: receipts taken from trusted collectors, receipts
+	// refused (bad signature, untrusted collector, another device), and who
+	// sent the last one.
+	Receipts        uint64    `json:"receipts,omitempty"`
+	ReceiptsRefused uint64    `json:"receipts_refused,omitempty"`
+	LastReceipt     time.Time `json:"last_receipt,omitzero"`
+	LastReceiptBy   string    `json:"last_receipt_by,omitempty"`
 }
 
 // Status returns a snapshot; safe to call concurrently with Run.

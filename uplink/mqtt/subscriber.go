@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,10 +18,20 @@ import (
 type Subscriber struct {
 	c      *config
 	log    *slog.Logger
-	handle func(deviceID string, payload []byte) error
+	handle AsyncHandler
 	topic  string
 	prefix string // topic prefix plus "/", stripped to find the device id
+
+	mu     sync.Mutex
+	client paho.Client // the live connection, for Publish; nil between sessions
 }
+
+// AsyncHandler takes one record and calls ack exactly once, from any
+// goroutine, when it is done with it: ack(nil) acknowledges the record to
+// the broker; ack(err) drops the connection without acknowledging it (nor
+// anything after it), so the broker delivers it again. Acks should come in
+// arrival order (MQTT 3.1.1 §4.6); a handler that commits in batches does.
+type AsyncHandler func(deviceID string, payload []byte, ack func(error))
 
 // NewSubscriber validates o (which needs a fixed ClientID; DeviceID is not
 // used) and returns a Subscriber that hands each record to handle. handle
@@ -34,17 +45,56 @@ func NewSubscriber(o Opts, handle func(deviceID string, payload []byte) error) (
 	if handle == nil {
 		return nil, fmt.Errorf("mqtt: subscriber needs a handler: %w", ErrInvalidConfig)
 	}
+	return NewAsyncSubscriber(o, func(d string, p []byte, ack func(error)) { ack(handle(d, p)) })
+}
+
+// NewAsyncSubscriber is NewSubscriber with a handler that may acknowledge
+// later, so a collector can take many records into one database commit
+// while the broker keeps delivering. With o.SharedGroup set it subscribes to
+// $share/<group>/<prefix>/+/att/#, so the collectors of one group split the
+// stream between them (mosquitto ≥ 1.6, EMQX, VerneMQ).
+func NewAsyncSubscriber(o Opts, handle AsyncHandler) (*Subscriber, error) {
+	if o.ClientID == "" {
+		return nil, fmt.Errorf("mqtt: subscriber needs a fixed client_id: the broker keeps its session (and unacked records) under it: %w", ErrInvalidConfig)
+	}
+	if handle == nil {
+		return nil, fmt.Errorf("mqtt: subscriber needs a handler: %w", ErrInvalidConfig)
+	}
+	if o.SharedGroup != "" {
+		if err := checkTopicLevel("shared group", o.SharedGroup, false); err != nil {
+			return nil, err
+		}
+	}
 	c, err := load(o, false)
 	if err != nil {
 		return nil, err
+	}
+	// "att/#" matches <prefix>/<device>/att and <prefix>/<device>/att/<kind>.
+	topic := c.TopicPrefix + "/+/att/#"
+	if o.SharedGroup != "" {
+		topic = "$share/" + o.SharedGroup + "/" + topic
 	}
 	return &Subscriber{
 		c:      c,
 		log:    c.Logger.With("component", "uplink/mqtt/subscriber"),
 		handle: handle,
-		topic:  c.TopicPrefix + "/+/att/#", // per-kind topics, and the single {prefix}/+/att of older agents
+		topic:  topic,
 		prefix: c.TopicPrefix + "/",
 	}, nil
+}
+
+// Publish sends payload on topic at QoS 1 over the current connection
+// without waiting for the PUBACK (a collector's receipts: a lost one only
+// means the device re-sends and gets another). It fails when not connected.
+func (s *Subscriber) Publish(topic string, payload []byte) error {
+	s.mu.Lock()
+	c := s.client
+	s.mu.Unlock()
+	if c == nil || !c.IsConnectionOpen() {
+		return fmt.Errorf("mqtt: publish %s: %w", topic, ErrNotConnected)
+	}
+	c.Publish(topic, 1, false, payload)
+	return nil
 }
 
 // Run receives until ctx is done (a clean exit, nil), reconnecting with
@@ -95,13 +145,22 @@ func (s *Subscriber) session(ctx context.Context, server *url.URL) (bool, error)
 			m.Ack()
 			return
 		}
-		if err := s.handle(device, m.Payload()); err != nil {
-			broken.Store(true)
-			failed <- fmt.Errorf("mqtt: handle record from %s: %w", device, err)
-			return
-		}
-		m.Ack()
-		handled.Add(1)
+		var once atomic.Bool
+		s.handle(device, m.Payload(), func(err error) {
+			if once.Swap(true) || broken.Load() {
+				return
+			}
+			if err != nil {
+				broken.Store(true)
+				select {
+				case failed <- fmt.Errorf("mqtt: handle record from %s: %w", device, err):
+				default:
+				}
+				return
+			}
+			m.Ack()
+			handled.Add(1)
+		})
 	}
 
 	o := baseOptions(s.c, server)
@@ -126,6 +185,14 @@ func (s *Subscriber) session(ctx context.Context, server *url.URL) (bool, error)
 		return false, fmt.Errorf("mqtt: connect to %s: %s: %w", server.Redacted(), s.c.explain(err), err)
 	}
 	defer client.Disconnect(250)
+	s.mu.Lock()
+	s.client = client
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.client = nil
+		s.mu.Unlock()
+	}()
 	s.log.Info("mqtt subscriber connected", "server", server.Redacted(), "topic", s.topic)
 
 	sub := client.Subscribe(s.topic, 1, onMessage)
@@ -153,14 +220,14 @@ func (s *Subscriber) session(ctx context.Context, server *url.URL) (bool, error)
 }
 
 // deviceOf extracts the device id from {prefix}/{device}/att or
-// {prefix}/{device}/att/{kind}.
+// {prefix}/{device}/att/{kind…}.
 func (s *Subscriber) deviceOf(topic string) (string, bool) {
 	rest, ok := strings.CutPrefix(topic, s.prefix)
 	if !ok {
 		return "", false
 	}
-	device, att, _ := strings.Cut(rest, "/")
-	if device == "" || (att != "att" && !strings.HasPrefix(att, "att/")) || strings.Count(att, "/") > 1 {
+	device, tail, ok := strings.Cut(rest, "/")
+	if !ok || device == "" || (tail != "att" && !strings.HasPrefix(tail, "att/")) {
 		return "", false
 	}
 	return device, true

@@ -191,7 +191,11 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 		return false, fmt.Errorf("mqtt: publish online status: %w", err)
 	}
 
-	err = u.pump(ctx, q, client, lost, conn)
+	if len(u.c.Collectors) > 0 {
+		err = u.pumpReceipts(ctx, q, client, lost)
+	} else {
+		err = u.pump(ctx, q, client, lost, conn)
+	}
 	if ctx.Err() != nil {
 		return true, err
 	}
