@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,6 +51,12 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 	}
 	st := s.st
 	st.gaps = slices.Clone(st.gaps)
+	// Acks kept in memory (Options.AckDelay) ride along with this commit.
+	var acks map[string]uint64
+	ackGen := s.ackGen
+	if ackGen != s.ackFlushed {
+		acks = maps.Clone(s.acks)
+	}
 	s.mu.Unlock()
 
 	for i, e := range entries {
@@ -63,7 +70,15 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 
 	now := s.opts.Now().UnixNano()
 	batchTooBig := false
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	var ackDeleted uint64
+	err = s.update(func(tx *bolt.Tx) error {
+		if acks != nil {
+			// Delete what the acks allow first: that may spare an eviction.
+			var err error
+			if _, ackDeleted, err = putAcks(tx, acks, s.opts.Uplinks, &st); err != nil {
+				return err
+			}
+		}
 		recs := tx.Bucket([]byte(bucketRecords))
 		recs.FillPercent = 1 // keys only ever go at the end: pack pages full
 		var batch uint64
@@ -120,7 +135,7 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 		return nil, s.writeErr(fmt.Sprintf("append %d records", len(entries)), err)
 	}
 
-	var written int
+	written := int(ackDeleted)
 	for _, e := range entries {
 		written += len(e.Data)
 	}
@@ -128,6 +143,9 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 
 	s.mu.Lock()
 	s.st = st
+	if acks != nil {
+		s.ackFlushed = max(s.ackFlushed, ackGen)
+	}
 	if len(entries) > 0 {
 		close(s.changed)
 		s.changed = make(chan struct{})
@@ -223,7 +241,7 @@ func (s *Store) deleteAckedAtOpen() error {
 	st := s.st
 	st.gaps = slices.Clone(st.gaps)
 	errNothing := errors.New("nothing to delete") // rolls back: no commit, no fsync
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		n, freed, err := deleteUpTo(tx.Bucket([]byte(bucketRecords)), upTo)
 		if err != nil {
 			return err
