@@ -133,6 +133,7 @@ func New(o Options) (*Agent, error) {
 		MaxBytes:      int64(cfg.Store.MaxBytes),
 		EvictHeadroom: int64(cfg.Store.MaxBytes) / 16,
 		Uplinks:       names,
+		AckDelay:      cfg.Pipeline.CommitInterval.Duration,
 		Logger:        o.Logger, // the store adds its component
 		Now:           o.Now,
 	})
@@ -168,19 +169,20 @@ func New(o Options) (*Agent, error) {
 		}
 	}
 	a.pipeline, err = NewPipeline(PipelineOpts{
-		Boot:        boot,
-		Announce:    announce,
-		Signer:      signer,
-		Outbox:      st,
-		Version:     o.Version,
-		QueueLen:    cfg.Pipeline.QueueLen,
-		BatchMax:    cfg.Pipeline.BatchMax,
-		SignWorkers: cfg.Pipeline.SignWorkers,
-		LocationAge: cfg.Pipeline.LocationMaxAge.Duration,
-		Logger:      o.Logger.With("component", "pipeline"),
-		Now:         o.Now,
-		Rand:        o.Rand,
-		OnDurable:   onDurable,
+		Boot:           boot,
+		Announce:       announce,
+		Signer:         signer,
+		Outbox:         st,
+		Version:        o.Version,
+		QueueLen:       cfg.Pipeline.QueueLen,
+		BatchMax:       cfg.Pipeline.BatchMax,
+		SignWorkers:    cfg.Pipeline.SignWorkers,
+		LocationAge:    cfg.Pipeline.LocationMaxAge.Duration,
+		CommitInterval: cfg.Pipeline.CommitInterval.Duration,
+		Logger:         o.Logger.With("component", "pipeline"),
+		Now:            o.Now,
+		Rand:           o.Rand,
+		OnDurable:      onDurable,
 	})
 	if err != nil {
 		st.Close()

@@ -35,6 +35,11 @@ type PipelineOpts struct {
 	BatchMax    int           // records per group commit
 	SignWorkers int           // goroutines signing one batch
 	LocationAge time.Duration // freshness limit of the location stamp
+	// CommitInterval is the durability window: signed batches are held and
+	// committed together once the oldest has waited this long, or at once
+	// when BatchMax records are waiting. 0 commits every batch as soon as
+	// it is signed.
+	CommitInterval time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
 	Rand        io.Reader // boot id
@@ -298,18 +303,81 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 // commitLoop appends batches in order. A failing append (disk full, I/O
 // error) is retried with backoff, holding the batch: the records keep their
 // seqs, nothing is skipped, and the drivers block on the full queue.
+//
+// With a CommitInterval, batches that arrive within the window are merged
+// into one commit: the first batch starts the window, and the commit happens
+// when it ends, when BatchMax records wait, or when the input closes. Held
+// records are signed but not durable: no uplink can see them (uplinks read
+// only committed records), Counts does not count them as stored, and a crash
+// loses them before anyone was told of them.
 func (p *Pipeline) commitLoop(ctx context.Context, in <-chan batch) error {
-	for b := range in {
-		if err := p.commit(ctx, b); err != nil {
-			if errors.Is(err, context.Canceled) {
-				// Stopped mid-retry: the batch was never reported durable,
-				// so dropping it and what follows breaks no promise.
-				return nil
+	var (
+		held   batch
+		window *time.Timer
+		due    <-chan time.Time
+	)
+	defer func() {
+		if window != nil {
+			window.Stop()
+		}
+	}()
+	flush := func() error {
+		b := held
+		held, due = batch{}, nil
+		if len(b.entries) == 0 {
+			return nil
+		}
+		err := p.commit(ctx, b)
+		if errors.Is(err, context.Canceled) {
+			// Stopped mid-retry: the batch was never reported durable,
+			// so dropping it and what follows breaks no promise.
+			return nil
+		}
+		return err
+	}
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return flush()
 			}
+			if p.o.CommitInterval <= 0 {
+				held = b
+				if err := flush(); err != nil || ctx.Err() != nil {
+					return err
+				}
+				continue
+			}
+			held.merge(b)
+			if len(held.entries) < p.o.BatchMax {
+				if due == nil {
+					if window == nil {
+						window = time.NewTimer(p.o.CommitInterval)
+					} else {
+						window.Reset(p.o.CommitInterval)
+					}
+					due = window.C
+				}
+				continue
+			}
+		case <-due:
+		case <-ctx.Done():
+			return nil // held records were never reported durable
+		}
+		if window != nil {
+			window.Stop()
+		}
+		if err := flush(); err != nil || ctx.Err() != nil {
 			return err
 		}
 	}
-	return nil
+}
+
+// merge appends b to the held batch.
+func (h *batch) merge(b batch) {
+	h.entries = append(h.entries, b.entries...)
+	h.observed = append(h.observed, b.observed...)
+	h.announced = append(h.announced, b.announced...)
 }
 
 // commit appends one batch, retrying until it is durable or ctx ends.
