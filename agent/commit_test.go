@@ -100,4 +100,3 @@ func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
 		})
 	}
 }
-

@@ -40,9 +40,9 @@ type PipelineOpts struct {
 	// when BatchMax records are waiting. 0 commits every batch as soon as
 	// it is signed.
 	CommitInterval time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
-	Rand        io.Reader // boot id
+	Logger         *slog.Logger
+	Now            func() time.Time
+	Rand           io.Reader // boot id
 	// OnDurable, if set, is called after each commit with the observation
 	// times of the committed records and the commit time (bench latency).
 	OnDurable func(observed []time.Time, durable time.Time)

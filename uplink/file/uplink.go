@@ -110,12 +110,12 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 type run struct {
 	u       *Uplink
 	q       uplink.Queue
-	cur     *spool // the open file, nil between files
-	ready   bool   // Dir exists and leftovers are repaired
-	made    bool   // Dir was created or found once: never create it again
-	written uint64 // highest seq fsynced this run
+	cur     *spool    // the open file, nil between files
+	ready   bool      // Dir exists and leftovers are repaired
+	made    bool      // Dir was created or found once: never create it again
+	written uint64    // highest seq fsynced this run
 	next    time.Time // no write before this unless a full batch waits (SyncInterval)
-	acked   uint64 // highest seq the queue is known to hold acked
+	acked   uint64    // highest seq the queue is known to hold acked
 	wait    time.Duration
 	timer   *time.Timer
 }
