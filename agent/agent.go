@@ -133,9 +133,11 @@ func New(o Options) (*Agent, error) {
 		MaxBytes:      int64(cfg.Store.MaxBytes),
 		EvictHeadroom: int64(cfg.Store.MaxBytes) / 16,
 		Uplinks:       names,
-		AckDelay:      cfg.Pipeline.CommitInterval.Duration,
-		Logger:        o.Logger, // the store adds its component
-		Now:           o.Now,
+		// Twice the window, so that acks nearly always ride with the next
+		// window's commit rather than race it with one of their own.
+		AckDelay: 2 * cfg.Pipeline.CommitInterval.Duration,
+		Logger:   o.Logger, // the store adds its component
+		Now:      o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open outbox %s: %w", cfg.StorePath(), err)

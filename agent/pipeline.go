@@ -244,6 +244,14 @@ func (p *Pipeline) announceRemainingGaps(ctx context.Context, seq *sequencer) er
 	return nil
 }
 
+// sequenceLoop builds and signs batches as observations come and hands them
+// to the committer. With a CommitInterval it holds signed batches and hands
+// them over together: when the window that the first of them opened ends,
+// when BatchMax records wait, or when the input closes. Holding them here
+// rather than in the committer wakes the committer once per window instead
+// of once per batch. Held records are signed but not durable: no uplink can
+// see them (uplinks read only committed records), Counts does not count them
+// as stored, and a crash loses them before anyone was told of them.
 func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- batch) error {
 	boot := drivers.Observation{
 		Kind: attest.KindBoot, Source: "agent", Time: p.o.Now(),
@@ -252,14 +260,45 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 	pending := append([]drivers.Observation{boot}, p.o.Announce...)
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
+	var (
+		held   batch
+		window *time.Timer
+		due    <-chan time.Time
+	)
+	defer func() {
+		if window != nil {
+			window.Stop()
+		}
+	}()
+	handOver := func() error {
+		b := held
+		held, due = batch{}, nil
+		if window != nil {
+			window.Stop()
+		}
+		if len(b.entries) == 0 {
+			return nil
+		}
+		select {
+		case out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		if len(pending) == 0 {
 			select {
 			case o, ok := <-p.in:
 				if !ok {
-					return nil
+					return handOver()
 				}
 				pending = append(pending, o)
+			case <-due:
+				if err := handOver(); err != nil {
+					return err
+				}
+				continue
 			case <-idle.C:
 				p.lastProgress.Store(p.o.Now().UnixNano())
 				continue
@@ -286,16 +325,22 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 			return err
 		}
 		pending = pending[:0]
-		if len(b.entries) == 0 {
-			continue
-		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if closed {
-			return nil
+		held.merge(b)
+		switch {
+		case closed:
+			return handOver()
+		case len(held.entries) == 0:
+		case p.o.CommitInterval <= 0 || len(held.entries) >= p.o.BatchMax:
+			if err := handOver(); err != nil {
+				return err
+			}
+		case due == nil:
+			if window == nil {
+				window = time.NewTimer(p.o.CommitInterval)
+			} else {
+				window.Reset(p.o.CommitInterval)
+			}
+			due = window.C
 		}
 	}
 }
@@ -303,74 +348,18 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 // commitLoop appends batches in order. A failing append (disk full, I/O
 // error) is retried with backoff, holding the batch: the records keep their
 // seqs, nothing is skipped, and the drivers block on the full queue.
-//
-// With a CommitInterval, batches that arrive within the window are merged
-// into one commit: the first batch starts the window, and the commit happens
-// when it ends, when BatchMax records wait, or when the input closes. Held
-// records are signed but not durable: no uplink can see them (uplinks read
-// only committed records), Counts does not count them as stored, and a crash
-// loses them before anyone was told of them.
 func (p *Pipeline) commitLoop(ctx context.Context, in <-chan batch) error {
-	var (
-		held   batch
-		window *time.Timer
-		due    <-chan time.Time
-	)
-	defer func() {
-		if window != nil {
-			window.Stop()
-		}
-	}()
-	flush := func() error {
-		b := held
-		held, due = batch{}, nil
-		if len(b.entries) == 0 {
-			return nil
-		}
-		err := p.commit(ctx, b)
-		if errors.Is(err, context.Canceled) {
-			// Stopped mid-retry: the batch was never reported durable,
-			// so dropping it and what follows breaks no promise.
-			return nil
-		}
-		return err
-	}
-	for {
-		select {
-		case b, ok := <-in:
-			if !ok {
-				return flush()
+	for b := range in {
+		if err := p.commit(ctx, b); err != nil {
+			if errors.Is(err, context.Canceled) {
+				// Stopped mid-retry: the batch was never reported durable,
+				// so dropping it and what follows breaks no promise.
+				return nil
 			}
-			if p.o.CommitInterval <= 0 {
-				held = b
-				if err := flush(); err != nil || ctx.Err() != nil {
-					return err
-				}
-				continue
-			}
-			held.merge(b)
-			if len(held.entries) < p.o.BatchMax {
-				if due == nil {
-					if window == nil {
-						window = time.NewTimer(p.o.CommitInterval)
-					} else {
-						window.Reset(p.o.CommitInterval)
-					}
-					due = window.C
-				}
-				continue
-			}
-		case <-due:
-		case <-ctx.Done():
-			return nil // held records were never reported durable
-		}
-		if window != nil {
-			window.Stop()
-		}
-		if err := flush(); err != nil || ctx.Err() != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 // merge appends b to the held batch.
@@ -497,12 +486,25 @@ func (s *sequencer) newGaps() []store.Range {
 	return gaps
 }
 
-// signAll signs payloads[i] into entries[i].Data, spreading the batch over
-// the configured workers.
+// signParallelMin is the smallest share of a batch worth a goroutine of its
+// own. At the rates devices run, batches hold a few records, and handing
+// each to another core cost more than the signature (the scheduler's wake-ups
+// and a cold cache doubled it): those are signed right here.
+const signParallelMin = 32
+
+// signAll signs payloads[i] into entries[i].Data, spreading a large batch
+// over the configured workers.
 func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
-	workers := min(p.o.SignWorkers, len(entries))
+	workers := min(p.o.SignWorkers, len(entries)/signParallelMin)
 	if workers <= 1 {
-		return signRange(p.o.Signer, entries, payloads, 0, len(entries))
+		for i := range entries {
+			raw, err := attest.SignPayload(p.o.Signer, payloads[i])
+			if err != nil {
+				return fmt.Errorf("agent: sign record %d: %w", entries[i].Seq, err)
+			}
+			entries[i].Data = raw
+		}
+		return nil
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)

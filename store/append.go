@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -53,7 +54,7 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 	st.gaps = slices.Clone(st.gaps)
 	// Acks kept in memory (Options.AckDelay) ride along with this commit.
 	var acks map[string]uint64
-	ackGen := s.ackGen
+	ackGen, ackTaken := s.ackGen, time.Now()
 	if ackGen != s.ackFlushed {
 		acks = maps.Clone(s.acks)
 	}
@@ -144,7 +145,7 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 	s.mu.Lock()
 	s.st = st
 	if acks != nil {
-		s.ackFlushed = max(s.ackFlushed, ackGen)
+		s.carriedAcks(ackGen, ackTaken)
 	}
 	if len(entries) > 0 {
 		close(s.changed)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -111,6 +112,9 @@ func (s *Store) Writes() Writes {
 // deferAck notes an ack in memory and makes sure a commit will carry it
 // within AckDelay. Called with s.mu held.
 func (s *Store) deferAck(name string, upTo uint64) {
+	if s.ackGen == s.ackFlushed {
+		s.ackSince = time.Now()
+	}
 	s.acks[name] = upTo
 	s.ackGen++
 	if s.ackTimer == nil {
@@ -118,21 +122,47 @@ func (s *Store) deferAck(name string, upTo uint64) {
 	}
 }
 
-// flushAcksLater is the deferred-ack timer's function: it commits the acks
-// unless an Append already carried them, and tries again after AckDelay if
-// the commit failed.
+// carriedAcks records that a commit stored the acks up to generation gen,
+// taken at snapshot time. Called with s.mu held.
+func (s *Store) carriedAcks(gen uint64, snapshot time.Time) {
+	if gen <= s.ackFlushed {
+		return
+	}
+	s.ackFlushed = gen
+	if s.ackGen != gen {
+		s.ackSince = snapshot // the ones still pending came after it
+	}
+}
+
+// flushAcksLater is the deferred-ack timer's function: when the oldest ack
+// no commit has carried is AckDelay old, it commits the acks; while Appends
+// keep carrying them it only re-arms. A failed commit is retried after
+// AckDelay.
 func (s *Store) flushAcksLater() {
+	s.mu.Lock()
+	s.ackTimer = nil
+	if s.closed || s.ackGen == s.ackFlushed {
+		s.mu.Unlock()
+		return
+	}
+	if wait := s.opts.AckDelay - time.Since(s.ackSince); wait > 0 {
+		s.ackTimer = time.AfterFunc(wait, s.flushAcksLater)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+
 	err := s.flushAcks()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ackTimer = nil
 	if s.closed {
 		return
 	}
 	if err != nil {
 		s.log.Error("cannot store acknowledgements; retrying (the records stay and may be sent again)", "err", err, "retry_in", s.opts.AckDelay)
+		s.ackSince = time.Now()
 	}
-	if s.ackGen != s.ackFlushed {
+	if s.ackGen != s.ackFlushed && s.ackTimer == nil {
 		s.ackTimer = time.AfterFunc(s.opts.AckDelay, s.flushAcksLater)
 	}
 }
@@ -165,7 +195,7 @@ func (s *Store) flushAcksLocked() error {
 	}
 	st := s.st
 	st.gaps = slices.Clone(st.gaps)
-	acks, gen := maps.Clone(s.acks), s.ackGen
+	acks, gen, taken := maps.Clone(s.acks), s.ackGen, time.Now()
 	s.mu.Unlock()
 
 	var deleted uint64
@@ -183,14 +213,20 @@ func (s *Store) flushAcksLocked() error {
 	s.mapped.noteWritten(s, int(deleted))
 	s.mu.Lock()
 	s.st = st
-	s.ackFlushed = max(s.ackFlushed, gen)
+	s.carriedAcks(gen, taken)
 	s.mu.Unlock()
 	return nil
 }
 
+// deleteMinBytes is how many bytes of acked records a deferred-ack commit
+// lets pile up before it deletes them. Deleting a few records rewrites the
+// first leaf page; deleting a few pages' worth at once frees whole pages,
+// which costs nothing beyond the branch page the commit writes anyway.
+const deleteMinBytes = 16 << 10
+
 // putAcks writes every ack cursor and deletes the records all configured
-// uplinks have acked, updating st's counters. It returns how many records
-// it deleted and their Data bytes.
+// uplinks have acked once there are deleteMinBytes of them, updating st's
+// counters. It returns how many records it deleted and their Data bytes.
 func putAcks(tx *bolt.Tx, acks map[string]uint64, uplinks []string, st *state) (n, freed uint64, err error) {
 	b := tx.Bucket([]byte(bucketAcks))
 	for _, name := range slices.Sorted(maps.Keys(acks)) {
@@ -198,7 +234,17 @@ func putAcks(tx *bolt.Tx, acks map[string]uint64, uplinks []string, st *state) (
 			return 0, 0, err
 		}
 	}
-	n, freed, err = deleteUpTo(tx.Bucket([]byte(bucketRecords)), deletable(acks, uplinks))
+	recs := tx.Bucket([]byte(bucketRecords))
+	upTo := deletable(acks, uplinks)
+	var acked int
+	c := recs.Cursor()
+	for k, v := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upTo && acked < deleteMinBytes; k, v = c.Next() {
+		acked += len(k) + len(v)
+	}
+	if acked < deleteMinBytes {
+		return 0, 0, nil
+	}
+	n, freed, err = deleteUpTo(recs, upTo)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -17,7 +17,8 @@ func TestDeferredAcksRideWithAppend(t *testing.T) {
 	opts.AckDelay = time.Hour // only Append and Close may carry the acks here
 	s := openStore(t, path, opts)
 	q := s.Queue("a")
-	mustAppend(t, s, entries(t, 0, 10, 100), nil)
+	// 4000-byte records: five of them are enough acked bytes to delete.
+	mustAppend(t, s, entries(t, 0, 10, 4000), nil)
 
 	before := s.Writes().Commits
 	if err := q.Ack(5); err != nil {
@@ -36,7 +37,7 @@ func TestDeferredAcksRideWithAppend(t *testing.T) {
 		t.Fatalf("before the next commit: %d records, acked %d; want 10 and 5", st.Records, st.Uplinks[0].Acked)
 	}
 
-	mustAppend(t, s, entries(t, 10, 1, 100), nil)
+	mustAppend(t, s, entries(t, 10, 1, 4000), nil)
 	if got := s.Writes().Commits; got != before+1 {
 		t.Fatalf("Append with a pending ack made %d commits, want 1", got-before)
 	}
@@ -67,7 +68,7 @@ func TestDeferredAckCommitsAlone(t *testing.T) {
 	opts.Uplinks = []string{"a"}
 	opts.AckDelay = 50 * time.Millisecond
 	s := openStore(t, dbPath(t), opts)
-	mustAppend(t, s, entries(t, 0, 4, 100), nil)
+	mustAppend(t, s, entries(t, 0, 4, 5000), nil)
 	before := s.Writes().Commits
 	for seq := uint64(1); seq <= 4; seq++ {
 		if err := s.Queue("a").Ack(seq); err != nil {
@@ -116,6 +117,30 @@ func TestWriteAccountingMatchesKernel(t *testing.T) {
 	}
 	if w1.PerSecond <= 0 {
 		t.Fatalf("write rate %v after %d commits", w1.PerSecond, w1.Commits)
+	}
+}
+
+// Acked records below deleteMinBytes stay until more are acked: deleting a
+// few records at a time would rewrite the first leaf page at every commit.
+func TestDeferredDeletesWaitForAFewPages(t *testing.T) {
+	opts, _ := testOptions(t, 4)
+	opts.Uplinks = []string{"a"}
+	opts.AckDelay = time.Hour
+	s := openStore(t, dbPath(t), opts)
+	mustAppend(t, s, entries(t, 0, 100, 400), nil)
+	for i := uint64(1); i <= 10; i++ {
+		if err := s.Queue("a").Ack(i * 5); err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, s, entries(t, 99+i, 1, 400), nil)
+		stored := storedSeqs(t, s)
+		// 16 KiB of acked 400-byte records is about 40 of them.
+		if first := stored[0]; i*5 < 35 && first != 1 || first > i*5+1 {
+			t.Fatalf("after Ack(%d): oldest stored %d", i*5, first)
+		}
+		if i == 10 && stored[0] == 1 {
+			t.Fatal("50 acked records (20 KB) were never deleted")
+		}
 	}
 }
 

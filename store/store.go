@@ -140,6 +140,7 @@ type Store struct {
 	// Deferred acks and write accounting (commit.go). ackGen counts acks
 	// taken in memory, ackFlushed the last one a commit carried.
 	ackGen, ackFlushed    uint64
+	ackSince              time.Time // when the oldest ack no commit carried yet was taken
 	ackTimer              *time.Timer
 	commits, writtenBytes uint64
 	writes                writeMeter
