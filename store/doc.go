@@ -33,6 +33,16 @@
 // as the records, so after a crash the head and the records always agree.
 // A new file and the parent directory entry are fsynced before Open returns.
 //
+// With Options.AckDelay an Ack only moves the cursor in memory (Acked and
+// Stats see it at once); the next Append's commit carries it, or a commit of
+// its own once the oldest uncarried ack is AckDelay old, and Close stores
+// what is left. A crash loses at most AckDelay of acks: those records are
+// sent again, which at-least-once delivery allows. Such commits delete acked
+// records only once 16 KiB of them wait, so that they free whole leaf pages
+// instead of rewriting the first one each time. Writes reports what the
+// commits wrote (bbolt's allocated pages plus a meta page each): the figure
+// `status` and `doctor` turn into SD card wear.
+//
 // Open checks the whole file (bbolt's own Check, a CRC per record, and the
 // counters in meta). A damaged file is renamed to "<path>.corrupt-<UTC time>",
 // a new store with a new chain takes its place, and the event is logged at
