@@ -132,7 +132,7 @@ func Default() Config {
 			SignWorkers:    0,
 			BatchMax:       256,
 			QueueLen:       1024,
-			CommitInterval: D(time.Second),
+			CommitInterval: D(2 * time.Second),
 		},
 		Log: Log{Level: "info", Format: "auto"},
 		Uplinks: Uplinks{

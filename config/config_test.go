@@ -57,7 +57,7 @@ func TestDefault(t *testing.T) {
 		{"pipeline.sign_workers", c.Pipeline.SignWorkers, 0},
 		{"pipeline.batch_max", c.Pipeline.BatchMax, 256},
 		{"pipeline.queue_len", c.Pipeline.QueueLen, 1024},
-		{"pipeline.commit_interval", c.Pipeline.CommitInterval.Duration, time.Second},
+		{"pipeline.commit_interval", c.Pipeline.CommitInterval.Duration, 2 * time.Second},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "auto"},
 		{"drivers", len(c.Drivers.Sim), 0},

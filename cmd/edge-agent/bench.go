@@ -20,7 +20,7 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	batchMax := fs.Int("batch-max", 0, "records per disk commit (default: the config default, 256); try it against your storage")
 	rate := fs.Float64("rate", 0, "records per `second` from a simulated gateway, acked at once, as a device runs (default: full speed)")
-	commitInterval := fs.Duration("commit-interval", -1, "durability window (default: the config default, 1s); 0s = commit every batch at once")
+	commitInterval := fs.Duration("commit-interval", -1, "durability window (default: the config default, 2s); 0s = commit every batch at once")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
