@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"time"
 
 	"github.com/edge-agent/edge-agent/agent"
@@ -21,20 +20,8 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
 	batchMax := fs.Int("batch-max", 0, "records per disk commit (default: the config default, 256); try it against your storage")
 	rate := fs.Float64("rate", 0, "records per `second` from a simulated gateway, acked at once, as a device runs (default: full speed)")
 	commitInterval := fs.Duration("commit-interval", -1, "durability window (default: the config default, 2s); 0s = commit every batch at once")
-	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to `file` (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("bench: cpu profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("bench: cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
 	}
 	if *rate < 0 || *rate > 100000 {
 		return usagef("bench: --rate %v: want 0 (full speed) up to 100000 records a second", *rate)
