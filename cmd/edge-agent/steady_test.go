@@ -60,6 +60,7 @@ name = "hotspot"
 mode = "udp"
 listen = "127.0.0.1:%d"
 receive_buffer = "32MiB"
+upstreams = []
 
 [uplinks.mqtt]
 enabled = true
