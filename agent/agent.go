@@ -146,8 +146,11 @@ func New(o Options) (*Agent, error) {
 		Reserve:       outboxReserve,
 		MinFree:       minFree(filepath.Dir(cfg.StorePath())),
 		Uplinks:       names,
-		Logger:        o.Logger, // the store adds its component
-		Now:           o.Now,
+		// Twice the window, so that acks nearly always ride with the next
+		// window's commit rather than race it with one of their own.
+		AckDelay: 2 * cfg.Pipeline.CommitInterval.Duration,
+		Logger:   o.Logger, // the store adds its component
+		Now:      o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: open outbox %s: %w", cfg.StorePath(), err)
@@ -181,19 +184,20 @@ func New(o Options) (*Agent, error) {
 		}
 	}
 	a.pipeline, err = NewPipeline(PipelineOpts{
-		Boot:        boot,
-		Announce:    announce,
-		Signer:      signer,
-		Outbox:      st,
-		Version:     o.Version,
-		QueueLen:    cfg.Pipeline.QueueLen,
-		BatchMax:    cfg.Pipeline.BatchMax,
-		SignWorkers: cfg.Pipeline.SignWorkers,
-		LocationAge: cfg.Pipeline.LocationMaxAge.Duration,
-		Logger:      o.Logger.With("component", "pipeline"),
-		Now:         o.Now,
-		Rand:        o.Rand,
-		OnDurable:   onDurable,
+		Boot:           boot,
+		Announce:       announce,
+		Signer:         signer,
+		Outbox:         st,
+		Version:        o.Version,
+		QueueLen:       cfg.Pipeline.QueueLen,
+		BatchMax:       cfg.Pipeline.BatchMax,
+		SignWorkers:    cfg.Pipeline.SignWorkers,
+		LocationAge:    cfg.Pipeline.LocationMaxAge.Duration,
+		CommitInterval: cfg.Pipeline.CommitInterval.Duration,
+		Logger:         o.Logger.With("component", "pipeline"),
+		Now:            o.Now,
+		Rand:           o.Rand,
+		OnDurable:      onDurable,
 	})
 	if err != nil {
 		st.Close()

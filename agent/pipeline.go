@@ -37,9 +37,14 @@ type PipelineOpts struct {
 	BatchMax    int           // records per group commit
 	SignWorkers int           // goroutines signing one batch
 	LocationAge time.Duration // freshness limit of the location stamp
-	Logger      *slog.Logger
-	Now         func() time.Time
-	Rand        io.Reader // boot id
+	// CommitInterval is the durability window: signed batches are held and
+	// committed together once the oldest has waited this long, or at once
+	// when BatchMax records are waiting. 0 commits every batch as soon as
+	// it is signed.
+	CommitInterval time.Duration
+	Logger         *slog.Logger
+	Now            func() time.Time
+	Rand           io.Reader // boot id
 	// OnDurable, if set, is called after each commit with the observation
 	// times of the committed records and the commit time (bench latency).
 	OnDurable func(observed []time.Time, durable time.Time)
@@ -273,6 +278,14 @@ func (p *Pipeline) announceRemainingGaps(ctx context.Context, seq *sequencer) er
 	return nil
 }
 
+// sequenceLoop builds and signs batches as observations come and hands them
+// to the committer. With a CommitInterval it holds signed batches and hands
+// them over together: when the window that the first of them opened ends,
+// when BatchMax records wait, or when the input closes. Holding them here
+// rather than in the committer wakes the committer once per window instead
+// of once per batch. Held records are signed but not durable: no uplink can
+// see them (uplinks read only committed records), Counts does not count them
+// as stored, and a crash loses them before anyone was told of them.
 func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- batch) error {
 	boot := drivers.Observation{
 		Kind: attest.KindBoot, Source: "agent", Time: p.o.Now(),
@@ -281,14 +294,45 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 	pending := append([]drivers.Observation{boot}, p.o.Announce...)
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
+	var (
+		held   batch
+		window *time.Timer
+		due    <-chan time.Time
+	)
+	defer func() {
+		if window != nil {
+			window.Stop()
+		}
+	}()
+	handOver := func() error {
+		b := held
+		held, due = batch{}, nil
+		if window != nil {
+			window.Stop()
+		}
+		if len(b.entries) == 0 {
+			return nil
+		}
+		select {
+		case out <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for {
 		if len(pending) == 0 {
 			select {
 			case o, ok := <-p.in:
 				if !ok {
-					return nil
+					return handOver()
 				}
 				pending = append(pending, o)
+			case <-due:
+				if err := handOver(); err != nil {
+					return err
+				}
+				continue
 			case <-idle.C:
 				p.lastProgress.Store(p.o.Now().UnixNano())
 				continue
@@ -315,16 +359,22 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 			return err
 		}
 		pending = pending[:0]
-		if len(b.entries) == 0 {
-			continue
-		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if closed {
-			return nil
+		held.merge(b)
+		switch {
+		case closed:
+			return handOver()
+		case len(held.entries) == 0:
+		case p.o.CommitInterval <= 0 || len(held.entries) >= p.o.BatchMax:
+			if err := handOver(); err != nil {
+				return err
+			}
+		case due == nil:
+			if window == nil {
+				window = time.NewTimer(p.o.CommitInterval)
+			} else {
+				window.Reset(p.o.CommitInterval)
+			}
+			due = window.C
 		}
 	}
 }
@@ -344,6 +394,13 @@ func (p *Pipeline) commitLoop(ctx context.Context, in <-chan batch) error {
 		}
 	}
 	return nil
+}
+
+// merge appends b to the held batch.
+func (h *batch) merge(b batch) {
+	h.entries = append(h.entries, b.entries...)
+	h.observed = append(h.observed, b.observed...)
+	h.announced = append(h.announced, b.announced...)
 }
 
 // commit appends one batch, retrying until it is durable or ctx ends.
@@ -475,12 +532,25 @@ func (s *sequencer) newGaps() []store.Range {
 	return gaps
 }
 
-// signAll signs payloads[i] into entries[i].Data, spreading the batch over
-// the configured workers.
+// signParallelMin is the smallest share of a batch worth a goroutine of its
+// own. At the rates devices run, batches hold a few records, and handing
+// each to another core cost more than the signature (the scheduler's wake-ups
+// and a cold cache doubled it): those are signed right here.
+const signParallelMin = 32
+
+// signAll signs payloads[i] into entries[i].Data, spreading a large batch
+// over the configured workers.
 func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
-	workers := min(p.o.SignWorkers, len(entries))
+	workers := min(p.o.SignWorkers, len(entries)/signParallelMin)
 	if workers <= 1 {
-		return signRange(p.o.Signer, entries, payloads, 0, len(entries))
+		for i := range entries {
+			raw, err := attest.SignPayload(p.o.Signer, payloads[i])
+			if err != nil {
+				return fmt.Errorf("agent: sign record %d: %w", entries[i].Seq, err)
+			}
+			entries[i].Data = raw
+		}
+		return nil
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)

@@ -55,6 +55,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 			Path: a.store.Path(), Chain: hex.EncodeToString(st.Chain[:]), HeadSeq: st.HeadSeq,
 			Records: st.Records, Bytes: st.Bytes, MaxBytes: st.MaxBytes, FileBytes: st.FileBytes,
 			Oldest: st.OldestAppended, Evicted: st.Evicted, PendingGaps: len(st.PendingGaps),
+			WriteRate: st.Writes.PerSecond, WrittenBytes: st.Writes.Bytes, Commits: st.Writes.Commits,
 		},
 		Drivers: []status.Driver{},
 		Uplinks: []status.Uplink{},

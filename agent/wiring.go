@@ -30,6 +30,7 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 			Dir:            cfg.SpoolDir(),
 			RotateBytes:    int64(f.RotateBytes),
 			RotateInterval: f.RotateInterval.Duration,
+			SyncInterval:   cfg.Pipeline.CommitInterval.Duration,
 			Logger:         o.Logger.With("component", "uplink.file"),
 			Now:            o.Now,
 		})

@@ -47,6 +47,9 @@ type Pipeline struct {
 	SignWorkers    int      `toml:"sign_workers"`     // 0 = one per CPU
 	BatchMax       int      `toml:"batch_max"`        // records per group commit
 	QueueLen       int      `toml:"queue_len"`        // observations buffered before drivers block
+	// CommitInterval is the durability window: how long a signed record may wait for its disk commit,
+	// and acks for theirs. 0 = commit as soon as possible (two fdatasyncs per batch and per ack).
+	CommitInterval Duration `toml:"commit_interval"`
 }
 
 // Log selects the daemon's log output.
@@ -98,6 +101,7 @@ const (
 	maxSignWorkers     = 64
 	maxBatch           = 8192
 	maxQueueLen        = 1_000_000
+	maxCommitInterval  = time.Minute
 	minRotateBytes     = 4 * KiB
 	minRotateInterval  = time.Second
 	maxLocationMaxAge  = 24 * time.Hour
@@ -128,6 +132,7 @@ func Default() Config {
 			SignWorkers:    0,
 			BatchMax:       256,
 			QueueLen:       1024,
+			CommitInterval: D(2 * time.Second),
 		},
 		Log: Log{Level: "info", Format: "auto"},
 		Uplinks: Uplinks{
@@ -295,6 +300,9 @@ func (pl Pipeline) check(k string) []*KeyError {
 	p = append(p, intRange(k+".sign_workers", pl.SignWorkers, 0, maxSignWorkers)...)
 	p = append(p, intRange(k+".batch_max", pl.BatchMax, 1, maxBatch)...)
 	p = append(p, intRange(k+".queue_len", pl.QueueLen, 1, maxQueueLen)...)
+	if v := pl.CommitInterval.Duration; v < 0 || v > maxCommitInterval {
+		p = append(p, invalid(k+".commit_interval", pl.CommitInterval, "must be between 0s and "+formatDuration(maxCommitInterval)))
+	}
 	return p
 }
 

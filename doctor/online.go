@@ -49,6 +49,7 @@ func (h *Host) onlineChecks(s Setup, doc *status.Doc) []Check {
 	checks = append(checks, Check{"outbox", func(context.Context) (Level, string, string) {
 		return storeVerdict(doc.Store, doc.Time, "")
 	}})
+	checks = append(checks, Check{"card wear", func(context.Context) (Level, string, string) { return wearVerdict(doc) }})
 	for _, u := range doc.Uplinks {
 		checks = append(checks, Check{"uplink " + u.Name, func(context.Context) (Level, string, string) { return uplinkVerdict(doc, u) }})
 	}

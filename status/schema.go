@@ -238,6 +238,11 @@ type Store struct {
 	PendingGaps int       `json:"pending_gaps"`    // evicted ranges not yet announced by an agent.gap record
 	LastCheck   *Check    `json:"last_check,omitempty"`
 	Recovery    *Recovery `json:"recovery,omitempty"` // set when this file replaced a corrupt one
+	// What the outbox's commits wrote to disk since the daemon started, and
+	// the rate over the last minute (bytes/s): what wears the SD card.
+	WriteRate    float64 `json:"write_bytes_per_second"`
+	WrittenBytes uint64  `json:"written_bytes"`
+	Commits      uint64  `json:"commits"` // each two fdatasync calls
 }
 
 // QuotaUsed is Bytes/MaxBytes, 0 without a quota.

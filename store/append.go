@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -50,6 +52,12 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 	}
 	st := s.st
 	st.gaps = slices.Clone(st.gaps)
+	// Acks kept in memory (Options.AckDelay) ride along with this commit.
+	var acks map[string]uint64
+	ackGen, ackTaken := s.ackGen, time.Now()
+	if ackGen != s.ackFlushed {
+		acks = maps.Clone(s.acks)
+	}
 	s.mu.Unlock()
 
 	for i, e := range entries {
@@ -73,7 +81,15 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 		// The quota's headroom could be larger than what the disk holds.
 		limit, byRoom, headroom = room, true, min(headroom, room/16)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	var ackDeleted uint64
+	err = s.update(func(tx *bolt.Tx) error {
+		if acks != nil {
+			// Delete what the acks allow first: that may spare an eviction.
+			var err error
+			if _, ackDeleted, err = putAcks(tx, acks, s.opts.Uplinks, &st); err != nil {
+				return err
+			}
+		}
 		recs := tx.Bucket([]byte(bucketRecords))
 		recs.FillPercent = 1 // keys only ever go at the end: pack pages full
 		batch := batch
@@ -128,10 +144,13 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 	}
 
 	s.keepReserve()
-	s.mapped.noteWritten(s, int(batch))
+	s.mapped.noteWritten(s, int(ackDeleted)+int(batch))
 
 	s.mu.Lock()
 	s.st = st
+	if acks != nil {
+		s.carriedAcks(ackGen, ackTaken)
+	}
 	if len(entries) > 0 {
 		close(s.changed)
 		s.changed = make(chan struct{})
@@ -229,7 +248,7 @@ func (s *Store) deleteAckedAtOpen() error {
 	st := s.st
 	st.gaps = slices.Clone(st.gaps)
 	errNothing := errors.New("nothing to delete") // rolls back: no commit, no fsync
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		n, freed, err := deleteUpTo(tx.Bucket([]byte(bucketRecords)), upTo)
 		if err != nil {
 			return err

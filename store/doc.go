@@ -44,6 +44,15 @@
 // over the old one (bbolt never shrinks a file). See space.go and compact.go.
 // A file that fails its check can still be read record by record: Salvage
 // yields every record whose CRC holds.
+// With Options.AckDelay an Ack only moves the cursor in memory (Acked and
+// Stats see it at once); the next Append's commit carries it, or a commit of
+// its own once the oldest uncarried ack is AckDelay old, and Close stores
+// what is left. A crash loses at most AckDelay of acks: those records are
+// sent again, which at-least-once delivery allows. Such commits delete acked
+// records only once 16 KiB of them wait, so that they free whole leaf pages
+// instead of rewriting the first one each time. Writes reports what the
+// commits wrote (bbolt's allocated pages plus a meta page each): the figure
+// `status` and `doctor` turn into SD card wear.
 //
 // Open checks the whole file (bbolt's own Check, a CRC per record, and the
 // counters in meta). A damaged file is renamed to "<path>.corrupt-<UTC time>",

@@ -64,11 +64,16 @@ func (s *Store) records(after uint64, max int) ([]Record, error) {
 // Ack records that this uplink delivered every record with seq <= upTo. It
 // is cumulative and idempotent: acking at or below the current cursor does
 // nothing and costs nothing. Records every configured uplink has now acked
-// are deleted in the same transaction, which has committed when Ack returns.
+// are deleted in the same transaction, which has committed when Ack returns
+// — unless Options.AckDelay is set: then Ack returns once the cursor moved
+// in memory, and a commit within AckDelay stores it.
 func (q *Queue) Ack(upTo uint64) error {
 	s := q.s
 	if s.opts.ReadOnly {
 		return fmt.Errorf("store: ack for %q: %w", q.name, ErrReadOnly)
+	}
+	if s.opts.AckDelay > 0 {
+		return q.deferAck(upTo)
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -90,7 +95,7 @@ func (q *Queue) Ack(upTo uint64) error {
 	}
 	acks[q.name] = upTo
 	var deleted uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if err := tx.Bucket([]byte(bucketAcks)).Put([]byte(q.name), u64(upTo)); err != nil {
 			return err
 		}
@@ -115,6 +120,24 @@ func (q *Queue) Ack(upTo uint64) error {
 	if deleted > 0 {
 		s.maybeCompact()
 	}
+	return nil
+}
+
+// deferAck is Ack under Options.AckDelay: the cursor moves in memory, where
+// Acked and the next commit see it (commit.go). It never waits for a commit.
+func (q *Queue) deferAck(upTo uint64) error {
+	s := q.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case upTo <= s.acks[q.name]:
+		return nil
+	case upTo > s.st.head.Seq:
+		return fmt.Errorf("store: ack for %q up to %d: beyond the head %d, a record the outbox never handed out: this is a bug in the uplink", q.name, upTo, s.st.head.Seq)
+	}
+	s.deferAck(q.name, upTo)
 	return nil
 }
 

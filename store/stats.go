@@ -36,6 +36,11 @@ func (s *Store) Stats() (Stats, error) {
 			out.OldestSeq = binary.BigEndian.Uint64(k)
 			out.OldestAppended = time.Unix(0, int64(binary.BigEndian.Uint64(v[4:12]))).UTC()
 		}
+		s.mu.Lock()
+		for name, seq := range s.acks { // acks a commit has yet to carry (AckDelay)
+			ld.acks[name] = max(ld.acks[name], seq)
+		}
+		s.mu.Unlock()
 		names := slices.Clone(s.opts.Uplinks)
 		var extra []string
 		for name := range ld.acks {
@@ -63,6 +68,7 @@ func (s *Store) Stats() (Stats, error) {
 	s.mu.Lock()
 	out.LastCheck = s.lastCheck
 	s.mu.Unlock()
+	out.Writes = s.Writes()
 	return out, nil
 }
 

@@ -48,6 +48,12 @@ type Options struct {
 	// frees max_bytes/16 at a time so that one agent.gap record covers many
 	// batches.
 	EvictHeadroom int64
+	// AckDelay, when more than 0, keeps acks in memory for up to this long:
+	// the next Append's commit carries them (and deletes what they allow),
+	// or a commit of their own when no Append comes. A crash loses at most
+	// this much acknowledgement, so those records are sent again (receivers
+	// dedupe); it never loses a record. 0 commits each Ack at once.
+	AckDelay time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -91,6 +97,7 @@ type Stats struct {
 	Uplinks        []UplinkStats
 	LastCheck      CheckResult
 	Recovery       *Recovery // non-nil when this file replaced a corrupt one
+	Writes         Writes    // what this process's commits wrote; zero when read-only
 }
 
 // UplinkStats is one uplink's position in the outbox.
@@ -142,6 +149,13 @@ type Store struct {
 	// dbMu is held for reading by read transactions and for writing by
 	// compact while it swaps db for the compacted file.
 	dbMu sync.RWMutex
+	// Deferred acks and write accounting (commit.go). ackGen counts acks
+	// taken in memory, ackFlushed the last one a commit carried.
+	ackGen, ackFlushed    uint64
+	ackSince              time.Time // when the oldest ack no commit carried yet was taken
+	ackTimer              *time.Timer
+	commits, writtenBytes uint64
+	writes                writeMeter
 }
 
 // Path returns the outbox file's path.
@@ -189,10 +203,11 @@ func (s *Store) Close() error {
 
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	ackErr := s.closeAcks()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", s.path, err)
 	}
-	return nil
+	return ackErr
 }
 
 func (s *Store) isClosed() bool {

@@ -107,6 +107,7 @@ func openOnce(path string, opts Options, log *slog.Logger, rec *Recovery) (*Stor
 			_ = db.Close()
 			return nil, nil, err
 		}
+		dropPageCache(o.f)
 	}
 	s.initSpace(o.f)
 	log.Debug("outbox open", "path", path, "head", ld.st.head.Seq, "records", ld.st.count, "bytes", ld.st.bytes, "read_only", opts.ReadOnly)

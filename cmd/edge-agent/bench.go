@@ -9,16 +9,26 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/agent"
+	"github.com/edge-agent/edge-agent/doctor"
 )
 
 func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "bench", "bench [--duration 10s] [--dir DIR] [--json]")
+	fs := newFlags(env, "bench", "bench [--duration 10s] [--rate N] [--dir DIR] [--json]")
 	duration := fs.Duration("duration", 10*time.Second, "how long to drive the pipeline")
 	dir := fs.String("dir", "", "scratch `directory` on the disk to measure (default: a temporary one, removed after)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	batchMax := fs.Int("batch-max", 0, "records per disk commit (default: the config default, 256); try it against your storage")
+	rate := fs.Float64("rate", 0, "records per `second` from a simulated gateway, acked at once, as a device runs (default: full speed)")
+	commitInterval := fs.Duration("commit-interval", -1, "durability window (default: the config default, 2s); 0s = commit every batch at once")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *rate < 0 || *rate > 100000 {
+		return usagef("bench: --rate %v: want 0 (full speed) up to 100000 records a second", *rate)
+	}
+	var interval *time.Duration
+	if *commitInterval >= 0 {
+		interval = commitInterval
 	}
 	scratch := *dir
 	if scratch == "" {
@@ -30,11 +40,16 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
 		scratch = d
 	}
 	if !*asJSON {
-		fmt.Fprintf(env.stdout, "signing and storing synthetic records for %v on %d CPUs (fsync on, scratch in %s)\n",
-			*duration, runtime.NumCPU(), scratch)
+		what := "at full speed"
+		if *rate > 0 {
+			what = fmt.Sprintf("at %v records/s, acked at once", *rate)
+		}
+		fmt.Fprintf(env.stdout, "signing and storing synthetic records %s for %v on %d CPUs (fsync on, scratch in %s)\n",
+			what, *duration, runtime.NumCPU(), scratch)
 	}
 	res, err := agent.Bench(ctx, agent.BenchOpts{
 		Dir: scratch, Duration: *duration, Version: version, BatchMax: *batchMax,
+		Rate: *rate, CommitInterval: interval,
 		Progress: func(elapsed time.Duration, records uint64) {
 			if !*asJSON {
 				fmt.Fprintf(env.stdout, "[%3ds] %8d records  %8.0f/s\n", int(elapsed.Round(time.Second).Seconds()),
@@ -49,8 +64,18 @@ func cmdBench(ctx context.Context, env *cliEnv, args []string) error {
 		return json.NewEncoder(env.stdout).Encode(res)
 	}
 	fmt.Fprintln(env.stdout, res.String())
-	fmt.Fprintln(env.stdout, benchVerdict(res))
+	if *rate > 0 {
+		fmt.Fprintln(env.stdout, wearVerdict(res))
+	} else {
+		fmt.Fprintln(env.stdout, benchVerdict(res))
+	}
 	return nil
+}
+
+// wearVerdict says what a rate bench's write volume means for an SD card.
+func wearVerdict(r agent.BenchResult) string {
+	perSec := r.DiskPerRecord * r.PerSecond
+	return fmt.Sprintf("verdict: the outbox writes %.1f KB/s (%.2f GB a day); %s", perSec/1e3, perSec*86400/1e9, doctor.WearText(perSec))
 }
 
 // benchVerdict says in one line what the numbers mean for this device.

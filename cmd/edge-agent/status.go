@@ -148,6 +148,8 @@ func printStatus(out io.Writer, d *status.Doc, width int) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-10s %s\n", "outbox", fit(fmt.Sprintf("%d records, %s of %s quota (%.0f%%), head seq %d, oldest %s",
 		s.Records, humanBytes(s.Bytes), humanBytes(s.MaxBytes), s.QuotaUsed()*100, s.HeadSeq, ageOr(d, s.Oldest)), 69))
+	fmt.Fprintf(w, "%-10s %s\n", "", fit(fmt.Sprintf("writes %s/s to disk (last minute), %s in %d commits since start",
+		humanBytes(int64(s.WriteRate)), humanBytes(int64(s.WrittenBytes)), s.Commits), 69))
 	switch {
 	case s.LastCheck != nil && s.LastCheck.Error != "":
 		fmt.Fprintf(w, "%-10s %s\n", "", w.full("CHECK FAILED: "+s.LastCheck.Error, 69))

@@ -34,6 +34,11 @@ type Opts struct {
 	RotateInterval time.Duration
 	// BatchMax is the most records written per write+fsync; 0 means 1024.
 	BatchMax int
+	// SyncInterval spaces the write+fsync calls at a trickle: after one,
+	// the next waits this long unless BatchMax records are ready. Records
+	// wait in the outbox meanwhile, so nothing is at risk; the card is
+	// spared a page rewrite per record. 0 writes as soon as records come.
+	SyncInterval time.Duration
 	// Logger receives repairs and I/O errors; the caller sets its component
 	// attribute. nil discards.
 	Logger *slog.Logger
@@ -61,7 +66,7 @@ func New(o Opts) (*Uplink, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("%w: set the directory to spool records into", ErrMissingDir)
 	}
-	if o.RotateBytes < 0 || o.RotateInterval < 0 || o.BatchMax < 0 {
+	if o.RotateBytes < 0 || o.RotateInterval < 0 || o.BatchMax < 0 || o.SyncInterval < 0 {
 		return nil, fmt.Errorf("%w: rotate bytes %d, rotate interval %v and batch max %d must not be negative",
 			ErrInvalidOption, o.RotateBytes, o.RotateInterval, o.BatchMax)
 	}
@@ -105,11 +110,12 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 type run struct {
 	u       *Uplink
 	q       uplink.Queue
-	cur     *spool // the open file, nil between files
-	ready   bool   // Dir exists and leftovers are repaired
-	made    bool   // Dir was created or found once: never create it again
-	written uint64 // highest seq fsynced this run
-	acked   uint64 // highest seq the queue is known to hold acked
+	cur     *spool    // the open file, nil between files
+	ready   bool      // Dir exists and leftovers are repaired
+	made    bool      // Dir was created or found once: never create it again
+	written uint64    // highest seq fsynced this run
+	next    time.Time // no write before this unless a full batch waits (SyncInterval)
+	acked   uint64    // highest seq the queue is known to hold acked
 	wait    time.Duration
 	timer   *time.Timer
 }
@@ -152,6 +158,13 @@ func (r *run) step(ctx context.Context) error {
 		r.idle(ctx, changed)
 		return nil
 	}
+	if wait := r.next.Sub(u.o.Now()); wait > 0 && len(recs) < u.o.BatchMax {
+		select {
+		case <-ctx.Done():
+		case <-r.startTimer(wait):
+		}
+		return nil
+	}
 	last, err := r.write(recs)
 	if err != nil {
 		u.logIOError("write spool file", err)
@@ -159,6 +172,9 @@ func (r *run) step(ctx context.Context) error {
 		return err
 	}
 	r.written = last
+	if u.o.SyncInterval > 0 {
+		r.next = u.o.Now().Add(u.o.SyncInterval)
+	}
 	r.wait = u.retryMin
 	if r.cur.size >= u.o.RotateBytes {
 		r.seal("size")

@@ -542,3 +542,23 @@ func BenchmarkSpool(b *testing.B) {
 		})
 	}
 }
+
+// With a SyncInterval a trickle of records is written (and fsynced, and
+// acked) in a few batches, not one write per record, and every record still
+// arrives.
+func TestSyncIntervalBatchesATrickle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	q := &checkingQueue{Queue: uplinktest.NewQueue(), tb: t, dir: dir}
+	u, _ := newUplink(t, dir, func(o *Opts) { o.SyncInterval = 300 * time.Millisecond })
+	stop := start(t, u, q)
+	for range 30 {
+		q.AddN(1, 200)
+		time.Sleep(10 * time.Millisecond)
+	}
+	q.WaitAcked(t, 30, 5*time.Second)
+	stop()
+	requireSpooled(t, dir, q.Records())
+	if acks := q.Acks(); len(acks) > 4 {
+		t.Fatalf("30 records over ~300ms spooled in %d writes %v; want at most 4 with a 300ms sync interval", len(acks), acks)
+	}
+}

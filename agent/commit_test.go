@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/store"
+)
+
+// countingOutbox counts commits and the records in each.
+type countingOutbox struct {
+	*store.Store
+	mu      sync.Mutex
+	commits []int
+}
+
+func (c *countingOutbox) Append(e []store.Entry, a []store.Range) ([]store.Range, error) {
+	ev, err := c.Store.Append(e, a)
+	if err == nil {
+		c.mu.Lock()
+		c.commits = append(c.commits, len(e))
+		c.mu.Unlock()
+	}
+	return ev, err
+}
+
+func (c *countingOutbox) count() (commits, records int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.commits {
+		records += n
+	}
+	return len(c.commits), records
+}
+
+// A commit interval holds signed records out of the store (and out of
+// Counts' stored figure) until the window ends, then commits them together;
+// BatchMax still cuts a commit short.
+func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		interval    time.Duration
+		batchMax    int
+		emit        int
+		wantCommits func(int) bool
+	}{
+		{"window holds a trickle", 400 * time.Millisecond, 256, 20, func(n int) bool { return n <= 2 }},
+		{"count cuts the window", time.Hour, 8, 40, func(n int) bool { return n >= 5 }},
+		{"0s commits each batch", 0, 256, 20, func(n int) bool { return n >= 5 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			box := &countingOutbox{Store: openStore(t, 0)}
+			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box,
+				BatchMax: tc.batchMax, CommitInterval: tc.interval, SignWorkers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx) }()
+			for i, o := range counters(tc.emit) {
+				if err := p.Emit(ctx, o); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond) // a trickle: one batch per observation
+				if i == tc.emit/2 && tc.interval == 400*time.Millisecond {
+					// Mid-window: signed, not yet committed, not visible.
+					if _, signed, stored := p.Counts(); stored != 0 || signed == 0 || box.Head().Seq != 0 {
+						t.Fatalf("mid-window: signed %d, stored %d, store head %d; want signed > 0, nothing stored", signed, stored, box.Head().Seq)
+					}
+				}
+			}
+			if tc.interval == 400*time.Millisecond {
+				deadline := time.Now().Add(10 * time.Second)
+				for box.Head().Seq != uint64(tc.emit)+1 {
+					if time.Now().After(deadline) {
+						t.Fatalf("the window never closed: store head %d", box.Head().Seq)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			p.CloseInput()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			commits, records := box.count()
+			if records != tc.emit+1 || !tc.wantCommits(commits) {
+				t.Fatalf("%d records in %d commits %v", records, commits, box.commits)
+			}
+			if _, _, stored := p.Counts(); stored != uint64(records) {
+				t.Fatalf("Counts says %d stored, the store got %d", stored, records)
+			}
+			rep, recs := auditStore(t, box.Store)
+			if !rep.OK() || len(recs) != tc.emit+1 {
+				t.Fatalf("chain after the drain: %d records, %+v", len(recs), rep)
+			}
+		})
+	}
+}
