@@ -11,11 +11,15 @@ const boardsTOML = `# Examples for common boards: uncomment the block for your h
 #
 # >>> Raspberry Pi LoRa hotspot with an SX1302 concentrator HAT (RAK2287, RAK5146, SX1302 CoreCell).
 # The HAT is driven by Semtech's packet forwarder (sx1302_hal lora_pkt_fwd); in its
-# global_conf.json set "server_address": "localhost", "serv_port_up": 1700, "serv_port_down": 1700.
+# global_conf.json set "server_address": "localhost", "serv_port_up": 1690, "serv_port_down": 1690.
+# edge-agent attests what the gateway hears and passes every packet on, both ways, to the network
+# server the forwarder used before (here a ChirpStack Gateway Bridge on port 1700; Helium's
+# gateway-rs listens on 1680), so the hotspot keeps its LoRaWAN service.
 #[[drivers.lora]]
 #name = "sx1302"
 #mode = "udp"
-#listen = "127.0.0.1:1700"
+#listen = "127.0.0.1:1690"
+#upstreams = [{name = "network", addr = "127.0.0.1:1700"}]
 #
 # >>> USB GNSS receiver (a u-blox 7/8 dongle appears as /dev/ttyACM0; the stable name is under
 # /dev/serial/by-id/). The edge-agent user reads it through the dialout group.

@@ -671,7 +671,7 @@ func TestBoardExamplesLoad(t *testing.T) {
 		t.Fatalf("the uncommented board examples do not load: %v", err)
 	}
 	d := c.Drivers
-	if len(d.LoRa) != 1 || d.LoRa[0].Listen != "127.0.0.1:1700" || len(d.GNSS) != 1 || d.GNSS[0].Device != "/dev/ttyACM0" ||
+	if len(d.LoRa) != 1 || d.LoRa[0].Listen != "127.0.0.1:1690" || len(d.LoRa[0].Upstreams) != 1 || len(d.GNSS) != 1 || d.GNSS[0].Device != "/dev/ttyACM0" ||
 		len(d.Env) != 1 || d.Env[0].Addr != 0x76 {
 		t.Errorf("drivers %+v", d)
 	}

@@ -288,7 +288,7 @@ func loraTOML() string {
 #[[drivers.lora]]
 #name = "hotspot"
 #mode = "udp"
-#listen = "127.0.0.1:1690"
+#listen = "127.0.0.1:1691"
 #upstreams = [{name = "helium", addr = "127.0.0.1:1680"}]
 #
 #[[drivers.lora]]
