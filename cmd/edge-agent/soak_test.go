@@ -326,7 +326,7 @@ func soakReadOnly(t *testing.T, r *soakTally) {
 // the broker mid-run and SIGKILLs the daemon once.
 func soakBrokerFault(t *testing.T, r *soakTally) {
 	b := mqtttest.Start(t, mqtttest.Config{Persistence: true}) // the recorder's session survives the restart
-	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att")
+	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att/#")
 	proxy := mqtttest.DropPubacks(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port())), 400)
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, `

@@ -16,7 +16,7 @@ import (
 func TestLostPubackIsResentWithDup(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Config{})
 	proxy := mqtttest.DropPubacks(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port())), 40)
-	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att")
+	rec := mqtttest.Record(t, b.URL(), "edge-agent/+/att/#")
 	q := newFakeQueue(t)
 	const n = 600
 	q.add(n, 300)

@@ -69,7 +69,7 @@ func TestReceiptsAreTheOnlyAck(t *testing.T) {
 		}
 		q.Add(raw)
 	}
-	rec := mqtttest.Record(t, b.URL(), "edge-agent/"+d.ID()+"/att")
+	rec := mqtttest.Record(t, b.URL(), "edge-agent/"+d.ID()+"/att/#")
 	o := mqtt.DefaultOpts()
 	o.Servers, o.DeviceID = []string{b.URL()}, d.ID()
 	o.Collectors, o.MinReceipts = []string{"collector-a", "collector-b"}, 1
