@@ -2,32 +2,14 @@ package agent
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/store"
 )
-
-// mountTmpfs mounts a small tmpfs (the tests run as root, as `make test`
-// does) and unmounts it at the end.
-func mountTmpfs(tb testing.TB, size int64) string {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Fatal("this test mounts a small tmpfs: run it as root (make test does)")
-	}
-	dir := tb.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		tb.Fatalf("mount tmpfs on %s: %v", dir, err)
-	}
-	tb.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
 
 // chattr sets or clears the immutable flag: writes to the file then fail
 // (EPERM), also for root, also on a descriptor opened before, which is how

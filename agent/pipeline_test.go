@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,7 +270,6 @@ func TestQuotaEvictionIsAnnounced(t *testing.T) {
 type failingOutbox struct {
 	*store.Store
 	failures atomic.Int32
-	mu       sync.Mutex
 }
 
 func (f *failingOutbox) Append(e []store.Entry, a []store.Range) ([]store.Range, error) {

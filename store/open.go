@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -265,5 +264,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-
-func recoveryJSON(r *Recovery) ([]byte, error) { return json.Marshal(r) }

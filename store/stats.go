@@ -32,7 +32,7 @@ func (s *Store) Stats() (Stats, error) {
 			PendingGaps:   st.gaps,
 			Recovery:      ld.rec,
 		}
-		if k, v := tx.Bucket([]byte(bucketRecords)).Cursor().First(); k != nil && len(k) == 8 && len(v) >= valueHeader {
+		if k, v := tx.Bucket([]byte(bucketRecords)).Cursor().First(); len(k) == 8 && len(v) >= valueHeader {
 			out.OldestSeq = binary.BigEndian.Uint64(k)
 			out.OldestAppended = time.Unix(0, int64(binary.BigEndian.Uint64(v[4:12]))).UTC()
 		}

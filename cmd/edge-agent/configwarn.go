@@ -13,7 +13,7 @@ import (
 // file is valid, but the box it is on makes part of it wrong or unsafe.
 func configWarnings(path string, c *config.Config) []string {
 	var w []string
-	dir := c.Device.DataDir
+	var dir string
 	for p := filepath.Dir(c.StorePath()); ; p = filepath.Dir(p) { // nearest existing ancestor
 		if _, err := os.Stat(p); err == nil || p == filepath.Dir(p) {
 			dir = p

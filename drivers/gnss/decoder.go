@@ -109,11 +109,6 @@ func (d *decoder) quiet(at time.Time) {
 	}
 }
 
-// reset forgets a partial line or frame, after a reconnect.
-func (d *decoder) reset() {
-	d.state, d.noise, d.buf, d.replay = stIdle, false, d.buf[:0], nil
-}
-
 func (d *decoder) garbage() {
 	if !d.noise {
 		d.counts.Garbled++
