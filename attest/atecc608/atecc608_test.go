@@ -234,7 +234,7 @@ func TestSignRecord(t *testing.T) {
 	}
 }
 
-// sigStructure is RFC 9052 §4.4's ["Signature1", protected, h'', payload]
+// sigStructure is RFC 9052 §4.4's ["Signature1", protected, h”, payload]
 // for protected {1: -7, 4: kid}, written out by hand.
 func sigStructure(kid, payload []byte) []byte {
 	prot := append([]byte{0xa2, 0x01, 0x26, 0x04, 0x58, byte(len(kid))}, kid...)

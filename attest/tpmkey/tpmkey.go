@@ -1,6 +1,11 @@
 // Package tpmkey is a device key held in a TPM 2.0: a NIST P-256 signing key
-// the TPM created and will not export, made persistent at a handle, used
-// through go-tpm's direct API (pure Go, so static builds stay static).
+// the TPM created and will not export, made persistent at a handle.
+//
+// The five commands it needs (ReadPublic, CreatePrimary, EvictControl,
+// FlushContext, Sign) are marshalled here by hand from TPM 2.0 Library
+// Part 3, with a password session. go-tpm's tpm2 package did the same job
+// but added 320 KiB to the arm64 binary (reflection-driven marshalling of
+// every TPM structure), more than this feature's whole size allowance.
 //
 // The TPM is reached through /dev/tpmrm0 (the kernel's resource manager) or
 // a simulator's TCP command port (swtpm, the reference simulator). A Signer
@@ -11,7 +16,6 @@ package tpmkey
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -25,8 +29,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
 	"github.com/veraison/go-cose"
 
 	"github.com/edge-agent/edge-agent/attest"
@@ -98,22 +100,27 @@ var ErrNoKey = errors.New("tpmkey: no key at the handle")
 // ErrExists is returned by Create when the handle already holds an object.
 var ErrExists = errors.New("tpmkey: the handle already holds a key")
 
+// transport sends one command and returns the whole response.
+type transport interface {
+	Send(cmd []byte) ([]byte, error)
+	Close() error
+}
+
 // Signer is an ES256 key in a TPM. Safe for concurrent use.
 type Signer struct {
-	loc  Location
-	kid  []byte
-	id   string
-	pub  *ecdsa.PublicKey
-	name tpm2.TPM2BName
+	loc Location
+	kid []byte
+	id  string
+	pub *ecdsa.PublicKey
 
 	mu   sync.Mutex
-	conn transport.TPMCloser // nil after a failure, until the next dial
+	conn transport // nil after a failure, until the next dial
 }
 
 var _ attest.Signer = (*Signer)(nil)
 var _ attest.DigestSigner = (*Signer)(nil)
 
-func dial(l Location) (transport.TPMCloser, error) {
+func dial(l Location) (transport, error) {
 	if l.TCP != "" {
 		c, err := net.DialTimeout("tcp", l.TCP, 5*time.Second)
 		if err != nil {
@@ -125,7 +132,7 @@ func dial(l Location) (transport.TPMCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpmkey: open %s: %w (is the TPM enabled, and is the agent's user in the tss group?)", l.Device, err)
 	}
-	return transport.FromReadWriteCloser(f), nil
+	return &devConn{f: f}, nil
 }
 
 // Open connects to the TPM and reads the public part of the key at the
@@ -147,39 +154,17 @@ func Open(uri string) (*Signer, error) {
 	return s, nil
 }
 
-func load(l Location, conn transport.TPMCloser) (*Signer, error) {
-	rp, err := tpm2.ReadPublic{ObjectHandle: tpm2.TPMHandle(l.Handle)}.Execute(conn)
+func load(l Location, conn transport) (*Signer, error) {
+	pub, err := readPublic(conn, l.Handle)
 	if err != nil {
 		if isHandleError(err) {
 			return nil, fmt.Errorf("%w %#x on %s (create it with \"edge-agent keys init\")", ErrNoKey, l.Handle, l)
 		}
 		return nil, fmt.Errorf("tpmkey: read public key at %#x: %w", l.Handle, err)
 	}
-	pub, err := rp.OutPublic.Contents()
+	ek, err := parsePublic(pub)
 	if err != nil {
-		return nil, fmt.Errorf("tpmkey: read public key at %#x: %w", l.Handle, err)
-	}
-	if pub.Type != tpm2.TPMAlgECC || !pub.ObjectAttributes.SignEncrypt || !pub.ObjectAttributes.FixedTPM {
-		return nil, fmt.Errorf("tpmkey: the object at %#x is not a non-exportable ECC signing key", l.Handle)
-	}
-	parms, err := pub.Parameters.ECCDetail()
-	if err != nil || parms.CurveID != tpm2.TPMECCNistP256 {
-		return nil, fmt.Errorf("tpmkey: the key at %#x is not on NIST P-256", l.Handle)
-	}
-	pt, err := pub.Unique.ECC()
-	if err != nil {
-		return nil, fmt.Errorf("tpmkey: read public key at %#x: %w", l.Handle, err)
-	}
-	raw := make([]byte, 65)
-	raw[0] = 4
-	if len(pt.X.Buffer) > 32 || len(pt.Y.Buffer) > 32 {
-		return nil, fmt.Errorf("tpmkey: the key at %#x has oversized coordinates", l.Handle)
-	}
-	copy(raw[33-len(pt.X.Buffer):33], pt.X.Buffer)
-	copy(raw[65-len(pt.Y.Buffer):], pt.Y.Buffer)
-	ek, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
-	if err != nil {
-		return nil, fmt.Errorf("tpmkey: the key at %#x: %w", l.Handle, err)
+		return nil, fmt.Errorf("tpmkey: the object at %#x: %w", l.Handle, err)
 	}
 	kid, err := attest.P256KeyID(ek)
 	if err != nil {
@@ -189,42 +174,7 @@ func load(l Location, conn transport.TPMCloser) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{loc: l, kid: kid, id: id, pub: ek, name: rp.Name, conn: conn}, nil
-}
-
-// isHandleError reports whether the TPM said the handle holds nothing.
-func isHandleError(err error) bool {
-	return errors.Is(err, tpm2.TPMRCHandle)
-}
-
-// template is the key: ECC P-256, ECDSA with SHA-256, created in the TPM
-// (SensitiveDataOrigin), never leaving it (FixedTPM, FixedParent), usable with
-// an empty password.
-func template(unique []byte) tpm2.TPMTPublic {
-	return tpm2.TPMTPublic{
-		Type:    tpm2.TPMAlgECC,
-		NameAlg: tpm2.TPMAlgSHA256,
-		ObjectAttributes: tpm2.TPMAObject{
-			FixedTPM:            true,
-			FixedParent:         true,
-			SensitiveDataOrigin: true,
-			UserWithAuth:        true,
-			SignEncrypt:         true,
-		},
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgECC, &tpm2.TPMSECCParms{
-			Scheme: tpm2.TPMTECCScheme{
-				Scheme:  tpm2.TPMAlgECDSA,
-				Details: tpm2.NewTPMUAsymScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSigSchemeECDSA{HashAlg: tpm2.TPMAlgSHA256}),
-			},
-			CurveID: tpm2.TPMECCNistP256,
-		}),
-		// A primary key is derived from the owner seed and the template:
-		// random unique bytes make this key the device's own rather than
-		// one anyone with the same template could re-derive after a clear.
-		Unique: tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
-			X: tpm2.TPM2BECCParameter{Buffer: unique}, Y: tpm2.TPM2BECCParameter{Buffer: make([]byte, 32)},
-		}),
-	}
+	return &Signer{loc: l, kid: kid, id: id, pub: ek, conn: conn}, nil
 }
 
 // Create makes a new P-256 key in the TPM and makes it persistent at the
@@ -247,8 +197,8 @@ func Create(uri string, rand io.Reader) (*Signer, error) {
 	return s, nil
 }
 
-func create(l Location, conn transport.TPMCloser, rand io.Reader) (*Signer, error) {
-	if _, err := (tpm2.ReadPublic{ObjectHandle: tpm2.TPMHandle(l.Handle)}).Execute(conn); err == nil {
+func create(l Location, conn transport, rand io.Reader) (*Signer, error) {
+	if _, err := readPublic(conn, l.Handle); err == nil {
 		return nil, fmt.Errorf("%w: %#x on %s (keep it; \"edge-agent keys show\" prints it)", ErrExists, l.Handle, l)
 	} else if !isHandleError(err) {
 		return nil, fmt.Errorf("tpmkey: create: check handle %#x: %w", l.Handle, err)
@@ -257,20 +207,12 @@ func create(l Location, conn transport.TPMCloser, rand io.Reader) (*Signer, erro
 	if _, err := io.ReadFull(rand, unique); err != nil {
 		return nil, fmt.Errorf("tpmkey: create: read randomness: %w", err)
 	}
-	cp, err := tpm2.CreatePrimary{
-		PrimaryHandle: tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
-		InPublic:      tpm2.New2B(template(unique)),
-	}.Execute(conn)
+	obj, err := createPrimary(conn, unique)
 	if err != nil {
 		return nil, fmt.Errorf("tpmkey: create primary key: %w", err)
 	}
-	defer tpm2.FlushContext{FlushHandle: cp.ObjectHandle}.Execute(conn)
-	_, err = tpm2.EvictControl{
-		Auth:             tpm2.AuthHandle{Handle: tpm2.TPMRHOwner, Auth: tpm2.PasswordAuth(nil)},
-		ObjectHandle:     tpm2.NamedHandle{Handle: cp.ObjectHandle, Name: cp.Name},
-		PersistentHandle: tpm2.TPMHandle(l.Handle),
-	}.Execute(conn)
-	if err != nil {
+	defer flushContext(conn, obj)
+	if err := evictControl(conn, obj, l.Handle); err != nil {
 		return nil, fmt.Errorf("tpmkey: make the key persistent at %#x: %w", l.Handle, err)
 	}
 	return load(l, conn)
@@ -306,13 +248,13 @@ func (s *Signer) SignDigest(digest []byte) ([]byte, error) {
 		}
 		s.conn = c
 	}
-	var rsp *tpm2.SignResponse
+	var r, ss []byte
 	var err error
 	for try := 0; ; try++ {
-		rsp, err = s.sign(digest)
+		r, ss, err = sign(s.conn, s.loc.Handle, digest)
 		// RETRY, YIELDED and TESTING are warnings: the TPM was busy and
 		// the command may simply be sent again (TPM 2.0 Part 2 §6.6.3).
-		if try < 20 && (errors.Is(err, tpm2.TPMRCRetry) || errors.Is(err, tpm2.TPMRCYielded) || errors.Is(err, tpm2.TPMRCTesting)) {
+		if try < 20 && isWarning(err) {
 			time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 			continue
 		}
@@ -325,23 +267,7 @@ func (s *Signer) SignDigest(digest []byte) ([]byte, error) {
 		s.conn = nil
 		return nil, fmt.Errorf("tpmkey: sign with the key at %#x on %s: %w", s.loc.Handle, s.loc, err)
 	}
-	sig, err := rsp.Signature.Signature.ECDSA()
-	if err != nil {
-		return nil, fmt.Errorf("tpmkey: sign: %w", err)
-	}
-	return attest.ES256Signature(sig.SignatureR.Buffer, sig.SignatureS.Buffer)
-}
-
-func (s *Signer) sign(digest []byte) (*tpm2.SignResponse, error) {
-	return tpm2.Sign{
-		KeyHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(s.loc.Handle), Name: s.name, Auth: tpm2.PasswordAuth(nil)},
-		Digest:    tpm2.TPM2BDigest{Buffer: digest},
-		InScheme: tpm2.TPMTSigScheme{
-			Scheme:  tpm2.TPMAlgECDSA,
-			Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: tpm2.TPMAlgSHA256}),
-		},
-		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-	}.Execute(s.conn)
+	return attest.ES256Signature(r, ss)
 }
 
 // Close drops the connection to the TPM (the key stays in it).
@@ -356,11 +282,29 @@ func (s *Signer) Close() error {
 	return err
 }
 
+// devConn is a TPM character device: one write is one command, one read
+// the whole response.
+type devConn struct{ f *os.File }
+
+func (d *devConn) Send(cmd []byte) ([]byte, error) {
+	if _, err := d.f.Write(cmd); err != nil {
+		return nil, fmt.Errorf("tpmkey: write command: %w", err)
+	}
+	buf := make([]byte, 4096)
+	n, err := d.f.Read(buf)
+	if err != nil {
+		return nil, fmt.Errorf("tpmkey: read response: %w", err)
+	}
+	return buf[:n], nil
+}
+
+func (d *devConn) Close() error { return d.f.Close() }
+
 // simConn speaks the TPM simulator's TCP command protocol (the TCG
 // reference implementation's TpmTcpProtocol.h, which swtpm also serves):
 // TPM_SEND_COMMAND (8), locality, length, command; the answer is length,
-// response, then a 4-byte trailer. It reads whole frames, and needs no
-// platform port: a simulator started with startup-clear is already on.
+// response, then a 4-byte trailer. It needs no platform port: a simulator
+// started with startup-clear is already on.
 type simConn struct {
 	c net.Conn
 }
