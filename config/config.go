@@ -282,8 +282,8 @@ func (d Device) check(k string) []*KeyError {
 	}
 	p = append(p, absPath(k+".data_dir", d.DataDir, false)...)
 	p = append(p, absPath(k+".cert", d.Cert, true)...)
-	if r := d.SessionRotation.Duration; r != 0 && (r < time.Minute || r > 7*24*time.Hour) {
-		p = append(p, invalid(k+".session_rotation", d.SessionRotation.String(), `want "0s" (the hardware key signs every record) or 1m to 168h`))
+	if r := d.SessionRotation.Duration; r != 0 && (r < time.Second || r > 7*24*time.Hour) {
+		p = append(p, invalid(k+".session_rotation", d.SessionRotation.String(), `want "0s" (the hardware key signs every record) or 1s to 168h (1h is the default)`))
 	}
 	return p
 }

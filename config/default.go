@@ -40,7 +40,7 @@ data_dir = %q
 # `+"`edge-agent keys install-cert FILE`"+`; sent in each agent.boot record. "" = <data_dir>/device.crt.
 cert = %q
 # tpm: and ecc608: keys sign slowly, so they sign a binding for an in-memory session key this often,
-# and the session key signs the records. "0s" = the hardware key signs every record. 1m to 168h.
+# and the session key signs the records. "0s" = the hardware key signs every record. 1s to 168h.
 session_rotation = %q
 
 [store]
