@@ -67,19 +67,22 @@ type Options struct {
 
 // Agent is one running daemon.
 type Agent struct {
-	o       Options
-	log     *slog.Logger
-	signer  attest.Signer
-	device  attest.Signer         // the long-term key (signer, unless sessions are on)
-	session *attest.SessionSigner // nil for file: keys
-	cert    *x509.Certificate     // manufacturer certificate, if installed
+	o        Options
+	log      *slog.Logger
+	signer   attest.Signer
+	store    *store.Store
+	pipeline *Pipeline
+	drivers  []drivers.Driver
+	uplinks  []uplink.Uplink
+	started  time.Time
 
+	// The device key (#13): the long-term key, the session signer that
+	// signs records when the key is hardware, the manufacturer certificate.
+	device           attest.Signer
+	session          *attest.SessionSigner // nil for file: keys
+	cert             *x509.Certificate     // nil when none is installed
 	sessionRotations atomic.Int64
-	store            *store.Store
-	pipeline         *Pipeline
-	drivers          []drivers.Driver
-	uplinks          []uplink.Uplink
-	started          time.Time
+	lastHWSign       atomic.Int64 // ns of the last binding signature
 
 	// pmu guards what a reload replaces: drivers, uplinks, o.Config and
 	// the counts map. Readers (status, metrics) take it through current.

@@ -11,6 +11,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/status"
 )
 
 // A hardware key binds an in-memory session key at start and then every
@@ -39,7 +40,29 @@ func (a *Agent) rotate() error {
 	a.log.Info("bound a new session key", "session_key", fmt.Sprintf("%x", s.Public()[:8]),
 		"valid_until", s.Claims().NotAfter.UTC().Format(time.RFC3339), "hardware_sign", time.Since(t0).Round(time.Microsecond))
 	a.sessionRotations.Add(1)
+	a.lastHWSign.Store(int64(time.Since(t0)))
 	return nil
+}
+
+// keyStatus is the key section of the status document.
+func (a *Agent) keyStatus() *status.Key {
+	uri := a.o.Config.Device.Key
+	k := &status.Key{Backend: keys.Backend(uri), Algorithm: a.device.Algorithm().String(), Hardware: keys.Hardware(uri),
+		Where: keys.Describe(a.device)}
+	if a.session != nil {
+		k.SessionBindings = a.sessionRotations.Load()
+		k.LastHardwareSign = float64(a.lastHWSign.Load()) / 1e6
+		if cur := a.session.Current(); cur != nil {
+			k.SessionValidUntil = cur.Claims().NotAfter.UTC()
+		}
+		a.mu.Lock()
+		k.RotationError = a.failures["device key"]
+		a.mu.Unlock()
+	}
+	if a.cert != nil {
+		k.CertSubject, k.CertIssuer, k.CertExpires = a.cert.Subject.String(), a.cert.Issuer.String(), a.cert.NotAfter.UTC()
+	}
+	return k
 }
 
 // runSessions rotates the session key until ctx is done.

@@ -6,85 +6,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/tpmkey"
+	"github.com/edge-agent/edge-agent/attest/tpmkey/tpmtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/store"
 )
-
-// swtpm is a software TPM child process on loopback ports.
-type swtpm struct {
-	tb        testing.TB
-	dir       string
-	port      int
-	ctrl      int
-	cmd       *exec.Cmd
-	cmdStderr bytes.Buffer
-}
-
-func freeTCPPort(tb testing.TB) int {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startSWTPM starts swtpm (Debian swtpm, installed by make test-deps) with a
-// fresh state directory; SIGKILLed at cleanup.
-func startSWTPM(tb testing.TB) *swtpm {
-	tb.Helper()
-	s := &swtpm{tb: tb, dir: tb.TempDir(), port: freeTCPPort(tb), ctrl: freeTCPPort(tb)}
-	s.start()
-	tb.Cleanup(s.kill)
-	return s
-}
-
-func (s *swtpm) uri() string { return fmt.Sprintf("tpm:tcp://127.0.0.1:%d", s.port) }
-
-func (s *swtpm) start() {
-	s.tb.Helper()
-	path, err := exec.LookPath("swtpm")
-	if err != nil {
-		s.tb.Fatalf("swtpm is not installed (make test-deps installs swtpm and swtpm-tools): %v", err)
-	}
-	s.cmd = exec.Command(path, "socket", "--tpm2", "--tpmstate", "dir="+s.dir,
-		"--server", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.port),
-		"--ctrl", fmt.Sprintf("type=tcp,port=%d,bindaddr=127.0.0.1", s.ctrl),
-		"--flags", "not-need-init,startup-clear")
-	s.cmdStderr.Reset()
-	s.cmd.Stderr = &s.cmdStderr
-	if err := s.cmd.Start(); err != nil {
-		s.tb.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.port))
-		if err == nil {
-			c.Close()
-			return
-		}
-	}
-	s.tb.Fatalf("swtpm did not listen on %d: %s", s.port, s.cmdStderr.String())
-}
-
-func (s *swtpm) kill() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGKILL)
-		s.cmd.Wait()
-		s.cmd = nil
-	}
-}
 
 func tpmConfig(t *testing.T, dir, uri string, rotation time.Duration) *config.Config {
 	t.Helper()
@@ -182,15 +115,15 @@ func pythonVerify(t *testing.T, recs []*attest.Record) {
 // signed through session keys it binds, a restart keeps the identity, and
 // every record verifies in Go and in Python.
 func TestTPMIdentityAcrossRestarts(t *testing.T) {
-	tpm := startSWTPM(t)
-	k, err := tpmkey.Create(tpm.uri(), rand.Reader)
+	tpm := tpmtest.Start(t)
+	k, err := tpmkey.Create(tpm.URI(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := k.DeviceID()
 	k.Close() // swtpm serves one connection at a time
 	dir := t.TempDir()
-	cfg := tpmConfig(t, dir, tpm.uri(), time.Second)
+	cfg := tpmConfig(t, dir, tpm.URI(), time.Second)
 
 	for run := 0; run < 2; run++ {
 		a, err := New(Options{Config: cfg, Version: "test"})
@@ -226,14 +159,14 @@ func TestTPMIdentityAcrossRestarts(t *testing.T) {
 // a TPM that comes back is used again; one that stays away stops the daemon
 // with ErrSessionExpired once the binding expires.
 func TestTPMVanishes(t *testing.T) {
-	tpm := startSWTPM(t)
-	k, err := tpmkey.Create(tpm.uri(), rand.Reader)
+	tpm := tpmtest.Start(t)
+	k, err := tpmkey.Create(tpm.URI(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.Close()
 	dir := t.TempDir()
-	cfg := tpmConfig(t, dir, tpm.uri(), 2*time.Second)
+	cfg := tpmConfig(t, dir, tpm.URI(), 2*time.Second)
 
 	a, err := New(Options{Config: cfg, Version: "test"})
 	if err != nil {
@@ -242,7 +175,7 @@ func TestTPMVanishes(t *testing.T) {
 	var sawFailure, recovered bool
 	var storedAtFailure uint64
 	killedAt := time.Now()
-	tpm.kill()
+	tpm.Kill()
 	err = runFor(t, a, 15*time.Second, func() bool {
 		a.mu.Lock()
 		failure := a.failures["device key"]
@@ -251,7 +184,7 @@ func TestTPMVanishes(t *testing.T) {
 			sawFailure = true
 			storedAtFailure = a.Snapshot().Stored
 			t.Logf("after %v: %s", time.Since(killedAt).Round(time.Millisecond), failure)
-			tpm.start() // same state, same port: the key is back
+			tpm.Restart() // same state, same port: the key is back
 		}
 		if sawFailure && failure == "" && a.Snapshot().Stored > storedAtFailure+10 {
 			recovered = true
@@ -272,7 +205,7 @@ func TestTPMVanishes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpm.kill()
+	tpm.Kill()
 	start := time.Now()
 	err = runFor(t, a, 15*time.Second, nil)
 	if !errors.Is(err, attest.ErrSessionExpired) {

@@ -155,7 +155,7 @@ func Close(s attest.Signer) error {
 func Describe(s attest.Signer) string {
 	switch k := s.(type) {
 	case *tpmkey.Signer:
-		return fmt.Sprintf("TPM 2.0 %s, persistent handle %#x", k.Location(), k.Location().Handle)
+		return "TPM 2.0 at " + k.Location().String()
 	case *atecc608.Signer:
 		return k.Dev().String()
 	}
