@@ -3,6 +3,7 @@ package p2p_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
@@ -174,4 +176,52 @@ func node(tb testing.TB, seed byte, boot []string, onRecord func(*attest.Record,
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	tb.Cleanup(func() { cancel(); <-done })
 	return n
+}
+
+// TestCheckHardwareKeyRecords: the validator accepts ES256 records and
+// session records, and rejects a session record whose binding does not
+// cover it.
+func TestCheckHardwareKeyRecords(t *testing.T) {
+	d := bytes.Repeat([]byte{3}, 32)
+	hw, err := attesttest.NewES256(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	boot := bytes.Repeat([]byte{1}, 16)
+	c := attest.Claims{Chain: [16]byte{9}, Seq: 1, Time: now.UnixNano(), Kind: "sim.counter", Obs: map[string]int{"n": 1}, Boot: boot}
+	p, _ := attest.EncodePayload(&c)
+	direct, err := attest.SignPayload(hw, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := attest.NewSessionSigner(hw, nil)
+	if _, err := ss.Rotate(rand.Reader, attest.BindingClaims{Chain: c.Chain, Boot: boot, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	session, err := attest.SignPayload(ss, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := attest.NewSessionSigner(hw, nil)
+	other.Rotate(rand.Reader, attest.BindingClaims{Chain: [16]byte{8}, Boot: boot, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour)})
+	wrongChain, _ := attest.SignPayload(other, p)
+	for _, tt := range []struct {
+		name string
+		raw  []byte
+		want p2p.Verdict
+	}{
+		{"es256", direct, p2p.Accept},
+		{"session", session, p2p.Accept},
+		{"binding for another chain", wrongChain, p2p.Reject},
+	} {
+		var chk p2p.Checker
+		got, rec, err := chk.Check(tt.raw)
+		if got != tt.want {
+			t.Errorf("%s: verdict %v (%v), want %v", tt.name, got, err, tt.want)
+		}
+		if got == p2p.Accept && rec.DeviceID != hw.DeviceID() {
+			t.Errorf("%s: device %s, want %s", tt.name, rec.DeviceID, hw.DeviceID())
+		}
+	}
 }
