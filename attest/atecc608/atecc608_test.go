@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/i2c/i2ctest"
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/edge-agent/edge-agent/attest"
 )
@@ -316,4 +317,37 @@ func TestErrorStatus(t *testing.T) {
 		t.Log(err)
 	}
 	done()
+}
+
+// fuzzBus answers every read with the next bytes of data.
+type fuzzBus struct{ data []byte }
+
+func (b *fuzzBus) String() string { return "fuzz" }
+func (b *fuzzBus) Tx(_ uint16, _, r []byte) error {
+	n := copy(r, b.data)
+	b.data = b.data[n:]
+	if n < len(r) {
+		return errors.New("short")
+	}
+	return nil
+}
+func (b *fuzzBus) SetSpeed(physic.Frequency) error { return nil }
+
+// FuzzResponse: whatever the chip (or a noisy bus) answers, the driver
+// returns a result or an error, never panics, and accepts a frame only when
+// its CRC holds.
+func FuzzResponse(f *testing.F) {
+	f.Add(frame(0x00))
+	f.Add(frame(make([]byte, 64)...))
+	f.Add([]byte{0x04, 0x11, 0x33, 0x43})
+	f.Add([]byte{0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, _ := New(&fuzzBus{data: data}, &Opts{Addr: addr, Retries: 2, Sleep: func(time.Duration) {}})
+		got, err := d.read(64)
+		if err == nil {
+			if len(got) != 64 || len(data) < 67 || CRC16(data[:65]) != uint16(data[65])|uint16(data[66])<<8 {
+				t.Fatalf("accepted %d bytes from % x", len(got), data)
+			}
+		}
+	})
 }
