@@ -225,3 +225,43 @@ func TestCheckHardwareKeyRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestHardwareHostKey: a device whose key is in hardware (here a software
+// ES256 stand-in that counts its signatures) is its own libp2p host: the
+// peer ID is the device id, and the Noise handshake signs through the key.
+func TestHardwareHostKey(t *testing.T) {
+	hw, err := attesttest.NewES256(bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := attest.NewSessionSigner(hw, nil) // as the agent wires it
+	key, err := p2p.HostKey(ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := key.Raw(); err == nil {
+		t.Fatal("a hardware host key exported its private key")
+	}
+	a := node(t, 21, nil, nil)
+	n, err := p2p.NewNode(p2p.NodeOpts{Key: key, Network: "test", Bootstrap: a.Addrs(), BackoffMin: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if n.ID().String() != hw.DeviceID() {
+		t.Fatalf("peer id %s, device id %s", n.ID(), hw.DeviceID())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(n.RecordPeers()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hardware-keyed node never joined the topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if hw.Count.Load() == 0 {
+		t.Fatal("the handshake did not sign with the hardware key")
+	}
+}
