@@ -136,8 +136,9 @@ func Default() Config {
 	return Config{
 		Version: 1,
 		Device: Device{
-			Key:             "file:/var/lib/edge-agent/device.key",
-			DataDir:         "/var/lib/edge-agent",
+			Key:     "file:/var/lib/edge-agent/device.key",
+			DataDir: "/var/lib/edge-agent",
+
 			SessionRotation: D(time.Hour),
 		},
 		Store: Store{MaxBytes: 256 * MiB},

@@ -37,7 +37,8 @@ key = %q
 # Where the agent keeps its state (absolute path). Other paths default to places under it.
 data_dir = %q
 # Manufacturer certificate of the device key (PEM or DER), installed with
-# `+"`edge-agent keys install-cert FILE`"+`; sent in each agent.boot record. "" = <data_dir>/device.crt.
+# `+"`edge-agent keys install-cert FILE`"+`; sent in an agent.cert record after each agent.boot.
+# "" = <data_dir>/device.crt.
 cert = %q
 # tpm: and ecc608: keys sign slowly, so they sign a binding for an in-memory session key this often,
 # and the session key signs the records. "0s" = the hardware key signs every record. 1s to 168h.
