@@ -5,6 +5,7 @@
 package keys
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -194,7 +195,7 @@ func CheckCert(s attest.Signer, c *x509.Certificate) error {
 	if err != nil {
 		return err
 	}
-	eq, ok := pub.(interface{ Equal(x any) bool })
+	eq, ok := pub.(interface{ Equal(x crypto.PublicKey) bool })
 	if !ok || !eq.Equal(c.PublicKey) {
 		return fmt.Errorf("%w: it certifies a %T; the device key is %s", ErrCertMismatch, c.PublicKey, s.DeviceID())
 	}
