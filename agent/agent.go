@@ -15,6 +15,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -23,11 +24,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/status"
@@ -73,6 +76,14 @@ type Agent struct {
 	uplinks  []uplink.Uplink
 	started  time.Time
 
+	// The device key (#13): the long-term key, the session signer that
+	// signs records when the key is hardware, the manufacturer certificate.
+	device           attest.Signer
+	session          *attest.SessionSigner // nil for file: keys
+	cert             *x509.Certificate     // nil when none is installed
+	sessionRotations atomic.Int64
+	lastHWSign       atomic.Int64 // ns of the last binding signature
+
 	// pmu guards what a reload replaces: drivers, uplinks, o.Config and
 	// the counts map. Readers (status, metrics) take it through current.
 	pmu     sync.RWMutex
@@ -112,11 +123,22 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{o: o, log: o.Logger.With("component", "agent"), reloads: make(chan reloadRequest), failures: map[string]string{}, probes: map[string]probeResult{},
 		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
 
-	signer, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log, cfg.StorePath())
+	device, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log, cfg.StorePath())
 	if err != nil {
 		return nil, err
 	}
+	var signer attest.Signer = device
+	a.device = device
+	if keys.Hardware(cfg.Device.Key) && cfg.Device.SessionRotation.Duration > 0 {
+		a.session = attest.NewSessionSigner(device, o.Now)
+		signer = a.session
+	}
 	a.signer = signer
+	cert, err := a.loadCert(cfg, device)
+	if err != nil {
+		keys.Close(device)
+		return nil, err
+	}
 
 	a.uplinks = o.Uplinks
 	if a.uplinks == nil {
@@ -153,6 +175,7 @@ func New(o Options) (*Agent, error) {
 		Now:      o.Now,
 	})
 	if err != nil {
+		keys.Close(device)
 		return nil, fmt.Errorf("agent: open outbox %s: %w", cfg.StorePath(), err)
 	}
 	a.store = st
@@ -186,6 +209,7 @@ func New(o Options) (*Agent, error) {
 	a.pipeline, err = NewPipeline(PipelineOpts{
 		Boot:           boot,
 		Announce:       announce,
+		Cert:           cert,
 		Signer:         signer,
 		Outbox:         st,
 		Version:        o.Version,
@@ -202,6 +226,15 @@ func New(o Options) (*Agent, error) {
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if a.session != nil {
+		// The first session is bound before anything is signed: a key
+		// that cannot sign now fails the start, clearly.
+		if err := a.rotate(); err != nil {
+			st.Close()
+			keys.Close(device)
+			return nil, err
+		}
 	}
 	a.ackedAtStart = map[string]uint64{}
 	for _, n := range names {
@@ -246,10 +279,10 @@ func (a *Agent) warnIdle(ds []drivers.Driver, ups []uplink.Uplink) {
 // abandon. An empty key next to signed records is a lost key: that stays an
 // error, since the network knows the device by the old one.
 func openOrCreateKey(uri string, create bool, rnd io.Reader, log *slog.Logger, outbox string) (attest.Signer, error) {
-	s, err := attest.OpenSigner(uri)
+	s, err := keys.Open(uri)
 	switch {
-	case errors.Is(err, attest.ErrKeyNotFound) && create:
-		s, err = attest.CreateKey(uri, rnd)
+	case keys.IsNotFound(err) && create:
+		s, err = keys.Create(uri, rnd)
 		if err == nil {
 			log.Info("created a new device key", "key", uri, "device_id", s.DeviceID())
 		}
@@ -322,13 +355,17 @@ func (a *Agent) Store() *store.Store { return a.store }
 // Pipeline is the signing pipeline (for status and tests).
 func (a *Agent) Pipeline() *Pipeline { return a.pipeline }
 
-// Close releases the store when Run was never called.
-func (a *Agent) Close() error { return a.store.Close() }
+// Close releases the store and the key when Run was never called.
+func (a *Agent) Close() error {
+	keys.Close(a.device)
+	return a.store.Close()
+}
 
 // Run runs the daemon until ctx is done, then shuts down in order and
 // returns nil. It closes the store before returning.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.store.Close()
+	defer keys.Close(a.device)
 	a.started = a.o.Now()
 	a.log.Info("starting", "version", a.o.Version, "device_id", a.signer.DeviceID(),
 		"chain", fmt.Sprintf("%x", a.store.Head().Chain), "head_seq", a.store.Head().Seq,
@@ -346,6 +383,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopPipeline()
 	pipeDone := make(chan error, 1)
 	go func() { pipeDone <- a.pipeline.Run(pipeCtx) }()
+	if a.session != nil {
+		sessCtx, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopSessions()
+		sessDone := make(chan struct{})
+		go func() { defer close(sessDone); a.runSessions(sessCtx) }()
+		defer func() { stopSessions(); <-sessDone }()
+	}
 
 	// The status API and metrics only read; they come up before the drivers
 	// so that `edge-agent status` answers during a slow driver start, and go

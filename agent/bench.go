@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/sim"
@@ -47,6 +49,12 @@ type BenchResult struct {
 	// as the pipeline does at full speed: cores that share caches (or a
 	// host's other guests) make each slower than one alone.
 	SignCPUParallel time.Duration `json:"sign_cpu_parallel_ns"`
+	// Key: the key URI's backend and how records were signed (#13), and
+	// the mean size of a record as it goes on the wire.
+	KeyBackend       string  `json:"key_backend"`
+	SessionBindings  int64   `json:"session_bindings"` // hardware signatures made (0: every record signed directly)
+	BytesPerRecord   float64 `json:"bytes_per_record"`
+	HardwareSignedMs float64 `json:"last_hardware_sign_ms,omitempty"`
 }
 
 // BenchOpts configures Bench.
@@ -63,6 +71,9 @@ type BenchOpts struct {
 	// CommitInterval overrides pipeline.commit_interval when set; nil keeps
 	// the config default.
 	CommitInterval *time.Duration
+	// Key is the device key URI; "" = a file: key created in Dir. A tpm: or
+	// ecc608: key is created if missing and signs session bindings.
+	Key string
 	// Progress, if set, is called about once a second with records so far.
 	Progress func(elapsed time.Duration, records uint64)
 }
@@ -79,6 +90,9 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 	cfg := config.Default()
 	cfg.Device.DataDir = o.Dir
 	cfg.Device.Key = "file:" + filepath.Join(o.Dir, "bench.key")
+	if o.Key != "" {
+		cfg.Device.Key = o.Key
+	}
 	cfg.Store.Path = filepath.Join(o.Dir, "bench.db")
 	cfg.Store.MaxBytes = 4 << 30
 	cfg.Status = config.Status{} // nothing to serve while measuring
@@ -194,7 +208,38 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 	if st, err := fileSize(cfg.Store.Path); err == nil {
 		res.StoreFileSize = st
 	}
-	return res, nil
+	res.KeyBackend = keys.Backend(cfg.Device.Key)
+	res.SessionBindings = a.sessionRotations.Load()
+	res.HardwareSignedMs = float64(a.lastHWSign.Load()) / 1e6
+	res.BytesPerRecord, err = meanRecordBytes(cfg.Store.Path)
+	return res, err
+}
+
+// meanRecordBytes is the mean COSE size of the outbox's records (the first
+// 100,000): what each costs on the wire.
+func meanRecordBytes(path string) (float64, error) {
+	st, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	var n, sum int
+	errEnough := errors.New("enough")
+	err = st.Records(func(r store.Record) error {
+		n++
+		sum += len(r.Data)
+		if n == 100_000 {
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return float64(sum) / float64(n), nil
 }
 
 // benchSample is one point of the measured window.
@@ -375,6 +420,10 @@ func (r BenchResult) String() string {
 		ratio = fmt.Sprintf(" (%.2f× one signature alone, %v here; %.2f× one of %d signing at once, %v)",
 			float64(r.CPUPerRecord)/float64(r.SignCPU), r.SignCPU.Round(100*time.Nanosecond),
 			float64(r.CPUPerRecord)/float64(r.SignCPUParallel), r.SignWorkers, r.SignCPUParallel.Round(100*time.Nanosecond))
+	}
+	head += fmt.Sprintf("; key %s, %.0f bytes/record", r.KeyBackend, r.BytesPerRecord)
+	if r.SessionBindings > 0 {
+		head += fmt.Sprintf(", %d hardware signatures (session bindings, last %.1f ms)", r.SessionBindings, r.HardwareSignedMs)
 	}
 	return fmt.Sprintf("%s\nper record: CPU %.1f µs%s, %.0f bytes written to disk (%.0f of them outbox pages); %.1f commits/s, %.1f fsyncs/s (commit_interval %v)",
 		head, float64(r.CPUPerRecord)/1e3, ratio, r.DiskPerRecord, r.StorePerRecord, r.CommitsPerSec, r.FsyncsPerSec, r.CommitInterval)

@@ -33,6 +33,7 @@ type PipelineOpts struct {
 	Outbox      Outbox
 	Version     string        // goes into the agent.boot record
 	Boot        attest.Boot   // the agent.boot observation; Version is filled in
+	Cert        []byte        // manufacturer certificate (DER): an agent.cert record follows agent.boot
 	QueueLen    int           // observations buffered before Emit blocks
 	BatchMax    int           // records per group commit
 	SignWorkers int           // goroutines signing one batch
@@ -291,7 +292,11 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 		Kind: attest.KindBoot, Source: "agent", Time: p.o.Now(),
 		Data: p.bootObs(),
 	}
-	pending := append([]drivers.Observation{boot}, p.o.Announce...)
+	pending := []drivers.Observation{boot}
+	if p.o.Cert != nil {
+		pending = append(pending, drivers.Observation{Kind: attest.KindCert, Source: "agent", Time: boot.Time, Data: attest.Cert{DER: p.o.Cert}})
+	}
+	pending = append(pending, p.o.Announce...)
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
 	var (

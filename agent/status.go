@@ -45,6 +45,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		Identity: status.Identity{
 			DeviceID: a.signer.DeviceID(), PublicKey: hex.EncodeToString(a.signer.KeyID()),
 			Version: a.o.Version, Commit: a.o.Commit, GoVersion: runtime.Version(), BootID: hex.EncodeToString(boot[:]),
+			Key: a.keyStatus(),
 		},
 		Pipeline: status.Pipeline{
 			Observed: o, Signed: s, Stored: stored, AppendErrors: a.pipeline.appendErrors.Load(),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/veraison/go-cose"
 )
 
 // ObsMap decodes the obs claim for display. The result is JSON-friendly:
@@ -87,6 +88,16 @@ type recordJSON struct {
 	TQ            *TimeQuality   `json:"tq,omitempty"`
 	Boot          string         `json:"boot,omitempty"`
 	PayloadSHA256 string         `json:"payload_sha256"`
+	// Set for hardware keys (#13): the device key's algorithm when not
+	// EdDSA, and the session key a session record was signed with.
+	Alg     string       `json:"alg,omitempty"`
+	Session *sessionJSON `json:"session,omitempty"`
+}
+
+type sessionJSON struct {
+	Key        string `json:"key"` // hex Ed25519 public key
+	ValidFrom  string `json:"valid_from"`
+	ValidUntil string `json:"valid_until"`
 }
 
 type locationJSON struct {
@@ -128,6 +139,13 @@ func (r *Record) JSON() ([]byte, error) {
 	}
 	if c.Boot != nil {
 		j.Boot = hex.EncodeToString(c.Boot)
+	}
+	if r.Alg != cose.AlgorithmEdDSA {
+		j.Alg = r.Alg.String()
+	}
+	if b := r.Binding; b != nil {
+		j.Session = &sessionJSON{Key: hex.EncodeToString(b.SessionKey),
+			ValidFrom: rfc3339(b.NotBefore.UnixNano()), ValidUntil: rfc3339(b.NotAfter.UnixNano())}
 	}
 	if l := c.Loc; l != nil {
 		j.Loc = &locationJSON{Lat: l.Lat, Lon: l.Lon, AltMSL: l.AltMSL, Time: rfc3339(l.TimeUnixNano), Mode: l.Mode,

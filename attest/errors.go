@@ -28,8 +28,9 @@ var (
 	ErrKeyPermissions = errors.New("attest: key file permissions too open")
 
 	// ErrUnsupportedKeyScheme is returned when the key URI names a scheme this
-	// build cannot use (tpm:, ecc608:, anything but file:).
-	ErrUnsupportedKeyScheme = errors.New("attest: key scheme not supported by this build; use file:")
+	// file signer cannot use: anything but file: (tpm: and ecc608: keys are
+	// opened by package attest/keys).
+	ErrUnsupportedKeyScheme = errors.New("attest: key scheme not supported: use file:PATH, tpm:/dev/tpmrm0 or ecc608:/dev/i2c-N")
 
 	// ErrBadSignature is returned when a record's signature does not verify
 	// against the key in its protected header.

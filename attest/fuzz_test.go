@@ -3,6 +3,9 @@ package attest
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edge-agent/edge-agent/drivers"
@@ -29,6 +32,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0xd2, 0x84, 0x40, 0xa0, 0x40, 0x40})
+	// ES256 and session records (#13), from their known-answer files.
+	for _, name := range []string{"es256.cose.hex", "session.cose.hex"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(mustHex(f, strings.TrimSpace(string(b))))
+	}
 	s := testSigner(f, 0)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		r, err := Decode(raw)

@@ -29,9 +29,15 @@ const (
 // It writes the CBOR itself rather than through go-cose, which builds the
 // same bytes with several reflective encodes; the tests check the two agree
 // byte for byte, and Verify goes through go-cose.
+//
+// A *SessionSigner writes a session record instead: protected {1: -8},
+// unprotected {13: binding}, signed by the current session key.
 func SignPayload(s Signer, payload []byte) ([]byte, error) {
 	if len(payload) == 0 {
 		return nil, errors.New("attest: sign payload: empty payload")
+	}
+	if ss, ok := s.(*SessionSigner); ok {
+		return signSession(ss, payload)
 	}
 	protected := appendProtected(nil, s.Algorithm(), s.KeyID())
 
@@ -47,6 +53,10 @@ func SignPayload(s Signer, payload []byte) ([]byte, error) {
 	}
 	if len(sig) == 0 {
 		return nil, errors.New("attest: sign payload: signer returned an empty signature")
+	}
+	if err := checkKey(s.Algorithm(), s.KeyID(), sig); err != nil {
+		// A record no verifier accepts is worse than no record.
+		return nil, fmt.Errorf("attest: sign payload: %w", err)
 	}
 
 	out := make([]byte, 0, 2+9+len(protected)+1+9+len(payload)+9+len(sig))
@@ -103,6 +113,10 @@ type Record struct {
 	Payload   []byte
 	Claims    Claims // Obs is a cbor.RawMessage
 	Signature []byte
+	// Binding is set on a session record: Signature is then the session
+	// key's (EdDSA), and Alg and KeyID are the device key's, taken from the
+	// binding, so the device id stays that of the long-term key.
+	Binding *Binding
 }
 
 // envelopeWire is COSE_Sign1 without its tag.
@@ -146,22 +160,19 @@ func decode(raw []byte) (*Record, error) {
 	if err := strictDec.Unmarshal(raw[1:], &env); err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
 	}
+	if len(env.Payload) == 0 {
+		return nil, errors.New("payload is empty or detached")
+	}
+	if len(env.Unprotected) > 0 && env.Unprotected[0] != emptyMap {
+		return decodeSession(raw, &env)
+	}
 	var ph protectedWire
 	if err := strictDec.Unmarshal(env.Protected, &ph); err != nil {
 		return nil, fmt.Errorf("protected header: %w", err)
 	}
 	alg := cose.Algorithm(ph.Alg)
-	if alg != cose.AlgorithmEdDSA {
-		return nil, fmt.Errorf("protected header: algorithm %d is not supported by this build (only EdDSA, -8)", ph.Alg)
-	}
-	if len(ph.Kid) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("protected header: Ed25519 kid is %d bytes, want %d", len(ph.Kid), ed25519.PublicKeySize)
-	}
-	if len(env.Signature) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("Ed25519 signature is %d bytes, want %d", len(env.Signature), ed25519.SignatureSize)
-	}
-	if len(env.Payload) == 0 {
-		return nil, errors.New("payload is empty or detached")
+	if err := checkKey(alg, ph.Kid, env.Signature); err != nil {
+		return nil, err
 	}
 	// One record, one encoding: rebuild the envelope from its parts. This
 	// rejects a non-empty unprotected header, extra header parameters,
@@ -192,6 +203,94 @@ func decode(raw []byte) (*Record, error) {
 		Claims:    claims,
 		Signature: env.Signature,
 	}, nil
+}
+
+// decodeSession decodes a session record: protected {1: -8}, unprotected
+// {13: binding}, an Ed25519 signature by the binding's session key.
+func decodeSession(raw []byte, env *envelopeWire) (*Record, error) {
+	var uh map[int64]cbor.RawMessage
+	if err := strictDec.Unmarshal(env.Unprotected, &uh); err != nil {
+		return nil, fmt.Errorf("unprotected header: %w", err)
+	}
+	kcwt, ok := uh[HeaderKCWT]
+	if !ok || len(uh) != 1 {
+		return nil, fmt.Errorf("unprotected header: want only the session binding (label %d), got %d parameters", HeaderKCWT, len(uh))
+	}
+	if !bytes.Equal(env.Protected, sessionProtected) {
+		return nil, errors.New("protected header of a session record must be {1: -8}")
+	}
+	if len(env.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("session signature is %d bytes, want %d", len(env.Signature), ed25519.SignatureSize)
+	}
+	b, err := decodeBinding(kcwt)
+	if err != nil {
+		return nil, err
+	}
+	rebuilt := appendSessionEnvelope(nil, b.Raw, env.Payload, env.Signature)
+	if !bytes.Equal(rebuilt, raw) {
+		return nil, errors.New("session envelope is not in the canonical form (protected {1: -8}, unprotected {13: binding}, shortest lengths)")
+	}
+	claims, err := decodePayload(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	id, err := DeviceID(b.Alg, b.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	return &Record{
+		Raw:       raw,
+		Alg:       b.Alg,
+		KeyID:     b.KeyID,
+		DeviceID:  id,
+		Payload:   env.Payload,
+		Claims:    claims,
+		Signature: env.Signature,
+		Binding:   b,
+	}, nil
+}
+
+// checkKey checks the kid and signature sizes for alg.
+func checkKey(alg cose.Algorithm, kid, sig []byte) error {
+	switch alg {
+	case cose.AlgorithmEdDSA:
+		if len(kid) != ed25519.PublicKeySize {
+			return fmt.Errorf("protected header: Ed25519 kid is %d bytes, want %d", len(kid), ed25519.PublicKeySize)
+		}
+		if len(sig) != ed25519.SignatureSize {
+			return fmt.Errorf("Ed25519 signature is %d bytes, want %d", len(sig), ed25519.SignatureSize)
+		}
+	case cose.AlgorithmES256:
+		if _, err := ParseP256Key(kid); err != nil {
+			return fmt.Errorf("protected header: %w", err)
+		}
+		if len(sig) != ES256SignatureSize {
+			return fmt.Errorf("ES256 signature is %d bytes, want %d (r||s, not DER)", len(sig), ES256SignatureSize)
+		}
+	default:
+		return fmt.Errorf("protected header: algorithm %d is not supported by this build (EdDSA -8, ES256 -7)", alg)
+	}
+	return nil
+}
+
+// verifySign1 checks a COSE_Sign1 signature by the key (alg, key) through
+// go-cose, which encodes the protected header {1: alg, 4: kid} itself (kid
+// omitted when nil), independently of this package's encoder.
+func verifySign1(alg cose.Algorithm, key, kid, payload, sig []byte) error {
+	pub, err := PublicKey(alg, key)
+	if err != nil {
+		return err
+	}
+	v, err := cose.NewVerifier(alg, pub)
+	if err != nil {
+		return err
+	}
+	ph := cose.ProtectedHeader{cose.HeaderLabelAlgorithm: alg}
+	if kid != nil {
+		ph[cose.HeaderLabelKeyID] = kid
+	}
+	msg := cose.Sign1Message{Headers: cose.Headers{Protected: ph}, Payload: payload, Signature: sig}
+	return msg.Verify(nil, v)
 }
 
 func decodePayload(p []byte) (Claims, error) {
@@ -265,29 +364,27 @@ func checkCanonicalObs(obs cbor.RawMessage) error {
 }
 
 // Verify checks the signature over the record's Alg, KeyID and Payload
-// (through go-cose, independently of SignPayload's encoder). It returns an
-// error wrapping ErrBadSignature when the signature does not verify.
+// (through go-cose, independently of SignPayload's encoder). A session record
+// is checked twice: the binding against the device key and its cover of the
+// record's chain, boot and time, then the record against the session key.
+// It returns an error wrapping ErrBadSignature when either does not verify
+// (and ErrBadBinding too when the binding is at fault).
 func (r *Record) Verify() error {
-	if r.Alg != cose.AlgorithmEdDSA || len(r.KeyID) != ed25519.PublicKeySize {
+	if r.Binding != nil {
+		if err := verifyBinding(r.Binding, &r.Claims); err != nil {
+			return fmt.Errorf("%w: seq %d of device %s: %w", ErrBadSignature, r.Claims.Seq, r.DeviceID, err)
+		}
+		if err := verifySign1(cose.AlgorithmEdDSA, r.Binding.SessionKey, nil, r.Payload, r.Signature); err != nil {
+			return fmt.Errorf("%w: seq %d of device %s: session key: %w", ErrBadSignature, r.Claims.Seq, r.DeviceID, err)
+		}
+		return nil
+	}
+	if err := checkKey(r.Alg, r.KeyID, r.Signature); err != nil {
 		// ed25519.Verify panics on a wrong-sized key; Decode never yields
 		// one, but a Record is a plain struct anyone can fill.
-		return fmt.Errorf("%w: seq %d: unsupported algorithm %v or %d-byte key", ErrBadSignature, r.Claims.Seq, r.Alg, len(r.KeyID))
-	}
-	v, err := cose.NewVerifier(r.Alg, ed25519.PublicKey(r.KeyID))
-	if err != nil {
 		return fmt.Errorf("%w: seq %d: %w", ErrBadSignature, r.Claims.Seq, err)
 	}
-	msg := cose.Sign1Message{
-		Headers: cose.Headers{
-			Protected: cose.ProtectedHeader{
-				cose.HeaderLabelAlgorithm: r.Alg,
-				cose.HeaderLabelKeyID:     r.KeyID,
-			},
-		},
-		Payload:   r.Payload,
-		Signature: r.Signature,
-	}
-	if err := msg.Verify(nil, v); err != nil {
+	if err := verifySign1(r.Alg, r.KeyID, r.KeyID, r.Payload, r.Signature); err != nil {
 		return fmt.Errorf("%w: seq %d of device %s: %w", ErrBadSignature, r.Claims.Seq, r.DeviceID, err)
 	}
 	return nil

@@ -81,6 +81,8 @@ func knownClaims() []struct {
 			Obs: drivers.Counter{N: 2}, Boot: boot, TQ: &TimeQuality{Source: TimeNTP, OffsetNS: ptr(int64(-3_000_000)), MaxErrorNS: ptr(int64(16_000_000))}}},
 		{"update", Claims{Chain: chain, Seq: 604, Prev: prev, Time: 1_750_000_006_000_000_000, Kind: KindUpdate, Source: "agent",
 			Obs: Update{Event: UpdateRollback, From: "0.3.0", To: "0.2.1", Reason: "no READY within 2m0s", At: 1_750_000_005_500_000_000}}},
+		{"cert", Claims{Chain: chain, Seq: 2, Prev: prev, Time: 1_750_000_006_000_000_000, Kind: KindCert, Source: "agent",
+			Obs: Cert{DER: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}}},
 	}
 }
 

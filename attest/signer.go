@@ -71,11 +71,16 @@ func (s *fileSigner) DeviceID() string { return s.id }
 func (s *fileSigner) Ed25519PrivateKey() ed25519.PrivateKey { return s.priv }
 
 // DeviceID returns the libp2p peer ID string of the public key kid, as found
-// in a record's protected header. Only EdDSA (Ed25519, 32-byte kid) is
-// supported by this build.
+// in a record's protected header (EdDSA: a 32-byte Ed25519 key).
+//
+// An ES256 kid (a compressed P-256 point) gives libp2p's ECDSA peer ID
+// ("Qm…"), which hashes the PKIX DER form of the key.
 func DeviceID(alg cose.Algorithm, kid []byte) (string, error) {
+	if alg == cose.AlgorithmES256 {
+		return p256DeviceID(kid)
+	}
 	if alg != cose.AlgorithmEdDSA {
-		return "", fmt.Errorf("attest: device id: algorithm %v is not supported by this build (only EdDSA)", alg)
+		return "", fmt.Errorf("attest: device id: algorithm %v is not supported by this build (EdDSA, ES256)", alg)
 	}
 	if len(kid) != ed25519.PublicKeySize {
 		return "", fmt.Errorf("attest: device id: Ed25519 kid is %d bytes, want %d", len(kid), ed25519.PublicKeySize)

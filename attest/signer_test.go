@@ -213,8 +213,8 @@ func TestOpenSignerErrors(t *testing.T) {
 		{"ecdsa key", write("ec.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER}), 0o600), ErrKeyInvalid, "Ed25519"},
 		{"bad der", write("der.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{0x30, 0x01}}), 0o600), ErrKeyInvalid, ""},
 		{"trailing data", write("trail.pem", append(bytes.Clone(goodPEM), "junk"...), 0o600), ErrKeyInvalid, ""},
-		{"tpm", "tpm:/dev/tpmrm0", ErrUnsupportedKeyScheme, "use file:"},
-		{"ecc608", "ecc608:i2c-1@0x60", ErrUnsupportedKeyScheme, "not supported by this build"},
+		{"tpm", "tpm:/dev/tpmrm0", ErrUnsupportedKeyScheme, "key scheme not supported: use file:"},
+		{"ecc608", "ecc608:i2c-1@0x60", ErrUnsupportedKeyScheme, "key scheme not supported: use file:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

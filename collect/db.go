@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -54,7 +55,7 @@ type chainState struct {
 
 func recordKey(kid []byte, chain [16]byte, seq uint64) []byte {
 	k := make([]byte, 0, 56)
-	k = append(k, kid...)
+	k = append(k, devKey(kid)...)
 	k = append(k, chain[:]...)
 	return binary.BigEndian.AppendUint64(k, seq)
 }
@@ -333,4 +334,15 @@ func PrintSummary(w io.Writer, sum []DeviceSummary) {
 		}
 	}
 	tw.Flush()
+}
+
+// devKey is the fixed-width key of a device in collector.db: an Ed25519 kid
+// as it is (32 bytes, so databases written before ES256 read the same), any
+// other kid (a 33-byte compressed P-256 key, #13) by its SHA-256.
+func devKey(kid []byte) []byte {
+	if len(kid) == 32 {
+		return kid
+	}
+	h := sha256.Sum256(kid)
+	return h[:]
 }

@@ -31,8 +31,21 @@ type Config struct {
 
 // Device is the identity of this box and where it keeps its state.
 type Device struct {
-	Key     string `toml:"key"`      // signer URI: file:PATH (tpm:…, ecc608:… as signers are added)
+	Key     string `toml:"key"`      // signer URI: file:PATH, tpm:…, ecc608:…
 	DataDir string `toml:"data_dir"` // absolute; the outbox, spool and simulated data live under it by default
+	// Hardware keys (#13): the manufacturer certificate, and how often a
+	// hardware key binds a new in-memory session key (0 = it signs every
+	// record itself).
+	Cert            string   `toml:"cert"`             // "" = <data_dir>/device.crt
+	SessionRotation Duration `toml:"session_rotation"` // tpm: and ecc608: only
+}
+
+// CertPath is where the manufacturer certificate is kept.
+func (c *Config) CertPath() string {
+	if c.Device.Cert != "" {
+		return c.Device.Cert
+	}
+	return filepath.Join(c.Device.DataDir, "device.crt")
 }
 
 // Store is the durable outbox.
@@ -125,6 +138,8 @@ func Default() Config {
 		Device: Device{
 			Key:     "file:/var/lib/edge-agent/device.key",
 			DataDir: "/var/lib/edge-agent",
+
+			SessionRotation: D(time.Hour),
 		},
 		Store: Store{MaxBytes: 256 * MiB},
 		Pipeline: Pipeline{
@@ -267,6 +282,10 @@ func (d Device) check(k string) []*KeyError {
 		p = append(p, invalid(k+".key", d.Key, `want a signer URI such as "file:/var/lib/edge-agent/device.key"`))
 	}
 	p = append(p, absPath(k+".data_dir", d.DataDir, false)...)
+	p = append(p, absPath(k+".cert", d.Cert, true)...)
+	if r := d.SessionRotation.Duration; r != 0 && (r < time.Second || r > 7*24*time.Hour) {
+		p = append(p, invalid(k+".session_rotation", d.SessionRotation.String(), `want "0s" (the hardware key signs every record) or 1s to 168h (1h is the default)`))
+	}
 	return p
 }
 

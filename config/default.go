@@ -29,10 +29,20 @@ func DefaultTOML() string {
 version = %d
 
 [device]
-# Signing key URI. "file:PATH" is an Ed25519 key file, created with `+"`edge-agent keys init`"+`.
+# Signing key URI, created with `+"`edge-agent keys init`"+`:
+#   "file:PATH"                              an Ed25519 key file
+#   "tpm:/dev/tpmrm0?handle=0x81008ea0"      a P-256 key the TPM 2.0 holds (tpm:tcp://HOST:PORT: a simulator)
+#   "ecc608:/dev/i2c-1?addr=0x60&slot=0"     a P-256 key in an ATECC608 secure element
 key = %q
 # Where the agent keeps its state (absolute path). Other paths default to places under it.
 data_dir = %q
+# Manufacturer certificate of the device key (PEM or DER), installed with
+# `+"`edge-agent keys install-cert FILE`"+`; sent in an agent.cert record after each agent.boot.
+# "" = <data_dir>/device.crt.
+cert = %q
+# tpm: and ecc608: keys sign slowly, so they sign a binding for an in-memory session key this often,
+# and the session key signs the records. "0s" = the hardware key signs every record. 1s to 168h.
+session_rotation = %q
 
 [store]
 # Outbox database file (absolute path). "" = <data_dir>/outbox.db.
@@ -99,7 +109,7 @@ rotate_bytes = %q
 rotate_interval = %q
 `,
 		d.Version,
-		d.Device.Key, d.Device.DataDir,
+		d.Device.Key, d.Device.DataDir, d.Device.Cert, d.Device.SessionRotation.String(),
 		d.Store.Path, minStoreBytes, d.Store.MaxBytes.String(),
 		formatDuration(maxLocationMaxAge), d.Pipeline.LocationMaxAge.String(),
 		maxSignWorkers, d.Pipeline.SignWorkers,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
@@ -80,6 +81,7 @@ func (h *Host) offlineChecks(s Setup) []Check {
 		checkConfigured(s.Config),
 		h.checkServiceUser(svc, svcErr),
 		h.checkKey(cfg.Device.Key, svc),
+		checkCert(cfg, h.Now),
 	}
 	for _, d := range s.Devices {
 		checks = append(checks, h.checkDevice(d, svc, s.Listen[d.Driver]))
@@ -183,6 +185,9 @@ func keyFile(uri string) string {
 }
 
 func (h *Host) checkKey(uri string, svc *account) Check {
+	if keys.Hardware(uri) {
+		return checkHardwareKey(uri)
+	}
 	return Check{"device key", func(context.Context) (Level, string, string) {
 		path := keyFile(uri)
 		signer, err := attest.OpenSigner(uri)
@@ -213,7 +218,7 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 					fmt.Sprintf("`chown %s: %s`", svc.name, path)
 			}
 		}
-		return OK, "device id " + signer.DeviceID() + " (" + path + ")", ""
+		return OK, "device id " + signer.DeviceID() + " (" + path + "; backend file, EdDSA, a software key: it can be copied)", ""
 	}}
 }
 

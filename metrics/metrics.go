@@ -55,6 +55,7 @@ type Collector struct {
 	storeRecords, storeBytes, storeQuota, storeFile, evicts *prometheus.Desc
 	delivered, backlog, connected, certExpiry               *prometheus.Desc
 	clockSynced, clockGNSSOffset, diskFree, diskTotal       *prometheus.Desc
+	keyInfo, keyBindings, keyValidUntil, keyFailing         *prometheus.Desc
 }
 
 // NewCollector reads src on every scrape, waiting at most timeout (0: 5s).
@@ -120,6 +121,11 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 		clockGNSSOffset: desc("clock_gnss_offset_seconds", "GNSS time minus system time; positive means the system clock is behind."),
 		diskFree:        desc("disk_free_bytes", "Bytes available on the data directory's filesystem."),
 		diskTotal:       desc("disk_size_bytes", "Size of the data directory's filesystem."),
+
+		keyInfo:       desc("device_key_info", "Always 1; the labels say which backend holds the device key and whether it is hardware.", "backend", "algorithm", "hardware"),
+		keyBindings:   desc("session_bindings_total", "Session keys the hardware device key has bound (one hardware signature each) since start."),
+		keyValidUntil: desc("session_valid_until_timestamp_seconds", "Unix time the current session key's binding expires; signing stops then unless a rotation succeeds."),
+		keyFailing:    desc("session_rotation_failing", "1 while the last session rotation failed (the hardware key did not sign)."),
 	}
 }
 
@@ -133,6 +139,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.lora.upUp, c.lora.upSent, c.lora.upAcks, c.lora.upUnsent, c.lora.upDown,
 		c.storeRecords, c.storeBytes, c.storeQuota, c.storeFile, c.evicts,
 		c.delivered, c.backlog, c.connected, c.certExpiry, c.clockSynced, c.clockGNSSOffset, c.diskFree, c.diskTotal,
+		c.keyInfo, c.keyBindings, c.keyValidUntil, c.keyFailing,
 	} {
 		ch <- d
 	}
@@ -230,6 +237,15 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if doc.Disk.Error == "" && doc.Disk.TotalBytes > 0 {
 		gauge(c.diskFree, float64(doc.Disk.FreeBytes))
 		gauge(c.diskTotal, float64(doc.Disk.TotalBytes))
+	}
+
+	if k := id.Key; k != nil {
+		gauge(c.keyInfo, 1, k.Backend, k.Algorithm, fmt.Sprint(k.Hardware))
+		if k.SessionBindings > 0 {
+			counter(c.keyBindings, uint64(k.SessionBindings))
+			gauge(c.keyValidUntil, float64(k.SessionValidUntil.Unix()))
+			gauge(c.keyFailing, b2f(k.RotationError != ""))
+		}
 	}
 }
 

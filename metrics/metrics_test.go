@@ -189,3 +189,29 @@ func TestLoRaMultiplexerMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestHardwareKeyMetrics: a daemon on a hardware key whose last session
+// rotation failed says so in its metrics (and they lint).
+func TestHardwareKeyMetrics(t *testing.T) {
+	doc := statustest.Sample(testNow)
+	doc.Identity.Key = &status.Key{Backend: "tpm", Algorithm: "ES256", Hardware: true, Where: "TPM 2.0 at tpm:/dev/tpmrm0",
+		SessionBindings: 3, SessionValidUntil: testNow.Add(time.Hour), RotationError: "tpmkey: open /dev/tpmrm0: no such device"}
+	body := get(t, serve(t, statustest.NewSource(doc)))
+	for _, want := range []string{
+		`edge_agent_device_key_info{algorithm="ES256",backend="tpm",hardware="true"} 1`,
+		"edge_agent_session_bindings_total 3",
+		"edge_agent_session_rotation_failing 1",
+		"edge_agent_session_valid_until_timestamp_seconds",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	problems, err := testutil.CollectAndLint(metrics.NewCollector(statustest.NewSource(doc), time.Second, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}

@@ -25,6 +25,10 @@ have npm || need+=(npm)
 have chattr || need+=(e2fsprogs)            # hostile-conditions tests: a file that refuses writes
 # collect/pgstore tests start their own PostgreSQL (initdb, pg_ctl) in a temp dir.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# Hardware keys (#13): a software TPM for tpm: keys (Python's cryptography,
+# for the independent verifier of ES256 and session records, is above).
+have swtpm || need+=(swtpm)
+have swtpm_setup || need+=(swtpm-tools)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-test-deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

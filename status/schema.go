@@ -63,6 +63,25 @@ type Identity struct {
 	Commit    string `json:"commit,omitempty"`
 	GoVersion string `json:"go_version,omitempty"`
 	BootID    string `json:"boot_id,omitempty"` // hex of the per-boot id stamped on records
+	Key       *Key   `json:"key,omitempty"`
+}
+
+// Key is the device key's backend and, for hardware keys, the session keys
+// it binds and its manufacturer certificate.
+type Key struct {
+	Backend   string `json:"backend"`   // file, tpm, ecc608
+	Algorithm string `json:"algorithm"` // of the device key: EdDSA, ES256
+	Hardware  bool   `json:"hardware"`  // held by a TPM or secure element, not exportable
+	Where     string `json:"where"`
+	// Sessions: bindings the hardware key signed since start, the last
+	// one's signing time and expiry, and the last failed rotation.
+	SessionBindings   int64     `json:"session_bindings,omitempty"`
+	LastHardwareSign  float64   `json:"last_hardware_sign_ms,omitempty"`
+	SessionValidUntil time.Time `json:"session_valid_until,omitzero"`
+	RotationError     string    `json:"rotation_error,omitempty"`
+	CertSubject       string    `json:"cert_subject,omitempty"`
+	CertIssuer        string    `json:"cert_issuer,omitempty"`
+	CertExpires       time.Time `json:"cert_expires,omitzero"`
 }
 
 // Pipeline counts observations through signing into the outbox since start.

@@ -78,7 +78,7 @@ func TestKeysInitAndShow(t *testing.T) {
 	if code, _, stderr := cli(t, "keys", "init", "--key", key); code != 1 || !strings.Contains(stderr, "already has an identity") {
 		t.Fatalf("second keys init must refuse: %d %q", code, stderr)
 	}
-	if code, _, stderr := cli(t, "keys", "show", "--key", "tpm:0"); code != 1 || !strings.Contains(stderr, "file:") {
+	if code, _, stderr := cli(t, "keys", "show", "--key", "tpm:0"); code != 1 || !strings.Contains(stderr, "want tpm:/dev/tpmrm0") {
 		t.Fatalf("tpm: key: %d %q", code, stderr)
 	}
 }

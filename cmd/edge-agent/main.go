@@ -51,8 +51,10 @@ func commands() map[string]command {
 		"demo":   {summary: "the whole pipeline on simulated hardware, no setup", run: cmdDemo},
 		"verify": {summary: "check signatures and chains of exported records", run: cmdVerify},
 		"keys": {summary: "the device identity", subs: map[string]command{
-			"init": {summary: "create the device key (refuses to replace one)", run: cmdKeysSub("init")},
-			"show": {summary: "print the device id and public key", run: cmdKeysSub("show")},
+			"init":         {summary: "create the device key (refuses to replace one)", run: cmdKeysSub("init")},
+			"show":         {summary: "print the device id and public key", run: cmdKeysSub("show")},
+			"csr":          {summary: "write a PKCS#10 certificate request for the device key", run: cmdKeysSub("csr")},
+			"install-cert": {summary: "store the manufacturer's certificate (checked against the key)", run: cmdKeysSub("install-cert")},
 		}},
 		"config": {summary: "the daemon's config", subs: map[string]command{
 			"default": {summary: "print the full commented default config", run: cmdConfigDefault},

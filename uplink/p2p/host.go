@@ -23,6 +23,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/veraison/go-cose"
+
 	"github.com/edge-agent/edge-agent/attest"
 )
 
@@ -35,7 +37,19 @@ type ed25519Keyed interface {
 // HostKey returns the libp2p identity of signer: the same Ed25519 key, so
 // the host's peer ID is the signer's DeviceID. It fails with ErrNoHostKey for
 // a signer that cannot export its key, and checks the two ids agree.
+//
+// A hardware ES256 key (tpm:, ecc608:) is the host identity too: libp2p
+// signs with it once per connection (the Noise handshake), through the
+// TPM or chip, so the peer ID is still the device id ("Qm…", libp2p's
+// ECDSA form). Behind a session signer the long-term key is used, never
+// the session key.
 func HostKey(signer attest.Signer) (crypto.PrivKey, error) {
+	if ss, ok := signer.(interface{ Device() attest.Signer }); ok {
+		signer = ss.Device()
+	}
+	if signer.Algorithm() == cose.AlgorithmES256 {
+		return hardwareHostKey(signer)
+	}
 	k, ok := signer.(ed25519Keyed)
 	if !ok {
 		return nil, fmt.Errorf("p2p: host key: signer %T: %w", signer, ErrNoHostKey)

@@ -3,6 +3,7 @@ package p2p_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
@@ -174,4 +176,92 @@ func node(tb testing.TB, seed byte, boot []string, onRecord func(*attest.Record,
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	tb.Cleanup(func() { cancel(); <-done })
 	return n
+}
+
+// TestCheckHardwareKeyRecords: the validator accepts ES256 records and
+// session records, and rejects a session record whose binding does not
+// cover it.
+func TestCheckHardwareKeyRecords(t *testing.T) {
+	d := bytes.Repeat([]byte{3}, 32)
+	hw, err := attesttest.NewES256(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	boot := bytes.Repeat([]byte{1}, 16)
+	c := attest.Claims{Chain: [16]byte{9}, Seq: 1, Time: now.UnixNano(), Kind: "sim.counter", Obs: map[string]int{"n": 1}, Boot: boot}
+	p, _ := attest.EncodePayload(&c)
+	direct, err := attest.SignPayload(hw, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := attest.NewSessionSigner(hw, nil)
+	if _, err := ss.Rotate(rand.Reader, attest.BindingClaims{Chain: c.Chain, Boot: boot, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	session, err := attest.SignPayload(ss, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := attest.NewSessionSigner(hw, nil)
+	other.Rotate(rand.Reader, attest.BindingClaims{Chain: [16]byte{8}, Boot: boot, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour)})
+	wrongChain, _ := attest.SignPayload(other, p)
+	for _, tt := range []struct {
+		name string
+		raw  []byte
+		want p2p.Verdict
+	}{
+		{"es256", direct, p2p.Accept},
+		{"session", session, p2p.Accept},
+		{"binding for another chain", wrongChain, p2p.Reject},
+	} {
+		var chk p2p.Checker
+		got, rec, err := chk.Check(tt.raw)
+		if got != tt.want {
+			t.Errorf("%s: verdict %v (%v), want %v", tt.name, got, err, tt.want)
+		}
+		if got == p2p.Accept && rec.DeviceID != hw.DeviceID() {
+			t.Errorf("%s: device %s, want %s", tt.name, rec.DeviceID, hw.DeviceID())
+		}
+	}
+}
+
+// TestHardwareHostKey: a device whose key is in hardware (here a software
+// ES256 stand-in that counts its signatures) is its own libp2p host: the
+// peer ID is the device id, and the Noise handshake signs through the key.
+func TestHardwareHostKey(t *testing.T) {
+	hw, err := attesttest.NewES256(bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := attest.NewSessionSigner(hw, nil) // as the agent wires it
+	key, err := p2p.HostKey(ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := key.Raw(); err == nil {
+		t.Fatal("a hardware host key exported its private key")
+	}
+	a := node(t, 21, nil, nil)
+	n, err := p2p.NewNode(p2p.NodeOpts{Key: key, Network: "test", Bootstrap: a.Addrs(), BackoffMin: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if n.ID().String() != hw.DeviceID() {
+		t.Fatalf("peer id %s, device id %s", n.ID(), hw.DeviceID())
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(n.RecordPeers()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hardware-keyed node never joined the topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if hw.Count.Load() == 0 {
+		t.Fatal("the handshake did not sign with the hardware key")
+	}
 }

@@ -4,7 +4,7 @@
 Reads records as a CBOR sequence (what `edge-agent queue export`, the file uplink and
 `edge-agent collect export` write; one MQTT message is one record) or, with --hex, one
 record as hex text. For each record it checks the COSE_Sign1 envelope, the deterministic
-encoding and the Ed25519 signature, and prints one JSON object per line. It then checks
+encoding and the Ed25519 or ES256 signature (and a session record's binding), and prints one JSON object per line. It then checks
 the chain links between the records it holds. Exit status: 0 all good, 1 a bad record or
 link, 2 usage.
 
@@ -18,10 +18,15 @@ import sys
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 MAX_RECORD = 64 << 10
 ALG_EDDSA = -8
+ALG_ES256 = -7
+KCWT = 13
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -29,16 +34,47 @@ class Bad(Exception):
     """A record that is malformed or badly signed."""
 
 
-def device_id(kid):
-    """The libp2p peer ID of an Ed25519 key: base58btc(identity multihash(protobuf key))."""
-    pb = b"\x08\x01\x12\x20" + kid
-    mh = bytes([0x00, len(pb)]) + pb
+def device_id(kid, alg=ALG_EDDSA):
+    """The libp2p peer ID of the device key: base58btc(multihash(protobuf key)). Ed25519
+    keys use the identity multihash; P-256 keys (protobuf type 3, PKIX DER) SHA-256."""
+    if alg == ALG_EDDSA:
+        pb = b"\x08\x01\x12\x20" + kid
+        mh = bytes([0x00, len(pb)]) + pb
+    else:
+        der = p256_key(kid).public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        pb = b"\x08\x03\x12" + bytes([len(der)]) + der
+        mh = b"\x12\x20" + hashlib.sha256(pb).digest()
     n = int.from_bytes(mh, "big")
     out = ""
     while n:
         n, r = divmod(n, 58)
         out = B58[r] + out
     return "1" * (len(mh) - len(mh.lstrip(b"\0"))) + out
+
+
+def p256_key(kid):
+    if not isinstance(kid, bytes) or len(kid) != 33 or kid[0] not in (2, 3):
+        raise Bad("an ES256 kid must be a 33-byte compressed P-256 point")
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), kid)
+
+
+def check_sig(alg, kid, prot_raw, payload_raw, sig, what):
+    """COSE_Sign1 signature check of EdDSA (Ed25519) or ES256 (r || s, not DER)."""
+    tbs = cbor2.dumps(["Signature1", prot_raw, b"", payload_raw])
+    try:
+        if alg == ALG_EDDSA:
+            if not isinstance(kid, bytes) or len(kid) != 32 or len(sig) != 64:
+                raise Bad("kid must be a 32-byte Ed25519 key and the signature 64 bytes")
+            Ed25519PublicKey.from_public_bytes(kid).verify(sig, tbs)
+        elif alg == ALG_ES256:
+            if len(sig) != 64:
+                raise Bad("an ES256 signature is r || s, 64 bytes")
+            der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+            p256_key(kid).verify(der, tbs, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise Bad("alg %r is neither EdDSA (-8) nor ES256 (-7)" % (alg,))
+    except InvalidSignature:
+        raise Bad("bad signature" + what) from None
 
 
 def canonical(value, raw, what):
@@ -58,24 +94,29 @@ def verify(raw):
     if not isinstance(rec.value, list) or len(rec.value) != 4:
         raise Bad("COSE_Sign1 is not a 4-element array")
     prot_raw, unprot, payload_raw, sig = rec.value
-    if not all(isinstance(x, bytes) for x in (prot_raw, payload_raw, sig)) or unprot != {}:
+    if not all(isinstance(x, bytes) for x in (prot_raw, payload_raw, sig)) or not isinstance(unprot, dict):
         raise Bad("COSE_Sign1 fields have the wrong types")
-    prot = cbor2.loads(prot_raw)
-    canonical(prot, prot_raw, "the protected header")
-    if not isinstance(prot, dict) or set(prot) != {1, 4}:
-        raise Bad("the protected header must hold exactly alg (1) and kid (4)")
-    if prot[1] != ALG_EDDSA:
-        raise Bad("alg %r is not EdDSA (-8)" % (prot[1],))
-    kid = prot[4]
-    if not isinstance(kid, bytes) or len(kid) != 32 or len(sig) != 64:
-        raise Bad("kid must be a 32-byte Ed25519 key and the signature 64 bytes")
+    binding = None
+    if unprot:
+        # A session record: signed by an in-memory Ed25519 key that the binding (a CWT
+        # the device key signed, in header 13 "kcwt") names in its cnf claim.
+        if set(unprot) != {KCWT} or prot_raw != b"\xa1\x01\x27":
+            raise Bad("a session record has protected {1: -8} and only header 13 (kcwt) unprotected")
+        binding = check_binding(unprot[KCWT])
+        alg, kid = binding["alg"], binding["kid"]
+        session_key = binding["key"]
+    else:
+        prot = cbor2.loads(prot_raw)
+        canonical(prot, prot_raw, "the protected header")
+        if not isinstance(prot, dict) or set(prot) != {1, 4}:
+            raise Bad("the protected header must hold exactly alg (1) and kid (4)")
+        alg, kid = prot[1], prot[4]
 
-    # Nothing below the signature is trusted until this passes.
-    tbs = cbor2.dumps(["Signature1", prot_raw, b"", payload_raw])
-    try:
-        Ed25519PublicKey.from_public_bytes(kid).verify(sig, tbs)
-    except InvalidSignature:
-        raise Bad("bad signature") from None
+    # Nothing below the signatures is trusted until they pass.
+    if binding:
+        check_sig(ALG_EDDSA, session_key, prot_raw, payload_raw, sig, " (session key)")
+    else:
+        check_sig(alg, kid, prot_raw, payload_raw, sig, "")
 
     claims = cbor2.loads(payload_raw)
     canonical(claims, payload_raw, "the payload")
@@ -87,8 +128,13 @@ def verify(raw):
         raise Bad("chain, seq, prev or kind out of range")
     if seq == 1 and prev != bytes(32):
         raise Bad("seq 1 must have a zero prev")
+    if binding:
+        if binding["chain"] != chain or binding["boot"] != claims.get(9):
+            raise Bad("the session binding is for another chain or boot")
+        if not binding["nbf"] * 10**9 <= claims[4] < binding["exp"] * 10**9:
+            raise Bad("the record's time is outside its session binding's validity")
     return {
-        "device": device_id(kid),
+        "device": device_id(kid, alg),
         "chain": chain.hex(),
         "seq": seq,
         "prev": prev.hex(),
@@ -97,6 +143,26 @@ def verify(raw):
         "source": claims[6],
         "payload_sha256": hashlib.sha256(payload_raw).hexdigest(),
     }
+
+
+def check_binding(cwt):
+    """Checks a session binding (docs/attestation.md, binding) and returns its claims."""
+    if not isinstance(cwt, list) or len(cwt) != 4 or cwt[1] != {}:
+        raise Bad("the session binding is not an untagged COSE_Sign1 with an empty unprotected header")
+    prot_raw, _, claims_raw, sig = cwt
+    prot = cbor2.loads(prot_raw)
+    canonical(prot, prot_raw, "the binding's protected header")
+    if not isinstance(prot, dict) or set(prot) != {1, 4}:
+        raise Bad("the binding's protected header must hold exactly alg (1) and kid (4)")
+    check_sig(prot[1], prot[4], prot_raw, claims_raw, sig, " (session binding)")
+    c = cbor2.loads(claims_raw)
+    canonical(c, claims_raw, "the binding's claims")
+    if not isinstance(c, dict) or set(c) != {4, 5, 8, "boot", "chain"}:
+        raise Bad("the binding's claims must be exp, nbf, cnf, boot and chain")
+    key = c[8].get(1) if isinstance(c[8], dict) else None
+    if not isinstance(key, dict) or key.get(1) != 1 or key.get(-1) != 6 or not isinstance(key.get(-2), bytes):
+        raise Bad("the binding's cnf is not an Ed25519 COSE_Key")
+    return {"alg": prot[1], "kid": prot[4], "key": key[-2], "exp": c[4], "nbf": c[5], "boot": c["boot"], "chain": c["chain"]}
 
 
 def read_sequence(data):
