@@ -5,14 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 
-	libp2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/veraison/go-cose"
 )
 
@@ -160,13 +159,9 @@ func p256DeviceID(kid []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("attest: device id: %w", err)
 	}
-	pk, err := libp2pcrypto.ECDSAPublicKeyFromPubKey(*pub)
+	der, err := x509.MarshalPKIXPublicKey(pub) // libp2p's ECDSA public key bytes
 	if err != nil {
 		return "", fmt.Errorf("attest: device id: %w", err)
 	}
-	id, err := peer.IDFromPublicKey(pk)
-	if err != nil {
-		return "", fmt.Errorf("attest: device id: %w", err)
-	}
-	return id.String(), nil
+	return peerID(peerKeyECDSA, der), nil
 }
