@@ -1,6 +1,10 @@
 package agent
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/edge-agent/edge-agent/attest/keys"
+)
 
 // ErrNoP2P is returned when the config enables [uplinks.p2p] in a build
 // without libp2p (-tags nop2p).
@@ -12,6 +16,15 @@ func Omitted() []string {
 	var out []string
 	if !P2PBuilt {
 		out = append(out, "libp2p gossip uplink ([uplinks.p2p])", "collector (collect) and the demo's gossip leg", "end-to-end MQTT receipts ([uplinks.mqtt] collectors)")
+	}
+	if !CameraBuilt {
+		out = append(out, "camera driver ([[drivers.camera]])")
+	}
+	if !SX127xBuilt {
+		out = append(out, "SX127x single-channel radios (mode = \"sx127x\")")
+	}
+	if !keys.TPMBuilt {
+		out = append(out, "TPM 2.0 keys (tpm:)")
 	}
 	if !MetricsBuilt {
 		out = append(out, "Prometheus metrics (status.metrics_listen)")

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
-	"github.com/edge-agent/edge-agent/drivers/camera"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
@@ -152,6 +151,9 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			ds.Reason = probe.Err.Error()
 		}
 	}
+	if cameraStatus(d, &ds) {
+		return ds
+	}
 	switch d := d.(type) {
 	case *gnss.Dev:
 		s := d.Stats()
@@ -175,11 +177,6 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			e.Chip, e.At, e.TempC, e.PressurePa, e.HumidityPct = s.Chip, at, s.TempC, s.PressurePa, s.HumidityPct
 		}
 		ds.Env = e
-	case *camera.Dev:
-		s := d.Stats()
-		ds.Family = "camera"
-		ds.Camera = &status.Camera{FilesAttested: s.FilesAttested, LastFile: s.LastFile, LastAttested: s.LastAttested,
-			Errors: s.Errors, LastError: s.LastError, Skipped: s.Skipped, LastSkipped: s.LastSkipped}
 	}
 	return ds
 }

@@ -3,18 +3,14 @@ package agent
 import (
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
-	"github.com/edge-agent/edge-agent/drivers/camera"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
-	"github.com/edge-agent/edge-agent/drivers/lora/sx127x"
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -135,19 +131,11 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		}
 		ds = append(ds, d)
 	}
-	for i, c := range cfg.Drivers.Camera {
-		opts := camera.DefaultOpts()
-		opts.Dir, opts.Pattern = c.Dir, c.Pattern
-		opts.Settle, opts.Rescan = c.Settle.Duration, c.Rescan.Duration
-		opts.StateDir = cfg.Device.DataDir
-		opts.Logger = o.Logger
-		opts.Now = o.Now
-		d, err := camera.New(c.Name, &opts)
-		if err != nil {
-			return nil, fmt.Errorf("agent: drivers.camera[%d] (%s): %w", i, c.Name, err)
-		}
-		ds = append(ds, d)
+	cams, err := buildCameras(cfg, o)
+	if err != nil {
+		return nil, err
 	}
+	ds = append(ds, cams...)
 	for i, l := range cfg.Drivers.LoRa {
 		d, err := buildLoRa(l, o)
 		if err != nil {
@@ -160,14 +148,7 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 
 func buildLoRa(l config.LoRa, o Options) (drivers.Driver, error) {
 	if l.Mode == "sx127x" {
-		cr, _ := strconv.Atoi(strings.TrimPrefix(l.CodingRate, "4/")) // validated by config
-		opts := sx127x.DefaultOpts()
-		opts.FreqHz, opts.SF, opts.BWHz = uint64(l.FreqHz), uint8(l.SF), uint32(l.BandwidthHz)
-		opts.CodingRate, opts.SyncWord, opts.TxPowerDBm = uint8(cr), byte(l.SyncWord), int8(l.TxPowerDBm)
-		opts.Gateway = strings.ToUpper(strings.NewReplacer("-", "", ":", "").Replace(l.GatewayEUI))
-		opts.IncludePayload = l.IncludePayload
-		opts.Logger, opts.Now = o.Logger, o.Now
-		return sx127x.NewBoard(l.Name, sx127x.Board{SPI: l.SPI, Reset: l.ResetPin, DIO0: l.DIO0Pin}, &opts)
+		return buildSX127x(l, o)
 	}
 	return lora.New(l.Name, loraOpts(l, o))
 }

@@ -22,7 +22,6 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/atecc608"
-	"github.com/edge-agent/edge-agent/attest/tpmkey"
 )
 
 // Backend names the scheme of a key URI: "file", "tpm" or "ecc608".
@@ -44,7 +43,7 @@ func Hardware(uri string) bool { return Backend(uri) != "file" }
 func Open(uri string) (attest.Signer, error) {
 	switch Backend(uri) {
 	case "tpm":
-		return tpmkey.Open(uri)
+		return openTPM(uri)
 	case "ecc608":
 		d, err := openECC608(uri)
 		if err != nil {
@@ -59,7 +58,7 @@ func Open(uri string) (attest.Signer, error) {
 func Create(uri string, rand io.Reader) (attest.Signer, error) {
 	switch Backend(uri) {
 	case "tpm":
-		return tpmkey.Create(uri, rand)
+		return createTPM(uri, rand)
 	case "ecc608":
 		d, err := openECC608(uri)
 		if err != nil {
@@ -72,12 +71,12 @@ func Create(uri string, rand io.Reader) (attest.Signer, error) {
 
 // IsExists reports whether err says a key already exists.
 func IsExists(err error) bool {
-	return errors.Is(err, attest.ErrKeyExists) || errors.Is(err, tpmkey.ErrExists) || errors.Is(err, atecc608.ErrSlotLocked)
+	return errors.Is(err, attest.ErrKeyExists) || tpmExists(err) || errors.Is(err, atecc608.ErrSlotLocked)
 }
 
 // IsNotFound reports whether err says there is no key yet.
 func IsNotFound(err error) bool {
-	return errors.Is(err, attest.ErrKeyNotFound) || errors.Is(err, tpmkey.ErrNoKey)
+	return errors.Is(err, attest.ErrKeyNotFound) || tpmNotFound(err)
 }
 
 // ECC608Location is where an ecc608: URI points.
@@ -154,9 +153,10 @@ func Close(s attest.Signer) error {
 
 // Describe says where a signer's key is, for `keys show` and doctor.
 func Describe(s attest.Signer) string {
+	if d, ok := describeTPM(s); ok {
+		return d
+	}
 	switch k := s.(type) {
-	case *tpmkey.Signer:
-		return "TPM 2.0 at " + k.Location().String()
 	case *atecc608.Signer:
 		return k.Dev().String()
 	}

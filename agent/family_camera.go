@@ -1,0 +1,47 @@
+//go:build !nocamera
+
+package agent
+
+import (
+	"fmt"
+
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/camera"
+	"github.com/edge-agent/edge-agent/status"
+)
+
+// CameraBuilt reports whether this build has the camera family; small
+// builds for gateways (-tags nocamera) leave it out.
+const CameraBuilt = true
+
+func buildCameras(cfg *config.Config, o Options) ([]drivers.Driver, error) {
+	var ds []drivers.Driver
+	for i, c := range cfg.Drivers.Camera {
+		opts := camera.DefaultOpts()
+		opts.Dir, opts.Pattern = c.Dir, c.Pattern
+		opts.Settle, opts.Rescan = c.Settle.Duration, c.Rescan.Duration
+		opts.StateDir = cfg.Device.DataDir
+		opts.Logger = o.Logger
+		opts.Now = o.Now
+		d, err := camera.New(c.Name, &opts)
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.camera[%d] (%s): %w", i, c.Name, err)
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// cameraStatus fills ds when d is a camera driver.
+func cameraStatus(d drivers.Driver, ds *status.Driver) bool {
+	c, ok := d.(*camera.Dev)
+	if !ok {
+		return false
+	}
+	s := c.Stats()
+	ds.Family = "camera"
+	ds.Camera = &status.Camera{FilesAttested: s.FilesAttested, LastFile: s.LastFile, LastAttested: s.LastAttested,
+		Errors: s.Errors, LastError: s.LastError, Skipped: s.Skipped, LastSkipped: s.LastSkipped}
+	return true
+}

@@ -1,0 +1,19 @@
+//go:build nosx127x
+
+package agent
+
+import (
+	"errors"
+
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers"
+)
+
+// SX127xBuilt reports whether this build drives SX127x radios: this one
+// (-tags nosx127x, for gateways with a concentrator) does not.
+const SX127xBuilt = false
+
+// ErrNoSX127x is returned for mode = "sx127x" in a build without it.
+var ErrNoSX127x = errors.New(`this build has no SX127x driver (a small-device build made with -tags nosx127x): use mode = "udp", "concentratord" or "mqtt", or install the full build`)
+
+func buildSX127x(config.LoRa, Options) (drivers.Driver, error) { return nil, ErrNoSX127x }
