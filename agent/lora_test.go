@@ -72,6 +72,33 @@ func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 	defer conn.Close()
 	conn.SetReadBuffer(8 << 20)
 
+	// Every datagram gets its PUSH_ACK with the same token. Acks come on
+	// receipt, so read them while sending: 20,000 of them waiting in the
+	// client's socket would overflow its buffer (net.core.rmem_max caps it).
+	type ackResult struct {
+		n   int
+		err error
+	}
+	acksDone := make(chan ackResult, 1)
+	go func() {
+		acks := map[uint16]bool{}
+		buf := make([]byte, 64)
+		conn.SetReadDeadline(time.Now().Add(120 * time.Second))
+		for len(acks) < n {
+			k, err := conn.Read(buf)
+			if err != nil {
+				acksDone <- ackResult{len(acks), err}
+				return
+			}
+			if k != 4 || buf[0] != 2 || buf[3] != 1 {
+				acksDone <- ackResult{len(acks), fmt.Errorf("not a PUSH_ACK: % x", buf[:k])}
+				return
+			}
+			acks[binary.BigEndian.Uint16(buf[1:3])] = true
+		}
+		acksDone <- ackResult{len(acks), nil}
+	}()
+
 	eui := []byte{0xB8, 0x27, 0xEB, 0xFF, 0xFE, 0x5A, 0x17, 0x01}
 	payloads := make([][]byte, n)
 	var cpu0 syscall.Rusage
@@ -89,20 +116,8 @@ func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 		}
 	}
 	sent := time.Since(start)
-
-	// Every datagram gets its PUSH_ACK with the same token.
-	acks := map[uint16]bool{}
-	buf := make([]byte, 64)
-	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-	for len(acks) < n {
-		k, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("after %d PUSH_ACKs: %v", len(acks), err)
-		}
-		if k != 4 || buf[0] != 2 || buf[3] != 1 {
-			t.Fatalf("not a PUSH_ACK: % x", buf[:k])
-		}
-		acks[binary.BigEndian.Uint16(buf[1:3])] = true
+	if r := <-acksDone; r.err != nil {
+		t.Fatalf("after %d PUSH_ACKs: %v", r.n, r.err)
 	}
 	// Acks come on receipt now, so this wait holds the whole pipeline time
 	// (minutes under -race on a loaded machine).
