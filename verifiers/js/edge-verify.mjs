@@ -189,8 +189,8 @@ function verifyRecord (raw) {
 
   checkDeterministic(payloadRaw, 'the payload')
   const c = decode(payloadRaw, { useMaps: true })
-  if (!(c instanceof Map) || ![1, 2, 3, 4, 5, 6, 7].every((k) => c.has(k)) || [...c.keys()].some((k) => !(k >= 1 && k <= 9))) {
-    throw new Bad('the payload does not have the claim keys 1-7 (8, 9 optional)')
+  if (!(c instanceof Map) || ![1, 2, 3, 4, 5, 6, 7].every((k) => c.has(k)) || [...c.keys()].some((k) => !(k >= 1 && k <= 10))) {
+    throw new Bad('the payload does not have the claim keys 1-7 (8, 9, 10 optional)')
   }
   const chain = c.get(1); const seq = BigInt(c.get(2)); const prev = c.get(3); const kind = c.get(5)
   if (!(chain instanceof Uint8Array) || chain.length !== 16 || seq < 1n || !(prev instanceof Uint8Array) ||

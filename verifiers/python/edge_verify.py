@@ -120,8 +120,8 @@ def verify(raw):
 
     claims = cbor2.loads(payload_raw)
     canonical(claims, payload_raw, "the payload")
-    if not isinstance(claims, dict) or not {1, 2, 3, 4, 5, 6, 7} <= set(claims) or not set(claims) <= set(range(1, 10)):
-        raise Bad("the payload does not have the claim keys 1-7 (8, 9 optional)")
+    if not isinstance(claims, dict) or not {1, 2, 3, 4, 5, 6, 7} <= set(claims) or not set(claims) <= set(range(1, 11)):
+        raise Bad("the payload does not have the claim keys 1-7 (8, 9, 10 optional)")
     chain, seq, prev, kind = claims[1], claims[2], claims[3], claims[5]
     if not (isinstance(chain, bytes) and len(chain) == 16 and isinstance(seq, int) and seq >= 1
             and isinstance(prev, bytes) and len(prev) == 32 and isinstance(kind, str) and kind):
