@@ -83,7 +83,7 @@ type devState struct {
 func newAdmitter(a Admission, vouch Voucher) *admitter {
 	ad := &admitter{vouch: vouch, rate: float64(a.DeviceRate), burst: float64(a.DeviceBurst),
 		quota: uint64(a.DeviceQuota), devs: map[string]*devState{}}
-	if len(a.Allow) > 0 {
+	if len(a.Allow) > 0 || a.RefuseUntrusted { // refuse_untrusted: the Voucher admits the rest
 		ad.allow = make(map[string]bool, len(a.Allow))
 		for _, d := range a.Allow {
 			ad.allow[d] = true
@@ -134,7 +134,7 @@ func (a *admitter) admit(rec *attest.Record, now time.Time) (known bool, reason 
 	defer a.mu.Unlock()
 	st := a.devs[dev]
 	if st == nil {
-		if a.allow == nil && len(a.devs) >= maxTracked {
+		if !listed && len(a.devs) >= maxTracked { // fresh keys, vouched or not, are bounded too
 			return false, rejectTooMany
 		}
 		st = a.state(dev)

@@ -33,8 +33,9 @@ type Options struct {
 	// OpenStore opens a store = "postgres://…" URL. Only edge-collector
 	// passes one (collect/pgstore); without it such a config is refused.
 	OpenStore StoreOpener
-	// Vouch admits devices not on admission.allow (manufacturer
-	// certificates); nil = the list alone decides.
+	// Vouch admits devices not on admission.allow; nil = the list alone
+	// decides, or, with admission.refuse_untrusted, the manufacturer
+	// certificates (Trust).
 	Vouch Voucher
 	// Observer receives measurements (edge-collector: Prometheus); nil =
 	// none. A config with metrics_listen needs one.
@@ -54,6 +55,7 @@ type Collector struct {
 	key    crypto.PrivKey
 	sub    *mqtt.Subscriber
 	admit  *admitter
+	trust  *Trust // admission.trusted_manufacturers; nil = identities not checked
 	met    Observer
 	known  chan item // devices this collector knows: served first
 	newDev chan item // devices it has not stored before: shed when full
@@ -126,13 +128,21 @@ func New(o Options) (*Collector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("collect: key: %w", err)
 	}
+	trust, err := LoadTrust(cfg.Admission)
+	if err != nil {
+		return nil, err
+	}
+	vouch := o.Vouch
+	if vouch == nil && trust != nil && cfg.Admission.RefuseUntrusted {
+		vouch = trust
+	}
 	st, err := OpenStore(context.Background(), cfg, o.OpenStore)
 	if err != nil {
 		return nil, err
 	}
 	c := &Collector{
-		cfg: cfg, log: log, now: o.Now, store: st, key: key,
-		admit:   newAdmitter(cfg.Admission, o.Vouch),
+		cfg: cfg, log: log, now: o.Now, store: st, key: key, trust: trust,
+		admit:   newAdmitter(cfg.Admission, vouch),
 		known:   make(chan item, intakeLen),
 		newDev:  make(chan item, cfg.Admission.UnknownQueue),
 		checker: p2p.Checker{MaxClockSkew: cfg.MaxClockSkew.Duration, Now: o.Now},
@@ -153,7 +163,13 @@ func New(o Options) (*Collector, error) {
 		return nil, fmt.Errorf("collect: read what the store holds: %w", err)
 	}
 	c.admit.seed(sum)
-	if len(cfg.Admission.Allow) > 0 && o.Vouch == nil {
+	if trust != nil {
+		if err := trust.Scan(func(w io.Writer) (int, error) { return st.Export(context.Background(), w) }); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if len(cfg.Admission.Allow) > 0 && vouch == nil {
 		// Gossip: records of other devices are not forwarded either.
 		c.checker.Allowed = c.admit.allow
 	}
@@ -276,6 +292,9 @@ func (c *Collector) enqueue(it item) bool {
 	if reason != "" {
 		c.reject(reason)
 		return false
+	}
+	if c.trust != nil {
+		c.trust.Observe(it.rec)
 	}
 	if !known {
 		select {
@@ -575,7 +594,11 @@ func writeFile(path string, data []byte) error {
 
 // Summary returns the per-device summary from the store.
 func (c *Collector) Summary() ([]DeviceSummary, error) {
-	return c.store.Summary(context.Background())
+	sum, err := c.store.Summary(context.Background())
+	if err == nil && c.trust != nil {
+		c.trust.Annotate(sum)
+	}
+	return sum, err
 }
 
 // Forks returns the fork evidence held: for each, the first record stored

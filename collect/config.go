@@ -77,6 +77,13 @@ type Admission struct {
 	// stored before may wait for the database at once; beyond it they are
 	// shed, so known devices keep their throughput under a flood of new ids.
 	UnknownQueue int `toml:"unknown_queue"`
+	// TrustedManufacturers are CA files (PEM): a device whose agent.cert
+	// record holds a certificate for its own key issued under one of them
+	// is genuine. [] = identities are not checked.
+	TrustedManufacturers []string `toml:"trusted_manufacturers"`
+	// RefuseUntrusted admits only genuine devices' records (and every
+	// device's agent.boot and agent.cert). Needs TrustedManufacturers.
+	RefuseUntrusted bool `toml:"refuse_untrusted"`
 }
 
 // DefaultConfig is a collector on all interfaces, port 4001, network
@@ -204,6 +211,14 @@ func (c *Config) problems() []*config.KeyError {
 		if d == "" {
 			bad(fmt.Sprintf("admission.allow[%d]", i), d, "a device id (edge-agent keys show)")
 		}
+	}
+	for i, f := range a.TrustedManufacturers {
+		if !filepath.IsAbs(f) {
+			bad(fmt.Sprintf("admission.trusted_manufacturers[%d]", i), f, "an absolute path to a CA certificate (PEM)")
+		}
+	}
+	if a.RefuseUntrusted && len(a.TrustedManufacturers) == 0 {
+		p = append(p, config.Missing("admission.trusted_manufacturers", "refuse_untrusted needs the CA files that make a device genuine"))
 	}
 	return p
 }

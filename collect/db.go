@@ -154,8 +154,9 @@ type ChainSummary struct {
 
 // DeviceSummary groups the chains of one device.
 type DeviceSummary struct {
-	Device string         `json:"device"`
-	Chains []ChainSummary `json:"chains"`
+	Device   string         `json:"device"`
+	Identity *Identity      `json:"identity,omitempty"` // with admission.trusted_manufacturers: genuine or not
+	Chains   []ChainSummary `json:"chains"`
 }
 
 func summarize(chain []byte, cs *chainState) ChainSummary {
@@ -320,6 +321,9 @@ func PrintSummary(w io.Writer, sum []DeviceSummary) {
 	if len(sum) == 0 {
 		fmt.Fprintln(w, "no records yet")
 		return
+	}
+	if sum[0].Identity != nil {
+		printIdentities(w, sum)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DEVICE\tCHAIN\tRECORDS\tSEQS\tDUPS\tFORKS\tGAPS (announced/unannounced)\tBROKEN LINKS\tLAST SEEN")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/edge-agent/edge-agent/collect"
@@ -63,6 +64,9 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 		return c.Run(ctx)
 	case "status":
 		sum, err := collect.ReadStatus(cfg.DBPath())
+		if err == nil {
+			err = collect.Identify(cfg, sum, exportDB(cfg))
+		}
 		if err != nil {
 			return err
 		}
@@ -85,7 +89,28 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 			return err
 		}
 		fmt.Fprintf(env.stderr, "exported %d records to %s (check them with: edge-agent verify %s)\n", n, *out, *out)
-		return nil
+		return exportIdentities(env, cfg, *out)
 	}
 	return fmt.Errorf("collect: no subcommand %q", sub)
+}
+
+func exportDB(cfg *collect.Config) func(io.Writer) (int, error) {
+	return func(w io.Writer) (int, error) { return collect.ExportDB(cfg.DBPath(), w) }
+}
+
+// exportIdentities writes FILE.identity.json next to an export when the
+// collector checks manufacturer certificates.
+func exportIdentities(env *cliEnv, cfg *collect.Config, out string) error {
+	sum, err := collect.ReadStatus(cfg.DBPath())
+	if err == nil {
+		err = collect.Identify(cfg, sum, exportDB(cfg))
+	}
+	var line string
+	if err == nil {
+		line, err = collect.WriteIdentities(out, sum)
+	}
+	if line != "" {
+		fmt.Fprintln(env.stderr, line)
+	}
+	return err
 }

@@ -174,6 +174,9 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 		}
 		defer st.Close()
 		sum, err := st.Summary(ctx)
+		if err == nil {
+			err = collect.Identify(cfg, sum, storeExport(ctx, st))
+		}
 		if err != nil {
 			return err
 		}
@@ -217,9 +220,27 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 			return fmt.Errorf("export: %w", err)
 		}
 		fmt.Fprintf(stderr, "exported %d records (check them with: edge-agent verify --partial FILE)\n", n)
-		return nil
+		if *out == "-" {
+			return nil
+		}
+		sum, err := st.Summary(ctx)
+		if err == nil {
+			err = collect.Identify(cfg, sum, storeExport(ctx, st))
+		}
+		var line string
+		if err == nil {
+			line, err = collect.WriteIdentities(*out, sum)
+		}
+		if line != "" {
+			fmt.Fprintln(stderr, line)
+		}
+		return err
 	}
 	return nil
+}
+
+func storeExport(ctx context.Context, st collect.Store) func(io.Writer) (int, error) {
+	return func(w io.Writer) (int, error) { return st.Export(ctx, w) }
 }
 
 func storeName(cfg *collect.Config) string {

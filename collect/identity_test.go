@@ -1,0 +1,246 @@
+package collect_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
+	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/uplink/p2p"
+)
+
+type testCA struct {
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
+}
+
+func newCA(t *testing.T, name string) testCA {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return testCA{k, c}
+}
+
+func (ca testCA) issue(t *testing.T, pub crypto.PublicKey, cn string) []byte {
+	return ca.issueUntil(t, pub, cn, time.Now().Add(12*time.Hour))
+}
+
+func (ca testCA) issueUntil(t *testing.T, pub crypto.PublicKey, cn string, notAfter time.Time) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func (ca testCA) file(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644)
+	return p
+}
+
+type deviceChain struct {
+	s    attest.Signer
+	seq  uint64
+	prev [32]byte
+}
+
+func (d *deviceChain) next(t *testing.T, kind string, obs any) []byte {
+	t.Helper()
+	d.seq++
+	c := attest.Claims{Chain: [16]byte{7}, Seq: d.seq, Prev: d.prev, Time: time.Now().UnixNano(), Kind: kind, Source: "agent", Obs: obs}
+	p, err := attest.EncodePayload(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := attest.SignPayload(d.s, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.prev = attest.PayloadHash(p)
+	return raw
+}
+
+func pubOf(t *testing.T, s attest.Signer) crypto.PublicKey {
+	p, err := attest.PublicKey(s.Algorithm(), s.KeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestManufacturerIdentity: devices with a certificate from the trusted
+// manufacturer (an ES256 hardware-style key and an Ed25519 file key) are
+// genuine; one certified by another CA, one with a certificate for another
+// key, an expired one and one without a certificate are not, and with
+// admission.refuse_untrusted only their agent.boot and agent.cert records
+// are stored. After the collector stops, `collect status` (ReadStatus +
+// Identify) finds the same verdicts from the stored agent.cert records, and
+// the export's FILE.identity.json says them.
+func TestManufacturerIdentity(t *testing.T) {
+	trusted, rogue := newCA(t, "Trusted Factory CA"), newCA(t, "Rogue CA")
+	cfg := collect.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Network = "test"
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Memory = 32 * config.MiB
+	cfg.StatusInterval = config.D(0)
+	cfg.Admission.TrustedManufacturers = []string{trusted.file(t)}
+	cfg.Admission.RefuseUntrusted = true
+	col, err := collect.StartInProcess(context.Background(), collect.Options{Config: &cfg, CreateKey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+
+	d := make([]byte, 32)
+	d[31] = 1
+	hw, _ := attesttest.NewES256(d)
+	d[31] = 2
+	hw2, _ := attesttest.NewES256(d)
+	d[31] = 3
+	hw3, _ := attesttest.NewES256(d)
+	d[31] = 4
+	hw4, _ := attesttest.NewES256(d)
+	file, _ := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), rand.Reader)
+	noCert, _ := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k2"), rand.Reader)
+	devices := []wantDevice{
+		{"es256 genuine", hw, trusted.issue(t, pubOf(t, hw), "hw"), collect.IdentityGenuine, 3},
+		{"ed25519 genuine", file, trusted.issue(t, pubOf(t, file), "file"), collect.IdentityGenuine, 3},
+		{"untrusted ca", hw2, rogue.issue(t, pubOf(t, hw2), "rogue"), collect.IdentityNotGenuine, 2},
+		{"cert of another key", hw3, trusted.issue(t, pubOf(t, hw), "stolen"), collect.IdentityNotGenuine, 2},
+		{"expired cert", hw4, trusted.issueUntil(t, pubOf(t, hw4), "old", time.Now().Add(-time.Minute)), collect.IdentityNotGenuine, 2},
+		{"no cert", noCert, nil, collect.IdentityNoCert, 1},
+	}
+
+	relay, _ := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "relay"), rand.Reader)
+	key, _ := p2p.HostKey(relay)
+	n, err := p2p.NewNode(p2p.NodeOpts{Key: key, Network: "test", Bootstrap: col.Addrs(), BackoffMin: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 20*time.Second, "the collector in the topic", func() bool { return len(n.RecordPeers()) > 0 })
+
+	chains := make([]*deviceChain, len(devices))
+	want := uint64(0)
+	for i, dv := range devices {
+		chains[i] = &deviceChain{s: dv.s}
+		n.PublishRecord(ctx, chains[i].next(t, attest.KindBoot, attest.Boot{Version: "t", Reason: attest.BootNewChain}))
+		want++
+		if dv.cert != nil {
+			n.PublishRecord(ctx, chains[i].next(t, attest.KindCert, attest.Cert{DER: dv.cert}))
+			want++
+		}
+	}
+	waitFor(t, 20*time.Second, "boot and cert records", func() bool { return col.Stats().Accepted == want })
+	for i := range devices {
+		n.PublishRecord(ctx, chains[i].next(t, "test.count", map[string]any{"n": 1}))
+	}
+	waitFor(t, 20*time.Second, "the counter records", func() bool {
+		s := col.Stats()
+		return s.Accepted == want+2 && s.Rejected == 4
+	})
+
+	sum, err := col.Summary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, sum, devices)
+	col.Close()
+
+	// What `collect status` and `collect export --out FILE` do, from the
+	// stopped collector's database.
+	sum, err = collect.ReadStatus(cfg.DBPath())
+	if err == nil {
+		err = collect.Identify(&cfg, sum, func(w io.Writer) (int, error) { return collect.ExportDB(cfg.DBPath(), w) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, sum, devices)
+	var buf bytes.Buffer
+	collect.PrintSummary(&buf, sum)
+	for _, want := range []string{"IDENTITY", "CN=hw", "not genuine: certificate is for another key", "not genuine: not from a trusted manufacturer", "expired", "no certificate"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, buf.String())
+		}
+	}
+	out := filepath.Join(t.TempDir(), "export.cbor")
+	line, err := collect.WriteIdentities(out, sum)
+	if err != nil || !strings.Contains(line, "2 genuine, 3 not genuine, 1 with no certificate") {
+		t.Fatalf("WriteIdentities: %q, %v", line, err)
+	}
+	b, err := os.ReadFile(out + ".identity.json")
+	var ids []struct {
+		Device   string
+		Identity collect.Identity
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &ids)
+	}
+	if err != nil || len(ids) != len(devices) {
+		t.Fatalf("identity.json: %d entries, %v:\n%s", len(ids), err, b)
+	}
+	for _, e := range ids {
+		if e.Device == hw.DeviceID() && e.Identity.Status != collect.IdentityGenuine {
+			t.Errorf("identity.json: %+v", e)
+		}
+	}
+}
+
+type wantDevice = struct {
+	name   string
+	s      attest.Signer
+	cert   []byte
+	status string
+	stored uint64
+}
+
+func check(t *testing.T, sum []collect.DeviceSummary, devices []wantDevice) {
+	t.Helper()
+	byDev := map[string]collect.DeviceSummary{}
+	for _, s := range sum {
+		byDev[s.Device] = s
+	}
+	for _, dv := range devices {
+		s, ok := byDev[dv.s.DeviceID()]
+		if !ok || s.Identity == nil {
+			t.Fatalf("%s: no summary or identity: %+v", dv.name, s)
+		}
+		if s.Identity.Status != dv.status || s.Chains[0].Records != dv.stored {
+			t.Errorf("%s: identity %+v, %d records stored; want %q and %d", dv.name, s.Identity, s.Chains[0].Records, dv.status, dv.stored)
+		}
+		t.Logf("%s: %s %s", dv.name, s.Identity.Status, s.Identity.Reason)
+	}
+}
