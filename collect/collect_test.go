@@ -134,6 +134,8 @@ func TestParseConfig(t *testing.T) {
 		{"too large", "version = 1\ndata_dir = \"/tmp/c\"\n#" + strings.Repeat("x", 2<<20) + "\n", "larger than"},
 		{"postgres url", "version = 1\ndata_dir = \"/tmp/c\"\nstore = \"mysql://x\"\n", "store at line 3"},
 		{"allow list", "version = 1\ndata_dir = \"/tmp/c\"\n[admission]\nallow = [\"\"]\n", "admission.allow[0]"},
+		{"refuse_untrusted alone", "version = 1\ndata_dir = \"/tmp/c\"\n[admission]\nrefuse_untrusted = true\n", "admission.trusted_manufacturers"},
+		{"relative manufacturer CA", "version = 1\ndata_dir = \"/tmp/c\"\n[admission]\ntrusted_manufacturers = [\"ca.pem\"]\n", "admission.trusted_manufacturers[0] at line 4"},
 		{"relative data_dir", "version = 1\ndata_dir = \"c\"\n", "data_dir"},
 		{"mqtt without client id", "version = 1\ndata_dir = \"/tmp/c\"\n[mqtt]\nenabled = true\nservers = [\"tcp://127.0.0.1:1883\"]\n", "client_id"},
 		{"bad duration", "version = 1\ndata_dir = \"/tmp/c\"\nmax_clock_skew = 5\n", "max_clock_skew"},

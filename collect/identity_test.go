@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"os"
@@ -242,5 +243,42 @@ func check(t *testing.T, sum []collect.DeviceSummary, devices []wantDevice) {
 			t.Errorf("%s: identity %+v, %d records stored; want %q and %d", dv.name, s.Identity, s.Chains[0].Records, dv.status, dv.stored)
 		}
 		t.Logf("%s: %s %s", dv.name, s.Identity.Status, s.Identity.Reason)
+	}
+}
+
+// TestTrustReprovisioned: the newest agent.cert decides, whatever order the
+// records arrive in; boot and cert records are vouched for, the rest only
+// for a genuine device; a CA file without a certificate is a config error.
+func TestTrustReprovisioned(t *testing.T) {
+	trusted, rogue := newCA(t, "Trusted Factory CA"), newCA(t, "Rogue CA")
+	tr, err := collect.LoadTrust(collect.Admission{TrustedManufacturers: []string{trusted.file(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), rand.Reader)
+	dc := &deviceChain{s: s}
+	rec := func(raw []byte) *attest.Record {
+		r, err := attest.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	boot := rec(dc.next(t, attest.KindBoot, attest.Boot{Version: "t", Reason: attest.BootNewChain}))
+	good := rec(dc.next(t, attest.KindCert, attest.Cert{DER: trusted.issue(t, pubOf(t, s), "d")}))
+	data := rec(dc.next(t, "test.count", map[string]any{"n": 1}))
+	bad := rec(dc.next(t, attest.KindCert, attest.Cert{DER: rogue.issue(t, pubOf(t, s), "d")}))
+	if !tr.Vouches(boot) || tr.Vouches(data) || tr.Of(s.DeviceID()).Status != collect.IdentityNoCert {
+		t.Fatal("before any certificate: boot vouched, data not, no certificate")
+	}
+	tr.Observe(bad)
+	tr.Observe(good) // older: ignored
+	if id := tr.Of(s.DeviceID()); id.Status != collect.IdentityNotGenuine || tr.Vouches(data) || !tr.Vouches(good) {
+		t.Fatalf("after the newer rogue certificate: %+v", id)
+	}
+	bad2 := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(bad2, []byte("not a certificate\n"), 0o644)
+	if _, err := collect.LoadTrust(collect.Admission{TrustedManufacturers: []string{bad2}}); !errors.Is(err, collect.ErrConfig) || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("LoadTrust(garbage) = %v", err)
 	}
 }
