@@ -26,6 +26,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -90,6 +91,9 @@ type Dev struct {
 	name string
 	o    Opts
 	log  *slog.Logger
+
+	running atomic.Bool
+	first   *drivers.Outcome // the first poll's verdict, for Probe while running
 
 	mu sync.Mutex
 	st Stats
@@ -163,7 +167,7 @@ func New(name string, o *Opts) (*Dev, error) {
 	case opts.Interval < 0 || opts.Timeout < 0 || opts.MaxPowerW < 0:
 		return nil, bad("interval, timeout or max_power_w", "", "must not be negative")
 	}
-	return &Dev{name: name, o: opts, log: opts.Logger,
+	return &Dev{name: name, o: opts, log: opts.Logger, first: drivers.NewOutcome(),
 		st: Stats{Errors: map[string]uint64{}, Flags: map[string]uint64{}}}, nil
 }
 
@@ -270,14 +274,15 @@ func errKey(err error) string {
 	return "other"
 }
 
-// Probe implements drivers.Prober: one poll.
+// Probe implements drivers.Prober: one poll. While Run holds the line it
+// waits for Run's first poll instead: two masters on one bus collide.
 func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
+	if d.running.Load() {
+		return d.first.Wait(ctx)
+	}
 	t, err := d.open(ctx)
 	if err != nil {
-		if errors.Is(err, ErrNoDevice) {
-			return drivers.Skipped, err
-		}
-		return drivers.Failed, err
+		return probeOutcome(err), err
 	}
 	defer t.close()
 	var m sunspecModel
@@ -292,6 +297,13 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 	return drivers.Loaded, nil
 }
 
+func probeOutcome(err error) drivers.Probe {
+	if errors.Is(err, ErrNoDevice) {
+		return drivers.Skipped
+	}
+	return drivers.Failed
+}
+
 func (d *Dev) poll(ctx context.Context, t transport, m sunspecModel) (drivers.EnergySample, error) {
 	if d.o.Profile == ProfileSunSpec {
 		return pollSunSpec(ctx, t, m)
@@ -304,12 +316,15 @@ func (d *Dev) poll(ctx context.Context, t transport, m sunspecModel) (drivers.En
 // late answer would be taken for the next request's. Run returns nil when
 // ctx is done, or an error only if emit fails.
 func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
+	d.running.Store(true)
+	defer d.running.Store(false)
 	var (
 		t       transport
 		model   sunspecModel
 		last    *drivers.EnergySample
 		lastAt  time.Time
 		limited time.Time
+		failed  int // polls failed in a row
 	)
 	defer func() {
 		if t != nil {
@@ -343,7 +358,15 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 			return nil
 		}
 		if err != nil {
-			err = d.hint(err)
+			// One CRC error or timeout is line noise; three in a row are a
+			// verdict for Probe.
+			failed++
+			if !errors.Is(err, ErrNoDevice) {
+				err = d.hint(err)
+			}
+			if failed >= 3 {
+				d.first.Set(probeOutcome(err), err)
+			}
 			d.mu.Lock()
 			d.st.Errors[errKey(err)]++
 			d.st.LastError = err.Error()
@@ -359,6 +382,8 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 			}
 			continue
 		}
+		failed = 0
+		d.first.Set(drivers.Loaded, nil)
 		at := d.o.Now()
 		if last != nil {
 			s.Flags = checkCounters(*last, s, at.Sub(lastAt), d.o.MaxPowerW)

@@ -170,6 +170,9 @@ func TestFaults(t *testing.T) {
 	d, _ = New("meter", opts(TransportRTU, path, ProfileSDM630))
 	c := run(t, d)
 	waitFor(t, "a sample after CRC errors", func() bool { return len(c.samples()) > 0 })
+	if p, err := d.Probe(context.Background()); p != drivers.Loaded {
+		t.Errorf("probe while running: %v %v", p, err) // the first poll failed on CRC: it must not decide
+	}
 	if st := d.Stats(); st.Errors["crc"] == 0 {
 		t.Errorf("crc errors not counted: %+v", st)
 	}

@@ -31,6 +31,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -103,6 +104,9 @@ type Dev struct {
 	pids []pid
 	log  *slog.Logger
 
+	running atomic.Bool
+	first   *drivers.Outcome // the first session's verdict, for Probe while running
+
 	mu      sync.Mutex
 	st      Stats
 	vinDone bool
@@ -156,7 +160,7 @@ func New(name string, o *Opts) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dev{name: name, o: opts, pids: ps, log: opts.Logger,
+	return &Dev{name: name, o: opts, pids: ps, log: opts.Logger, first: drivers.NewOutcome(),
 		st: Stats{State: StateDisconnected, Quirks: map[string]uint64{}}}, nil
 }
 
@@ -192,22 +196,32 @@ func (d *Dev) setState(state string, err error) {
 }
 
 // Probe implements drivers.Prober: it opens the port and asks AT Z (at each
-// baud rate), nothing that touches the car.
+// baud rate), nothing that touches the car. While Run holds the port it
+// waits for Run's first connection instead.
 func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
+	if d.running.Load() {
+		return d.first.Wait(ctx)
+	}
 	a, err := d.connect(ctx)
 	if err != nil {
-		if errors.Is(err, ErrNoDevice) {
-			return drivers.Skipped, err
-		}
-		return drivers.Failed, err
+		return probeOutcome(err), err
 	}
 	a.close()
 	return drivers.Loaded, nil
 }
 
+func probeOutcome(err error) drivers.Probe {
+	if errors.Is(err, ErrNoDevice) {
+		return drivers.Skipped
+	}
+	return drivers.Failed
+}
+
 // Run implements drivers.Driver. An unplugged or silent adapter is retried
 // every IdleRetry until ctx is done; Run returns only nil.
 func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
+	d.running.Store(true)
+	defer d.running.Store(false)
 	first := true
 	for {
 		if !first {
@@ -417,9 +431,13 @@ func isReadErr(err error) bool {
 func (d *Dev) session(ctx context.Context, emit drivers.Emit) error {
 	a, err := d.connect(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			d.first.Set(probeOutcome(err), err)
+		}
 		return err
 	}
 	defer a.close()
+	d.first.Set(drivers.Loaded, nil)
 	d.log.Info("adapter ready", "device", d.o.Device, "baud", d.Stats().Baud, "adapter", d.Stats().Adapter)
 	for ctx.Err() == nil {
 		offered, err := a.discover(ctx)

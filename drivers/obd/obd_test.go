@@ -205,6 +205,9 @@ func TestAdapterClones(t *testing.T) {
 			if s.SpeedKmh == nil || *s.SpeedKmh != 50 || *s.RPM != 1726 || *s.CoolantC != 83 || s.FuelPct != nil || s.OdometerKm != nil {
 				t.Errorf("sample = %+v", s)
 			}
+			if p, err := d.Probe(context.Background()); p != drivers.Loaded {
+				t.Errorf("probe while running: %v %v", p, err)
+			}
 			st := d.Stats()
 			if st.State != StateOK || st.Baud != tt.baud || !reflect.DeepEqual(st.Offered, []string{PIDSpeed, PIDRPM, PIDCoolant, PIDFuel}) {
 				t.Errorf("stats = %+v", st)
