@@ -73,6 +73,7 @@ func DefaultOpts() Opts {
 // Stats is the driver's state for status and doctor.
 type Stats struct {
 	Connected bool
+	Profile   string
 	Model     uint16 // SunSpec model found
 	Polls     uint64 // successful
 	LastAt    time.Time
@@ -168,7 +169,7 @@ func New(name string, o *Opts) (*Dev, error) {
 		return nil, bad("interval, timeout or max_power_w", "", "must not be negative")
 	}
 	return &Dev{name: name, o: opts, log: opts.Logger, first: drivers.NewOutcome(),
-		st: Stats{Errors: map[string]uint64{}, Flags: map[string]uint64{}}}, nil
+		st: Stats{Profile: opts.Profile, Errors: map[string]uint64{}, Flags: map[string]uint64{}}}, nil
 }
 
 func parity(p string) serial.Parity {
