@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -100,11 +101,11 @@ func (r reply) frames() ([]frame, error) {
 	for _, l := range r.lines {
 		fr := frame{index: -1}
 		if i := strings.IndexByte(l, ':'); i > 0 && i <= 2 {
-			var n int
-			if _, err := fmt.Sscanf(l[:i], "%X", &n); err != nil {
+			n, err := strconv.ParseUint(l[:i], 16, 8)
+			if err != nil {
 				return nil, fmt.Errorf("obd: line %q: %w", l, ErrMalformed)
 			}
-			fr.index, l = n, l[i+1:]
+			fr.index, l = int(n), l[i+1:]
 		}
 		h := strings.ReplaceAll(l, " ", "")
 		if fr.index < 0 && len(h) == 3 && len(r.lines) > 1 {
