@@ -163,7 +163,7 @@ func demoSummary(w io.Writer, dir, outDir string) error {
 	sort.Strings(names)
 	fmt.Fprintf(w, "\ndelivered %d signed records in %d files under %s:\n", total, len(files), outDir)
 	for _, k := range names {
-		fmt.Fprintf(w, "  %-12s %6d\n", k, kinds[k])
+		fmt.Fprintf(w, "  %-14s %6d\n", k, kinds[k])
 	}
 	fmt.Fprintf(w, "  %d records carry a GNSS location stamp\n\n", located)
 	writeReport(w, rep)
