@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"sync"
@@ -305,11 +306,26 @@ func probeOutcome(err error) drivers.Probe {
 	return drivers.Failed
 }
 
+// poll reads one sample. A NaN or infinite value (an Eastron float
+// register the meter has not filled yet, a wrong profile) fails the poll:
+// it cannot be signed as a reading.
 func (d *Dev) poll(ctx context.Context, t transport, m sunspecModel) (drivers.EnergySample, error) {
+	var s drivers.EnergySample
+	var err error
 	if d.o.Profile == ProfileSunSpec {
-		return pollSunSpec(ctx, t, m)
+		s, err = pollSunSpec(ctx, t, m)
+	} else {
+		s, err = pollSDM(ctx, t, d.o.Profile)
 	}
-	return pollSDM(ctx, t, d.o.Profile)
+	if err != nil {
+		return s, err
+	}
+	for _, v := range []*float64{s.ImportWh, s.ExportWh, &s.PowerW, &s.VoltageV, &s.CurrentA, &s.FreqHz} {
+		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+			return s, fmt.Errorf("energy: %s value %v is not a number: check the profile: %w", d.o.Profile, *v, ErrMalformed)
+		}
+	}
+	return s, nil
 }
 
 // Run implements drivers.Driver. Poll errors are counted and retried at the

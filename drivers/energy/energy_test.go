@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -176,6 +177,9 @@ func TestFaults(t *testing.T) {
 	if st := d.Stats(); st.Errors["crc"] == 0 {
 		t.Errorf("crc errors not counted: %+v", st)
 	}
+	s.setFloat(sdmFrequency, float32(math.NaN()))
+	waitFor(t, "a NaN refused", func() bool { return d.Stats().Errors["malformed"] > 0 })
+	s.setFloat(sdmFrequency, 50)
 	s.mu.Lock()
 	s.silent = true
 	s.mu.Unlock()
