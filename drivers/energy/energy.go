@@ -169,7 +169,7 @@ func New(name string, o *Opts) (*Dev, error) {
 	case opts.Interval < 0 || opts.Timeout < 0 || opts.MaxPowerW < 0:
 		return nil, bad("interval, timeout or max_power_w", "", "must not be negative")
 	}
-	return &Dev{name: name, o: opts, log: opts.Logger, first: drivers.NewOutcome(),
+	return &Dev{name: name, o: opts, log: opts.Logger.With("component", "energy", "driver", name), first: drivers.NewOutcome(),
 		st: Stats{Profile: opts.Profile, Errors: map[string]uint64{}, Flags: map[string]uint64{}}}, nil
 }
 

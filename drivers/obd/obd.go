@@ -160,7 +160,7 @@ func New(name string, o *Opts) (*Dev, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dev{name: name, o: opts, pids: ps, log: opts.Logger, first: drivers.NewOutcome(),
+	return &Dev{name: name, o: opts, pids: ps, log: opts.Logger.With("component", "obd", "driver", name), first: drivers.NewOutcome(),
 		st: Stats{State: StateDisconnected, Quirks: map[string]uint64{}}}, nil
 }
 
