@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/energy"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
+	"github.com/edge-agent/edge-agent/drivers/obd"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -177,6 +179,17 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			e.Chip, e.At, e.TempC, e.PressurePa, e.HumidityPct = s.Chip, at, s.TempC, s.PressurePa, s.HumidityPct
 		}
 		ds.Env = e
+	case *obd.Dev:
+		s := d.Stats()
+		ds.Family = "obd"
+		ds.OBD = &status.OBD{State: s.State, Baud: s.Baud, Adapter: s.Adapter, Protocol: s.Protocol, Offered: s.Offered,
+			Samples: s.Samples, LastAt: s.LastAt, Quirks: s.Quirks, Reconnect: s.Reconnect, LastError: s.LastError}
+	case *energy.Dev:
+		s := d.Stats()
+		ds.Family = "energy"
+		ds.Energy = &status.Energy{Connected: s.Connected, Profile: s.Profile, Model: s.Model, Polls: s.Polls,
+			LastAt: s.LastAt, ImportWh: s.Last.ImportWh, ExportWh: s.Last.ExportWh, PowerW: s.Last.PowerW,
+			Errors: s.Errors, Flags: s.Flags, LastError: s.LastError}
 	}
 	return ds
 }

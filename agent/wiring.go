@@ -7,10 +7,12 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/energy"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
+	"github.com/edge-agent/edge-agent/drivers/obd"
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -143,7 +145,41 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		}
 		ds = append(ds, d)
 	}
+	for i, c := range cfg.Drivers.OBD {
+		d, err := obd.New(c.Name, obdOpts(c, o))
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.obd[%d] (%s): %w", i, c.Name, err)
+		}
+		ds = append(ds, d)
+	}
+	for i, c := range cfg.Drivers.Energy {
+		d, err := energy.New(c.Name, energyOpts(c, o))
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.energy[%d] (%s): %w", i, c.Name, err)
+		}
+		ds = append(ds, d)
+	}
 	return ds, nil
+}
+
+func obdOpts(c config.OBD, o Options) *obd.Opts {
+	opts := obd.DefaultOpts()
+	opts.Device, opts.PIDs = c.Device, c.PIDs
+	if c.Baud != 0 {
+		opts.Bauds = []int{c.Baud}
+	}
+	opts.Interval, opts.IdleRetry, opts.DTCInterval = c.Interval.Duration, c.IdleRetry.Duration, c.DTCInterval.Duration
+	opts.NoVIN, opts.VINHash = c.VIN == "off", c.VIN == "hash"
+	opts.Logger = o.Logger // the driver adds its component and name
+	opts.Now = o.Now
+	return &opts
+}
+
+func energyOpts(c config.Energy, o Options) *energy.Opts {
+	return &energy.Opts{Transport: c.Transport, Device: c.Device, Baud: c.Baud, Parity: c.Parity, StopBits: c.StopBits,
+		Addr: c.Addr, Slave: c.Slave, Profile: c.Profile, SunSpecBase: c.SunSpecBase, MaxPowerW: float64(c.MaxPowerW),
+		Interval: c.Interval.Duration, Timeout: c.Timeout.Duration,
+		Logger: o.Logger, Now: o.Now}
 }
 
 func buildLoRa(l config.LoRa, o Options) (drivers.Driver, error) {
