@@ -13,7 +13,6 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
-	"github.com/edge-agent/edge-agent/drivers/obd"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -153,7 +152,7 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			ds.Reason = probe.Err.Error()
 		}
 	}
-	if cameraStatus(d, &ds) {
+	if cameraStatus(d, &ds) || obdStatus(d, &ds) {
 		return ds
 	}
 	switch d := d.(type) {
@@ -179,11 +178,6 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			e.Chip, e.At, e.TempC, e.PressurePa, e.HumidityPct = s.Chip, at, s.TempC, s.PressurePa, s.HumidityPct
 		}
 		ds.Env = e
-	case *obd.Dev:
-		s := d.Stats()
-		ds.Family = "obd"
-		ds.OBD = &status.OBD{State: s.State, Baud: s.Baud, Adapter: s.Adapter, Protocol: s.Protocol, Offered: s.Offered,
-			Samples: s.Samples, LastAt: s.LastAt, Quirks: s.Quirks, Reconnect: s.Reconnect, LastError: s.LastError}
 	case *energy.Dev:
 		s := d.Stats()
 		ds.Family = "energy"

@@ -12,7 +12,6 @@ import (
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
-	"github.com/edge-agent/edge-agent/drivers/obd"
 	"github.com/edge-agent/edge-agent/drivers/sim"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -145,13 +144,11 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		}
 		ds = append(ds, d)
 	}
-	for i, c := range cfg.Drivers.OBD {
-		d, err := obd.New(c.Name, obdOpts(c, o))
-		if err != nil {
-			return nil, fmt.Errorf("agent: drivers.obd[%d] (%s): %w", i, c.Name, err)
-		}
-		ds = append(ds, d)
+	obds, err := buildOBDs(cfg, o)
+	if err != nil {
+		return nil, err
 	}
+	ds = append(ds, obds...)
 	for i, c := range cfg.Drivers.Energy {
 		d, err := energy.New(c.Name, energyOpts(c, o))
 		if err != nil {
@@ -160,19 +157,6 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		ds = append(ds, d)
 	}
 	return ds, nil
-}
-
-func obdOpts(c config.OBD, o Options) *obd.Opts {
-	opts := obd.DefaultOpts()
-	opts.Device, opts.PIDs = c.Device, c.PIDs
-	if c.Baud != 0 {
-		opts.Bauds = []int{c.Baud}
-	}
-	opts.Interval, opts.IdleRetry, opts.DTCInterval = c.Interval.Duration, c.IdleRetry.Duration, c.DTCInterval.Duration
-	opts.NoVIN, opts.VINHash = c.VIN == "off", c.VIN == "hash"
-	opts.Logger = o.Logger // the driver adds its component and name
-	opts.Now = o.Now
-	return &opts
 }
 
 func energyOpts(c config.Energy, o Options) *energy.Opts {

@@ -9,7 +9,6 @@ import (
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers/energy"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
-	"github.com/edge-agent/edge-agent/drivers/obd"
 )
 
 // Setup is what the config says the box should have, in the terms the checks
@@ -90,13 +89,7 @@ func LoadSetup(path string) Setup {
 	// A/B wires (timeouts), parity (CRC errors) or profile (exceptions).
 	for _, o := range s.Config.Drivers.OBD {
 		s.Devices = append(s.Devices, Device{Driver: o.Name, What: "OBD-II adapter (ELM327, serial)", Path: o.Device})
-		s.listen(o.Name, func(ctx context.Context) error {
-			d, err := obd.New(o.Name, &obd.Opts{Device: o.Device, Bauds: obdBauds(o.Baud), PIDs: o.PIDs})
-			if err == nil {
-				_, err = d.Probe(ctx)
-			}
-			return err
-		})
+		s.listen(o.Name, probeOBD(o))
 	}
 	for _, e := range s.Config.Drivers.Energy {
 		if e.Transport == "tcp" {
@@ -184,13 +177,6 @@ func (s *Setup) listen(name string, f func(context.Context) error) {
 		s.Listen = map[string]func(context.Context) error{}
 	}
 	s.Listen[name] = f
-}
-
-func obdBauds(b int) []int {
-	if b == 0 {
-		return nil // the driver's 38400, then 9600
-	}
-	return []int{b}
 }
 
 func gnssListener(g config.GNSS) func(ctx context.Context) error {
