@@ -26,6 +26,9 @@ func Omitted() []string {
 	if !keys.TPMBuilt {
 		out = append(out, "TPM 2.0 keys (tpm:)")
 	}
+	if !OBDBuilt {
+		out = append(out, "OBD-II adapters ([[drivers.obd]])")
+	}
 	if !MetricsBuilt {
 		out = append(out, "Prometheus metrics (status.metrics_listen)")
 	}

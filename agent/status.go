@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/energy"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
@@ -151,7 +152,7 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			ds.Reason = probe.Err.Error()
 		}
 	}
-	if cameraStatus(d, &ds) {
+	if cameraStatus(d, &ds) || obdStatus(d, &ds) {
 		return ds
 	}
 	switch d := d.(type) {
@@ -177,6 +178,12 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			e.Chip, e.At, e.TempC, e.PressurePa, e.HumidityPct = s.Chip, at, s.TempC, s.PressurePa, s.HumidityPct
 		}
 		ds.Env = e
+	case *energy.Dev:
+		s := d.Stats()
+		ds.Family = "energy"
+		ds.Energy = &status.Energy{Connected: s.Connected, Profile: s.Profile, Model: s.Model, Polls: s.Polls,
+			LastAt: s.LastAt, ImportWh: s.Last.ImportWh, ExportWh: s.Last.ExportWh, PowerW: s.Last.PowerW,
+			Errors: s.Errors, Flags: s.Flags, LastError: s.LastError}
 	}
 	return ds
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/energy"
 	"github.com/edge-agent/edge-agent/drivers/env"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 	"github.com/edge-agent/edge-agent/drivers/lora"
@@ -143,7 +144,26 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 		}
 		ds = append(ds, d)
 	}
+	obds, err := buildOBDs(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	ds = append(ds, obds...)
+	for i, c := range cfg.Drivers.Energy {
+		d, err := energy.New(c.Name, energyOpts(c, o))
+		if err != nil {
+			return nil, fmt.Errorf("agent: drivers.energy[%d] (%s): %w", i, c.Name, err)
+		}
+		ds = append(ds, d)
+	}
 	return ds, nil
+}
+
+func energyOpts(c config.Energy, o Options) *energy.Opts {
+	return &energy.Opts{Transport: c.Transport, Device: c.Device, Baud: c.Baud, Parity: c.Parity, StopBits: c.StopBits,
+		Addr: c.Addr, Slave: c.Slave, Profile: c.Profile, SunSpecBase: c.SunSpecBase, MaxPowerW: float64(c.MaxPowerW),
+		Interval: c.Interval.Duration, Timeout: c.Timeout.Duration,
+		Logger: o.Logger, Now: o.Now}
 }
 
 func buildLoRa(l config.LoRa, o Options) (drivers.Driver, error) {

@@ -77,6 +77,18 @@ func knownClaims() []struct {
 			Boot: boot, TQ: &TimeQuality{Source: TimeGNSS, OffsetNS: ptr(int64(42_000_000))}}},
 		{"unsynced", Claims{Chain: chain, Seq: 602, Prev: prev, Time: 86_400_000_000_000, Kind: drivers.KindCounter, Source: "sim",
 			Obs: drivers.Counter{N: 1}, Boot: boot, TQ: &TimeQuality{Source: TimeUnsync}}},
+		// Issue #20: vehicle and energy records. An odometer-less car (no
+		// odo_km), a hashed VIN, a flagged meter counter signed as read.
+		{"vehicle-obd", Claims{Chain: chain, Seq: 604, Prev: prev, Time: 1_750_000_008_000_000_000, Kind: drivers.KindVehicleOBD, Source: "car",
+			Obs: drivers.VehicleOBD{Protocol: "A6", SpeedKmh: drivers.F64(50), RPM: drivers.F64(1726), CoolantC: drivers.F64(83), FuelPct: drivers.F64(100)},
+			Loc: loc, Boot: boot}},
+		{"vehicle-vin", Claims{Chain: chain, Seq: 605, Prev: prev, Time: 1_750_000_009_000_000_000, Kind: drivers.KindVehicleVIN, Source: "car",
+			Obs: drivers.VehicleVIN{SHA256: prev[:]}, Boot: boot}},
+		{"vehicle-dtc", Claims{Chain: chain, Seq: 606, Prev: prev, Time: 1_750_000_010_000_000_000, Kind: drivers.KindVehicleDTC, Source: "car",
+			Obs: drivers.VehicleDTC{Codes: []string{"P0133", "U0123"}}, Boot: boot}},
+		{"energy", Claims{Chain: chain, Seq: 607, Prev: prev, Time: 1_750_000_011_000_000_000, Kind: drivers.KindEnergySample, Source: "meter",
+			Obs: drivers.EnergySample{Profile: "sdm630", ImportWh: drivers.F64(900_000), ExportWh: drivers.F64(10_250), PowerW: 2824,
+				VoltageV: 230.5, CurrentA: 12.25, FreqHz: 50, Flags: []string{"import_back"}}, Boot: boot}},
 		{"ntp", Claims{Chain: chain, Seq: 603, Prev: prev, Time: 1_750_000_007_000_000_000, Kind: drivers.KindCounter, Source: "sim",
 			Obs: drivers.Counter{N: 2}, Boot: boot, TQ: &TimeQuality{Source: TimeNTP, OffsetNS: ptr(int64(-3_000_000)), MaxErrorNS: ptr(int64(16_000_000))}}},
 		{"update", Claims{Chain: chain, Seq: 604, Prev: prev, Time: 1_750_000_006_000_000_000, Kind: KindUpdate, Source: "agent",

@@ -80,12 +80,14 @@ type Drivers struct {
 	Env    []Env    `toml:"env"`    // [[drivers.env]]
 	Camera []Camera `toml:"camera"` // [[drivers.camera]]
 	LoRa   []LoRa   `toml:"lora"`   // [[drivers.lora]]
+	OBD    []OBD    `toml:"obd"`    // [[drivers.obd]]
+	Energy []Energy `toml:"energy"` // [[drivers.energy]]
 }
 
 // Sim is a simulated source, for the demo, tests and bench.
 type Sim struct {
 	Name     string   `toml:"name"`      // unique across all drivers; [a-z0-9_.-]{1,32}; becomes the record's source
-	Kind     string   `toml:"kind"`      // gnss | lora | env | camera | counter
+	Kind     string   `toml:"kind"`      // gnss | lora | env | camera | counter | obd | energy
 	Interval Duration `toml:"interval"`  // time between observations
 	NMEAFile string   `toml:"nmea_file"` // gnss only: replay this file ("" = built-in track)
 	Dir      string   `toml:"dir"`       // camera only: where segments are written ("" = <data_dir>/sim-camera)
@@ -128,7 +130,7 @@ const (
 var (
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"auto", "text", "json"}
-	simKinds   = []string{"gnss", "lora", "env", "camera", "counter"}
+	simKinds   = []string{"gnss", "lora", "env", "camera", "counter", "obd", "energy"}
 )
 
 // Default returns the configuration used for every key the file does not set.
@@ -374,6 +376,12 @@ func (d Drivers) instances() []instance {
 	for i, l := range d.LoRa {
 		out = append(out, instance{fmt.Sprintf("drivers.lora[%d]", i), l.Name})
 	}
+	for i, o := range d.OBD {
+		out = append(out, instance{fmt.Sprintf("drivers.obd[%d]", i), o.Name})
+	}
+	for i, e := range d.Energy {
+		out = append(out, instance{fmt.Sprintf("drivers.energy[%d]", i), e.Name})
+	}
 	return out
 }
 
@@ -412,6 +420,12 @@ func (d Drivers) check(k string, c *Config) []*KeyError {
 			}
 			listens[l.Listen] = key
 		}
+	}
+	for i, o := range d.OBD {
+		p = append(p, o.check(fmt.Sprintf("%s.obd[%d]", k, i))...)
+	}
+	for i, e := range d.Energy {
+		p = append(p, e.check(fmt.Sprintf("%s.energy[%d]", k, i))...)
 	}
 	first := map[string]string{}
 	for _, in := range d.instances() {

@@ -181,7 +181,7 @@ func hardwareTOML() string {
 #dir = "/media/dashcam"
 #pattern = "*.mp4"
 #
-`+loraTOML()+`
+`+loraTOML()+vehicleEnergyTOML()+`
 `, quoteList(gnssSources), g.Source, g.Device, g.Baud, g.UBX, g.GPSDAddr, quoteList(gnssChecksums), g.Checksum, g.Interval.String(),
 		e.Bus, e.Addr, e.Oversampling, e.Interval.String(),
 		c.Pattern, c.Settle.String(), c.Rescan.String())

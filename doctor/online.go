@@ -102,6 +102,10 @@ func driverVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
 		return loraVerdict(doc, d)
 	case d.Env != nil && d.Env.At.IsZero() && doc.Uptime() > 5*time.Minute:
 		return Warn, fmt.Sprintf("%s %s: no reading since start", d.Env.Chip, d.State), "check the sensor's wiring and I²C address (`i2cdetect -y 1`)"
+	case d.OBD != nil:
+		return obdVerdict(doc, d)
+	case d.Energy != nil:
+		return energyVerdict(doc, d)
 	case d.Camera != nil && d.Camera.Skipped > 0:
 		return Warn, fmt.Sprintf("%d files attested; %d entries skipped as not the camera's files, last %s", d.Camera.FilesAttested, d.Camera.Skipped, d.Camera.LastSkipped),
 			"remove FIFOs, device nodes, symlinks and hard links from the camera directory: only files the camera writes there are attested"

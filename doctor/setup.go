@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers/energy"
 	"github.com/edge-agent/edge-agent/drivers/gnss"
 )
 
@@ -83,6 +84,28 @@ func LoadSetup(path string) Setup {
 	for _, e := range s.Config.Drivers.Env {
 		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "I²C bus", Path: i2cNode(e.Bus)})
 	}
+	// OBD adapters and RTU meters are asked once with the daemon down: AT Z
+	// finds a wrong baud rate, one Modbus poll a wrong slave id or swapped
+	// A/B wires (timeouts), parity (CRC errors) or profile (exceptions).
+	for _, o := range s.Config.Drivers.OBD {
+		s.Devices = append(s.Devices, Device{Driver: o.Name, What: "OBD-II adapter (ELM327, serial)", Path: o.Device})
+		s.listen(o.Name, probeOBD(o))
+	}
+	for _, e := range s.Config.Drivers.Energy {
+		if e.Transport == "tcp" {
+			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "modbus", Addr: e.Addr})
+			continue
+		}
+		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "RS-485 adapter (Modbus RTU)", Path: e.Device})
+		s.listen(e.Name, func(ctx context.Context) error {
+			d, err := energy.New(e.Name, &energy.Opts{Transport: e.Transport, Device: e.Device, Baud: e.Baud, Parity: e.Parity,
+				StopBits: e.StopBits, Slave: e.Slave, Profile: e.Profile, SunSpecBase: e.SunSpecBase, Timeout: e.Timeout.Duration})
+			if err == nil {
+				_, err = d.Probe(ctx)
+			}
+			return err
+		})
+	}
 	if m := s.Config.Uplinks.MQTT; m.Enabled {
 		for _, srv := range m.Servers {
 			addr, tls, err := brokerAddr(srv)
@@ -149,6 +172,13 @@ func brokerAddr(raw string) (string, bool, error) {
 }
 
 // gnssListener probes a serial GNSS receiver with the driver's own decoder.
+func (s *Setup) listen(name string, f func(context.Context) error) {
+	if s.Listen == nil {
+		s.Listen = map[string]func(context.Context) error{}
+	}
+	s.Listen[name] = f
+}
+
 func gnssListener(g config.GNSS) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		o := gnss.DefaultOpts()

@@ -12,6 +12,11 @@ const (
 	KindEnvSample  = "env.sample"
 	KindCameraFile = "camera.file"
 	KindCounter    = "sim.counter" // synthetic load for tests and bench
+
+	KindVehicleOBD   = "vehicle.obd"   // one OBD-II sample (drivers/obd)
+	KindVehicleVIN   = "vehicle.vin"   // the VIN, once per boot
+	KindVehicleDTC   = "vehicle.dtc"   // stored trouble codes (mode 03)
+	KindEnergySample = "energy.sample" // one meter or inverter poll (drivers/energy)
 )
 
 // FixMode is the GNSS fix dimension, as NMEA GSA reports it.
@@ -155,4 +160,50 @@ type CameraFile struct {
 // Counter is synthetic load: a sequence number from the simulated source.
 type Counter struct {
 	N uint64 `cbor:"n"`
+}
+
+// VehicleOBD is one OBD-II sample (vehicle.obd): the configured mode 01 PIDs
+// the car answered, converted with the SAE J1979 formulas. A nil field is a
+// PID the car does not offer or did not answer this time (NO DATA), which a
+// verifier must not read as zero.
+type VehicleOBD struct {
+	Protocol   string   `cbor:"proto"`               // ELM327 AT DPN: "A6" = auto, ISO 15765-4 CAN 11/500
+	SpeedKmh   *float64 `cbor:"speed_kmh,omitempty"` // PID 0D: A km/h
+	RPM        *float64 `cbor:"rpm,omitempty"`       // PID 0C: (256A+B)/4 rpm
+	CoolantC   *float64 `cbor:"coolant_c,omitempty"` // PID 05: A-40 °C
+	FuelPct    *float64 `cbor:"fuel_pct,omitempty"`  // PID 2F: 100A/255 %
+	OdometerKm *float64 `cbor:"odo_km,omitempty"`    // PID A6: (A<<24|B<<16|C<<8|D)/10 km
+}
+
+// VehicleVIN is the vehicle identification number read once per boot
+// (vehicle.vin, mode 09 PID 02). Exactly one of VIN and SHA256 is set: with
+// vin_hash the owner signs only the SHA-256 of the 17 characters.
+type VehicleVIN struct {
+	VIN    string `cbor:"vin,omitempty"`
+	SHA256 []byte `cbor:"vin_sha256,omitempty"`
+}
+
+// VehicleDTC lists the stored diagnostic trouble codes (vehicle.dtc, mode
+// 03) as SAE J2012 strings ("P0133"); an empty list means none are stored.
+type VehicleDTC struct {
+	Codes []string `cbor:"codes"`
+}
+
+// EnergySample is one poll of an energy meter or inverter (energy.sample).
+// The cumulative counters are signed exactly as the device reported them;
+// Flags says when one went backwards or rose faster than the device's rated
+// power allows, so a verifier can refuse the interval instead of the agent
+// smoothing it.
+type EnergySample struct {
+	Profile  string   `cbor:"profile"`             // sdm120, sdm630, sunspec
+	Model    uint16   `cbor:"model,omitempty"`     // SunSpec model id (101, 103, 201…)
+	ImportWh *float64 `cbor:"import_wh,omitempty"` // cumulative energy drawn from the grid
+	ExportWh *float64 `cbor:"export_wh,omitempty"` // cumulative energy delivered (an inverter's lifetime yield)
+	PowerW   float64  `cbor:"power_w"`             // active power, total of all phases
+	VoltageV float64  `cbor:"voltage_v"`           // line to neutral (average of the phases)
+	CurrentA float64  `cbor:"current_a"`           // total of the phases
+	FreqHz   float64  `cbor:"freq_hz"`
+	// Flags: "import_back", "export_back" (lower than the last poll),
+	// "import_jump", "export_jump" (more than rated power × elapsed time).
+	Flags []string `cbor:"flags,omitempty"`
 }

@@ -93,11 +93,14 @@ drwxr-xr-x root/root ./etc/
 drwxr-xr-x root/root ./lib/
 drwxr-xr-x root/root ./lib/systemd/
 drwxr-xr-x root/root ./lib/systemd/system/
+-rw-r--r-- root/root ./lib/systemd/system/edge-agent-health-gate.service
 -rw-r--r-- root/root ./lib/systemd/system/edge-agent.service
 drwxr-xr-x root/root ./usr/
 drwxr-xr-x root/root ./usr/bin/
 -rwxr-xr-x root/root ./usr/bin/edge-agent
 drwxr-xr-x root/root ./usr/lib/
+drwxr-xr-x root/root ./usr/lib/edge-agent/
+-rwxr-xr-x root/root ./usr/lib/edge-agent/health-gate
 drwxr-xr-x root/root ./usr/lib/sysctl.d/
 -rw-r--r-- root/root ./usr/lib/sysctl.d/60-edge-agent.conf
 drwxr-xr-x root/root ./usr/share/

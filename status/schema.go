@@ -131,6 +131,8 @@ type Driver struct {
 	LoRa   *LoRa   `json:"lora,omitempty"`
 	Env    *Env    `json:"env,omitempty"`
 	Camera *Camera `json:"camera,omitempty"`
+	OBD    *OBD    `json:"obd,omitempty"`
+	Energy *Energy `json:"energy,omitempty"`
 }
 
 // GNSS is a receiver's state (drivers/gnss Stats).
@@ -228,6 +230,44 @@ type Env struct {
 	TempC       float64   `json:"temp_c"`
 	PressurePa  float64   `json:"pressure_pa"`
 	HumidityPct *float64  `json:"humidity_pct,omitempty"` // BMP280 has none
+}
+
+// OBD is an ELM327 adapter's state (drivers/obd Stats).
+type OBD struct {
+	// State: disconnected (port closed or adapter silent), no_vehicle
+	// (ignition off: normal), ok.
+	State    string    `json:"state"`
+	Baud     int       `json:"baud,omitempty"`
+	Adapter  string    `json:"adapter,omitempty"`  // AT Z banner
+	Protocol string    `json:"protocol,omitempty"` // AT DPN
+	Offered  []string  `json:"offered,omitempty"`  // configured PIDs the car offers
+	Samples  uint64    `json:"samples"`
+	LastAt   time.Time `json:"last_sample,omitzero"`
+	// Quirks counts clone misbehaviour and bus messages: echo, searching,
+	// no_prompt, garbage, baud_fallback, timeout, no_data,
+	// unable_to_connect, bus_init_error, unknown_command, can_error,
+	// bus_error, stopped.
+	Quirks    map[string]uint64 `json:"quirks"`
+	Reconnect uint64            `json:"reconnects"`
+	LastError string            `json:"last_error,omitempty"`
+}
+
+// Energy is a Modbus meter or inverter's state (drivers/energy Stats).
+type Energy struct {
+	Connected bool      `json:"connected"` // the last poll succeeded
+	Profile   string    `json:"profile"`
+	Model     uint16    `json:"model,omitempty"` // SunSpec model
+	Polls     uint64    `json:"polls"`
+	LastAt    time.Time `json:"last_poll,omitzero"`
+	ImportWh  *float64  `json:"import_wh,omitempty"`
+	ExportWh  *float64  `json:"export_wh,omitempty"`
+	PowerW    float64   `json:"power_w"`
+	// Errors counts failed polls: timeout, crc, exception, malformed,
+	// other. Flags counts flagged samples: import_back, export_back,
+	// import_jump, export_jump.
+	Errors    map[string]uint64 `json:"errors"`
+	Flags     map[string]uint64 `json:"flags"`
+	LastError string            `json:"last_error,omitempty"`
 }
 
 // Camera is a watched dashcam directory.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/status"
 )
 
 const defaultCollectorConfig = "/etc/edge-agent/collector.toml"
@@ -73,7 +74,7 @@ func cmdCollect(ctx context.Context, env *cliEnv, sub string, args []string) err
 		if *asJSON {
 			return json.NewEncoder(env.stdout).Encode(sum)
 		}
-		collect.PrintSummary(env.stdout, sum)
+		collect.PrintSummary(status.PrintableWriter(env.stdout), sum) // device-sent kinds and sources
 		return nil
 	case "export":
 		if *out == "-" {

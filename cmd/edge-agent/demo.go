@@ -35,6 +35,8 @@ func demoConfig(dir string) *config.Config {
 		sim("lora0", "lora", 100*time.Millisecond),
 		sim("bme0", "env", time.Second),
 		sim("dashcam0", "camera", 2*time.Second),
+		sim("car0", "obd", time.Second),
+		sim("meter0", "energy", time.Second),
 	}
 	cfg.Drivers.Sim[3].Dir = filepath.Join(dir, "camera")
 	return &cfg
@@ -80,7 +82,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "edge-agent demo: device %s, data in %s, log in %s\n", a.Signer().DeviceID(), *dir, logPath)
-	fmt.Fprintf(env.stdout, "simulated hardware: GNSS track (1 Hz), LoRa receptions (10/s), BME280 (1 Hz), dashcam segments (every 2 s)\n")
+	fmt.Fprintf(env.stdout, "simulated hardware: GNSS track (1 Hz), LoRa receptions (10/s), BME280 (1 Hz), dashcam segments (every 2 s), a car over OBD-II (1 Hz), an energy meter (1 Hz)\n")
 
 	runCtx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
@@ -161,7 +163,7 @@ func demoSummary(w io.Writer, dir, outDir string) error {
 	sort.Strings(names)
 	fmt.Fprintf(w, "\ndelivered %d signed records in %d files under %s:\n", total, len(files), outDir)
 	for _, k := range names {
-		fmt.Fprintf(w, "  %-12s %6d\n", k, kinds[k])
+		fmt.Fprintf(w, "  %-14s %6d\n", k, kinds[k])
 	}
 	fmt.Fprintf(w, "  %d records carry a GNSS location stamp\n\n", located)
 	writeReport(w, rep)

@@ -78,7 +78,7 @@ func TestImportRules(t *testing.T) {
 		{"status", nil, "the status schema is a leaf the daemon, doctor and metrics share"},
 		{"uplink", []string{"store", "attest"}, "transports read the outbox and know the record format, nothing else"},
 		{"metrics", []string{"status"}, "metrics are the status document in Prometheus form"},
-		{"doctor", []string{"attest", "config", "drivers/gnss", "status", "store"}, "doctor checks from outside the daemon"},
+		{"doctor", []string{"attest", "config", "drivers/energy", "drivers/gnss", "drivers/obd", "status", "store"}, "doctor checks from outside the daemon"},
 		{"collect", []string{"attest", "config", "store", "uplink/mqtt", "uplink/p2p"}, "the network side never links the device's drivers or daemon"},
 	}
 	for _, p := range listPackages(t, "./...") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
 
@@ -28,7 +29,7 @@ func cmdQueueStats(_ context.Context, env *cliEnv, args []string) error {
 		if *asJSON {
 			return json.NewEncoder(env.stdout).Encode(stats)
 		}
-		printStats(env.stdout, path, stats)
+		printStats(status.PrintableWriter(env.stdout), path, stats)
 		return nil
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/status"
 )
 
 func cmdVerify(_ context.Context, env *cliEnv, args []string) error {
@@ -48,6 +49,8 @@ func cmdVerify(_ context.Context, env *cliEnv, args []string) error {
 	if *asJSON {
 		summary = env.stderr
 	}
+	// Kinds, sources and errors come from the records: never let them drive the terminal.
+	summary = status.PrintableWriter(summary)
 	rep := audit.Report()
 	writeReport(summary, rep)
 	for _, err := range readErrs {

@@ -32,6 +32,7 @@ import (
 	"github.com/edge-agent/edge-agent/collect/collectmetrics"
 	"github.com/edge-agent/edge-agent/collect/fleet"
 	"github.com/edge-agent/edge-agent/collect/pgstore"
+	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
@@ -186,7 +187,7 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 		if id, err := collectorID(cfg); err == nil {
 			fmt.Fprintf(stdout, "collector peer id %s, store %s\n", id, storeName(cfg))
 		}
-		collect.PrintSummary(stdout, sum)
+		collect.PrintSummary(status.PrintableWriter(stdout), sum) // device-sent kinds and sources
 		return nil
 	case "export":
 		st, err := collect.OpenStore(ctx, cfg, opener(cfg, log))

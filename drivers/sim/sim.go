@@ -19,6 +19,8 @@ const (
 	KindEnv     Kind = "env"     // a BME280: drivers.KindEnvSample
 	KindCamera  Kind = "camera"  // a dashcam's segment files: drivers.KindCameraFile
 	KindCounter Kind = "counter" // synthetic load: drivers.KindCounter
+	KindOBD     Kind = "obd"     // a car through an ELM327: drivers.KindVehicleOBD (VIN and DTCs first)
+	KindEnergy  Kind = "energy"  // an SDM630 with solar behind it: drivers.KindEnergySample
 )
 
 // Opts configures a simulated source. Start from DefaultOpts.
@@ -61,6 +63,10 @@ func DefaultOpts(kind Kind) Opts {
 		o.Interval = 5 * time.Second
 	case KindCounter:
 		o.Interval = 0
+	case KindOBD:
+		o.Interval = 2 * time.Second
+	case KindEnergy:
+		o.Interval = 10 * time.Second
 	}
 	return o
 }
@@ -82,11 +88,11 @@ func New(name string, o Opts) (*Dev, error) {
 		return nil, fmt.Errorf("%w: name is empty: give the source a name", ErrMissingOption)
 	}
 	switch o.Kind {
-	case KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter:
+	case KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter, KindOBD, KindEnergy:
 	case "":
-		return nil, fmt.Errorf("%w: %s: kind is empty: set one of gnss, lora, env, camera, counter", ErrMissingOption, name)
+		return nil, fmt.Errorf("%w: %s: kind is empty: set one of gnss, lora, env, camera, counter, obd, energy", ErrMissingOption, name)
 	default:
-		return nil, fmt.Errorf("%w %q: %s: use one of gnss, lora, env, camera, counter", ErrUnknownKind, o.Kind, name)
+		return nil, fmt.Errorf("%w %q: %s: use one of gnss, lora, env, camera, counter, obd, energy", ErrUnknownKind, o.Kind, name)
 	}
 	if o.Interval < 0 || (o.Interval == 0 && o.Kind != KindCounter) {
 		return nil, fmt.Errorf("%w: %s: interval %v must be positive", ErrInvalidOption, name, o.Interval)
@@ -133,6 +139,10 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 		err = d.runCamera(ctx, emit)
 	case KindCounter:
 		err = d.runCounter(ctx, emit)
+	case KindOBD:
+		err = d.runOBD(ctx, emit)
+	case KindEnergy:
+		err = d.runEnergy(ctx, emit)
 	}
 	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
 		return nil // cancellation is a clean exit

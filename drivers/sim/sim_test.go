@@ -121,7 +121,7 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestDefaultOptsAreValid(t *testing.T) {
-	for _, k := range []Kind{KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter} {
+	for _, k := range []Kind{KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter, KindOBD, KindEnergy} {
 		t.Run(string(k), func(t *testing.T) {
 			o := DefaultOpts(k)
 			o.Dir = t.TempDir()
@@ -163,7 +163,7 @@ func TestEachKindEmitsItsData(t *testing.T) {
 }
 
 func TestSeedDeterminism(t *testing.T) {
-	for _, k := range []Kind{KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter} {
+	for _, k := range []Kind{KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter, KindOBD, KindEnergy} {
 		t.Run(string(k), func(t *testing.T) {
 			run := func(seed int64) []drivers.Observation {
 				o := testOpts(t, k, 30)
@@ -181,7 +181,7 @@ func TestSeedDeterminism(t *testing.T) {
 			if !reflect.DeepEqual(a, b) {
 				t.Fatalf("two runs with the same seed differ")
 			}
-			if k == KindLoRa || k == KindEnv || k == KindCamera {
+			if k == KindLoRa || k == KindEnv || k == KindCamera || k == KindOBD || k == KindEnergy {
 				if reflect.DeepEqual(a, run(8)) {
 					t.Fatalf("runs with different seeds are identical")
 				}
@@ -191,7 +191,7 @@ func TestSeedDeterminism(t *testing.T) {
 }
 
 func TestCancelReturnsNilPromptly(t *testing.T) {
-	for _, k := range []Kind{KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter} {
+	for _, k := range []Kind{KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter, KindOBD, KindEnergy} {
 		for _, interval := range []time.Duration{0, time.Hour} {
 			if interval == 0 && k != KindCounter {
 				continue
@@ -598,4 +598,30 @@ func FuzzParseTrack(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The simulated car says who it is and what is stored before sampling, as
+// drivers/obd does; the simulated meter's counters never run backwards.
+func TestVehicleAndEnergy(t *testing.T) {
+	got := collect(t, "car", testOpts(t, KindOBD, 40))
+	if got[0].Kind != drivers.KindVehicleVIN || got[1].Kind != drivers.KindVehicleDTC {
+		t.Fatalf("first kinds %s, %s", got[0].Kind, got[1].Kind)
+	}
+	prevOdo := 0.0
+	for _, o := range got[2:] {
+		s, ok := o.Data.(drivers.VehicleOBD)
+		if !ok || s.SpeedKmh == nil || *s.SpeedKmh < 0 || *s.RPM < 700 || *s.OdometerKm < prevOdo {
+			t.Fatalf("sample %+v", o.Data)
+		}
+		prevOdo = *s.OdometerKm
+	}
+	got = collect(t, "meter", testOpts(t, KindEnergy, 60))
+	var prev drivers.EnergySample
+	for i, o := range got {
+		s := o.Data.(drivers.EnergySample)
+		if i > 0 && (*s.ImportWh < *prev.ImportWh || *s.ExportWh < *prev.ExportWh || len(s.Flags) > 0) {
+			t.Fatalf("sample %d: %+v after %+v", i, s, prev)
+		}
+		prev = s
+	}
 }

@@ -1,0 +1,235 @@
+package energy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edge-agent/edge-agent/drivers"
+)
+
+func TestCRC(t *testing.T) {
+	// The worked example of Modbus over Serial Line v1.02 and every RTU
+	// tool: read 10 holding registers from slave 1.
+	got := rtuFrame(1, readPDU(fnReadHolding, 0, 10))
+	if want := []byte{0x01, 0x03, 0x00, 0x00, 0x00, 0x0A, 0xC5, 0xCD}; !bytes.Equal(got, want) {
+		t.Fatalf("frame % x, want % x", got, want)
+	}
+	got[3] ^= 1
+	if _, err := rtuDecode(1, got); !errors.Is(err, ErrCRC) {
+		t.Errorf("corrupt frame: %v", err)
+	}
+	if _, err := decodeResponse(fnReadInput, 2, []byte{0x84, 0x02}); !errors.Is(err, ErrException) || !strings.Contains(err.Error(), "illegal data address") {
+		t.Errorf("exception: %v", err)
+	}
+	if _, err := decodeResponse(fnReadInput, 2, []byte{0x04, 0x04, 0, 1}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("short: %v", err)
+	}
+}
+
+type collector struct {
+	mu  sync.Mutex
+	obs []drivers.EnergySample
+}
+
+func (c *collector) emit(_ context.Context, o drivers.Observation) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.obs = append(c.obs, o.Data.(drivers.EnergySample))
+	return nil
+}
+
+func (c *collector) samples() []drivers.EnergySample {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]drivers.EnergySample(nil), c.obs...)
+}
+
+func run(t *testing.T, d *Dev) *collector {
+	t.Helper()
+	c := &collector{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, c.emit) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+	return c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func opts(transport, where, profile string) *Opts {
+	o := &Opts{Transport: transport, Profile: profile, Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond}
+	if transport == TransportTCP {
+		o.Addr = where
+	} else {
+		o.Device = where
+	}
+	return o
+}
+
+func f(v float64) *float64 { return &v }
+
+func eq(a, b *float64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+func TestProfiles(t *testing.T) {
+	tests := []struct {
+		name, transport, profile string
+		fill                     func(*slave)
+		want                     drivers.EnergySample
+	}{
+		{"sdm630 rtu", TransportRTU, ProfileSDM630, sdm630,
+			drivers.EnergySample{Profile: ProfileSDM630, ImportWh: f(1234500), ExportWh: f(10250), PowerW: 2824, VoltageV: 230.5, CurrentA: 12.25, FreqHz: 50}},
+		{"sdm630 tcp", TransportTCP, ProfileSDM630, sdm630,
+			drivers.EnergySample{Profile: ProfileSDM630, ImportWh: f(1234500), ExportWh: f(10250), PowerW: 2824, VoltageV: 230.5, CurrentA: 12.25, FreqHz: 50}},
+		{"sdm120 rtu", TransportRTU, ProfileSDM120, sdm630,
+			drivers.EnergySample{Profile: ProfileSDM120, ImportWh: f(1234500), ExportWh: f(10250), PowerW: 0, VoltageV: 229, CurrentA: 0, FreqHz: 50}},
+		{"sunspec inverter 103 tcp", TransportTCP, ProfileSunSpec, func(s *slave) { sunspec(s, 103, inverter103()) },
+			drivers.EnergySample{Profile: ProfileSunSpec, Model: 103, ExportWh: f(1234500), PowerW: 4810, VoltageV: 232, CurrentA: 21.3, FreqHz: 50.01}},
+		{"sunspec meter 203 rtu", TransportRTU, ProfileSunSpec, func(s *slave) { sunspec(s, 203, meter203()) },
+			drivers.EnergySample{Profile: ProfileSunSpec, Model: 203, ImportWh: f(7250000), ExportWh: f(5500000), PowerW: -3450, VoltageV: 230, CurrentA: 15, FreqHz: 49.98}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSlave(1)
+			tt.fill(s)
+			where := ""
+			if tt.transport == TransportTCP {
+				where = serveTCP(t, s)
+			} else {
+				where = serveRTU(t, s)
+			}
+			d, err := New("meter", opts(tt.transport, where, tt.profile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, err := d.Probe(context.Background()); p != drivers.Loaded {
+				t.Fatalf("probe: %v %v", p, err)
+			}
+			c := run(t, d)
+			waitFor(t, "2 samples", func() bool { return len(c.samples()) >= 2 })
+			got := c.samples()[1]
+			w := tt.want
+			near := func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+			if got.Profile != w.Profile || got.Model != w.Model || !eq(got.ImportWh, w.ImportWh) || !eq(got.ExportWh, w.ExportWh) ||
+				!near(got.PowerW, w.PowerW) || !near(got.VoltageV, w.VoltageV) || !near(got.CurrentA, w.CurrentA) || !near(got.FreqHz, w.FreqHz) || got.Flags != nil {
+				t.Errorf("sample %+v (import %v export %v), want %+v", got, deref(got.ImportWh), deref(got.ExportWh), w)
+			}
+		})
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// Faults on the line: each is counted by cause, and the next good poll
+// goes through.
+func TestFaults(t *testing.T) {
+	s := newSlave(1)
+	sdm630(s)
+	path := serveRTU(t, s)
+
+	wrongID := opts(TransportRTU, path, ProfileSDM630)
+	wrongID.Slave = 7
+	d, _ := New("meter", wrongID)
+	p, err := d.Probe(context.Background())
+	if p != drivers.Failed || !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "swap the RS-485 A and B") {
+		t.Errorf("wrong slave id: %v %v", p, err)
+	}
+
+	d, _ = New("meter", opts(TransportRTU, path, ProfileSunSpec))
+	if p, err := d.Probe(context.Background()); p != drivers.Failed || !errors.Is(err, ErrException) {
+		t.Errorf("SunSpec profile on an Eastron meter: %v %v", p, err)
+	}
+
+	s.mu.Lock()
+	s.badCRC = 2
+	s.mu.Unlock()
+	d, _ = New("meter", opts(TransportRTU, path, ProfileSDM630))
+	c := run(t, d)
+	waitFor(t, "a sample after CRC errors", func() bool { return len(c.samples()) > 0 })
+	if p, err := d.Probe(context.Background()); p != drivers.Loaded {
+		t.Errorf("probe while running: %v %v", p, err) // the first poll failed on CRC: it must not decide
+	}
+	if st := d.Stats(); st.Errors["crc"] == 0 {
+		t.Errorf("crc errors not counted: %+v", st)
+	}
+	s.setFloat(sdmFrequency, float32(math.NaN()))
+	waitFor(t, "a NaN refused", func() bool { return d.Stats().Errors["malformed"] > 0 })
+	s.setFloat(sdmFrequency, 50)
+	s.mu.Lock()
+	s.silent = true
+	s.mu.Unlock()
+	waitFor(t, "timeouts", func() bool { return d.Stats().Errors["timeout"] >= 2 && !d.Stats().Connected })
+	s.mu.Lock()
+	s.silent = false
+	s.mu.Unlock()
+	n := len(c.samples())
+	waitFor(t, "recovery", func() bool { return len(c.samples()) > n && d.Stats().Connected })
+}
+
+func TestCounterRollbackAndJump(t *testing.T) {
+	s := newSlave(1)
+	sdm630(s)
+	d, _ := New("meter", opts(TransportTCP, serveTCP(t, s), ProfileSDM630))
+	c := run(t, d)
+	waitFor(t, "a sample", func() bool { return len(c.samples()) > 0 })
+	s.setFloat(sdmImportKWh, 900) // the meter was reset, or swapped
+	waitFor(t, "import_back", func() bool { return d.Stats().Flags["import_back"] == 1 })
+	var back drivers.EnergySample
+	for _, x := range c.samples() {
+		if len(x.Flags) > 0 {
+			back = x
+			break
+		}
+	}
+	if *back.ImportWh != 900000 || len(back.Flags) != 1 || back.Flags[0] != "import_back" {
+		t.Errorf("rollback sample %+v: want the value as read, flagged", back)
+	}
+	s.setFloat(sdmExportKWh, 5000) // 5 MWh in 20 ms: beyond any SDM630
+	waitFor(t, "export_jump", func() bool { return d.Stats().Flags["export_jump"] == 1 })
+	// A rise within the rating is not flagged.
+	prev := d.Stats().Flags
+	s.setFloat(sdmExportKWh, 5000.01)
+	time.Sleep(100 * time.Millisecond)
+	if now := d.Stats().Flags; now["export_jump"] != prev["export_jump"] || now["export_back"] != 0 {
+		t.Errorf("plausible rise flagged: %v", now)
+	}
+}
+
+func TestProbeAbsent(t *testing.T) {
+	d, _ := New("meter", opts(TransportRTU, filepath.Join(t.TempDir(), "ttyUSB9"), ProfileSDM630))
+	if p, err := d.Probe(context.Background()); p != drivers.Skipped || !errors.Is(err, ErrNoDevice) {
+		t.Errorf("no port: %v %v", p, err)
+	}
+	d, _ = New("meter", opts(TransportTCP, "127.0.0.1:1", ProfileSDM630))
+	if p, err := d.Probe(context.Background()); p != drivers.Skipped || !errors.Is(err, ErrNoDevice) {
+		t.Errorf("refused: %v %v", p, err)
+	}
+	if _, err := New("meter", &Opts{Profile: "sdm72"}); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
