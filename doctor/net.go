@@ -166,7 +166,14 @@ func dialWords(err error) string {
 }
 
 func nextUnreachable(e Endpoint) string {
-	return fmt.Sprintf("check the network (`ping %s`) and the server address in [uplinks.%s]; is the service running there?", hostOf(e.Addr), e.Uplink)
+	where := "[uplinks." + e.Uplink + "]"
+	switch e.Uplink { // endpoints that are not uplinks: drivers' servers
+	case "gpsd":
+		where = "gpsd_addr of [[drivers.gnss]]"
+	case "modbus":
+		where = "addr of [[drivers.energy]]"
+	}
+	return fmt.Sprintf("check the network (`ping %s`) and the server address in %s; is the service running there?", hostOf(e.Addr), where)
 }
 
 func hostOf(addr string) string {
