@@ -9,7 +9,6 @@ import (
 	"errors"
 	"math/big"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/keys"
-	"github.com/edge-agent/edge-agent/config"
 )
 
 func selfCert(t *testing.T, pub, priv any) []byte {
@@ -34,11 +32,7 @@ func selfCert(t *testing.T, pub, priv any) []byte {
 // right after agent.boot; a certificate for another key stops the start.
 func TestCertRecord(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	s, err := attest.CreateKey(cfg.Device.Key, rand.Reader)
 	if err != nil {
 		t.Fatal(err)

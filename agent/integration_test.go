@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,11 +38,7 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 	defer slave.Close()
 
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	cfg.Drivers.GNSS = []config.GNSS{{Name: "gps0", Source: "serial", Device: slave.Name(), Baud: 9600, Interval: config.D(0)}}
 	cfg.Drivers.Sim = []config.Sim{{Name: "lora0", Kind: "lora", Interval: config.D(50 * time.Millisecond)}}
 	if err := cfg.Validate(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -170,11 +169,7 @@ func muxFigures(b *testing.B) {
 	const n, rate, downs = 10_000, 1000.0, 1000
 	dir := b.TempDir()
 	nsA, nsB, nsDirect := newBenchNS(b), newBenchNS(b), newBenchNS(b)
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	l := config.LoRa{}
 	l.Name, l.Mode, l.Listen, l.ReceiveBuffer, l.TxAckTimeout = "hotspot", "udp", "127.0.0.1:0", 32*config.MiB, config.D(5*time.Second)
 	l.Upstreams = []config.LoRaUpstream{{Name: "a", Addr: nsA.addr()}, {Name: "b", Addr: nsB.addr(), UplinkOnly: true}}

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,11 +28,7 @@ import (
 func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 	const n = 20_000
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	cfg.Drivers.LoRa = []config.LoRa{{}}
 	cfg.Drivers.LoRa[0].Name, cfg.Drivers.LoRa[0].Mode = "hotspot", "udp"
 	cfg.Drivers.LoRa[0].Listen = "127.0.0.1:0"

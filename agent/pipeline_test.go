@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -371,3 +372,14 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// configIn is the default config with every path under dir: key, outbox,
+// status socket.
+func configIn(dir string) config.Config {
+	cfg := config.Default()
+	cfg.Device.DataDir = dir
+	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
+	cfg.Store.Path = filepath.Join(dir, "outbox.db")
+	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	return cfg
+}

@@ -134,11 +134,7 @@ type probeChildResult struct {
 // probeChild is the daemon side of the race test, running as nobody.
 func probeChild(dir, tty string) {
 	fail := func(err error) { fmt.Fprintln(os.Stderr, "child:", err); os.Exit(2) }
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	cfg.Drivers.GNSS = []config.GNSS{{Name: "gps0", Source: "serial", Device: tty, Baud: 9600, Interval: config.D(0)}}
 	if err := cfg.Validate(); err != nil {
 		fail(err)
@@ -183,11 +179,7 @@ func TestStatusFollowsTheDriverNotTheProbe(t *testing.T) {
 	defer master.Close()
 	defer slave.Close()
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	cfg.Drivers.GNSS = []config.GNSS{{Name: "gps0", Source: "serial", Device: slave.Name(), Baud: 9600, Interval: config.D(0)}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,11 +13,7 @@ import (
 // and the metrics read it, reflects what it is doing.
 func TestStatusDocument(t *testing.T) {
 	dir := t.TempDir()
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	cfg.Drivers.Sim = []config.Sim{{Name: "load", Kind: "counter", Interval: config.D(time.Millisecond), Count: 50}}
 	cfg.Uplinks.File.Enabled = true
 	a, err := New(Options{Config: &cfg, CreateKey: true, Version: "test", Commit: "abc"})

@@ -58,7 +58,8 @@ func softwareChange(dataDir, version string, now time.Time) (reason string, obs 
 // records of this start are durable: from now on they are the device's
 // history, so the version file moves on and the rollback is reported.
 func softwareChangeDurable(dataDir, version string) error {
-	if err := writeFileAtomic(filepath.Join(dataDir, versionFile), []byte(version+"\n"), 0o640); err != nil {
+	// The key writer is the atomic one (temp file, fsync, rename, fsync dir).
+	if err := attest.WriteKeyFile(filepath.Join(dataDir, versionFile), []byte(version+"\n"), true); err != nil {
 		return fmt.Errorf("agent: write %s: %w", versionFile, err)
 	}
 	err := os.Rename(filepath.Join(dataDir, status.UpdateRollbackFile), filepath.Join(dataDir, status.UpdateRollbackReportedFile))
@@ -66,43 +67,6 @@ func softwareChangeDurable(dataDir, version string) error {
 		return fmt.Errorf("agent: mark the rollback reported: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data so that a power cut leaves the old
-// file or the new one, never a torn one: temporary file, fsync, rename,
-// fsync of the directory.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after a successful rename there is nothing to remove
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // compareVersions orders two agent versions as dpkg orders Debian versions

@@ -47,11 +47,7 @@ func TestCompareVersionsAgreesWithDpkg(t *testing.T) {
 // stored a few records, and returns the records of the outbox.
 func runVersion(t *testing.T, dir, v string) []*attest.Record {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
+	cfg := configIn(dir)
 	cfg.Drivers.Sim = []config.Sim{{Name: "count0", Kind: "counter", Interval: config.D(10 * time.Millisecond), Count: 3}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -66,7 +65,7 @@ func (u *Uplink) pumpReceipts(ctx context.Context, q uplink.Queue, client paho.C
 		sent      = acked
 		done      = acked
 		stored    = acked
-		cov       = map[string]map[[16]byte]*seqSet{}
+		cov       = map[string]map[[16]byte]*uplink.SeqSet{}
 		lastFlush = time.Now()
 		tick      = time.NewTicker(ackFlushEvery)
 		batch     = max(u.c.Window, minBatch)
@@ -75,7 +74,7 @@ func (u *Uplink) pumpReceipts(ctx context.Context, q uplink.Queue, client paho.C
 	count := func(f *rflight) int {
 		n := 0
 		for _, chains := range cov {
-			if s := chains[f.chain]; s != nil && s.has(f.seq) {
+			if s := chains[f.chain]; s != nil && s.Has(f.seq) {
 				n++
 			}
 		}
@@ -107,14 +106,14 @@ func (u *Uplink) pumpReceipts(ctx context.Context, q uplink.Queue, client paho.C
 	apply := func(r *Receipt) {
 		chains := cov[r.Collector]
 		if chains == nil {
-			chains = map[[16]byte]*seqSet{}
+			chains = map[[16]byte]*uplink.SeqSet{}
 			cov[r.Collector] = chains
 		}
 		for ch, rs := range r.Chains {
 			if chains[ch] == nil {
-				chains[ch] = &seqSet{}
+				chains[ch] = &uplink.SeqSet{}
 			}
-			chains[ch].add(rs)
+			chains[ch].Add(rs)
 		}
 		now := u.c.Now()
 		u.update(func(s *Status) { s.Receipts++; s.LastReceipt, s.LastReceiptBy = now, r.Collector })
@@ -130,7 +129,7 @@ func (u *Uplink) pumpReceipts(ctx context.Context, q uplink.Queue, client paho.C
 			fl = append(fl[:0], fl[i:]...)
 			for _, chains := range cov {
 				for _, s := range chains {
-					s.forget(done)
+					s.Forget(done)
 				}
 			}
 			u.update(func(s *Status) { s.Acked += uint64(i) })
@@ -213,57 +212,4 @@ func (u *Uplink) resendDelay(tries int) time.Duration {
 		d *= 2
 	}
 	return min(d, u.c.ResendMax)
-}
-
-// seqSet is a set of seqs as sorted, merged inclusive ranges.
-type seqSet struct{ r [][2]uint64 }
-
-func (s *seqSet) add(rs [][2]uint64) {
-	all := append(slices.Clone(s.r), rs...)
-	slices.SortFunc(all, func(a, b [2]uint64) int { return compareU64(a[0], b[0]) })
-	out := all[:0]
-	for _, r := range all {
-		if n := len(out); n > 0 && r[0] <= out[n-1][1]+1 {
-			out[n-1][1] = max(out[n-1][1], r[1])
-			continue
-		}
-		out = append(out, r)
-	}
-	s.r = out
-}
-
-func (s *seqSet) has(q uint64) bool {
-	i, found := slices.BinarySearchFunc(s.r, q, func(r [2]uint64, q uint64) int {
-		switch {
-		case r[1] < q:
-			return -1
-		case r[0] > q:
-			return 1
-		}
-		return 0
-	})
-	return found && i < len(s.r)
-}
-
-// forget drops every seq at or below q, so the set stays small.
-func (s *seqSet) forget(q uint64) {
-	out := s.r[:0]
-	for _, r := range s.r {
-		if r[1] <= q {
-			continue
-		}
-		r[0] = max(r[0], q+1)
-		out = append(out, r)
-	}
-	s.r = out
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

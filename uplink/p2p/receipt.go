@@ -8,6 +8,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/edge-agent/edge-agent/uplink"
 )
 
 // Receipt says a collector holds records durably (fsynced). It is signed by
@@ -153,56 +155,8 @@ func SeqRanges(seqs []uint64) [][2]uint64 {
 // coverage is the set of seqs one collector has receipted for one chain, as
 // merged ranges.
 type coverage struct {
-	chain  [16]byte
-	ranges [][2]uint64
-}
-
-func (c *coverage) add(rs [][2]uint64) {
-	all := append(slices.Clone(c.ranges), rs...)
-	slices.SortFunc(all, func(a, b [2]uint64) int {
-		switch {
-		case a[0] < b[0]:
-			return -1
-		case a[0] > b[0]:
-			return 1
-		}
-		return 0
-	})
-	var out [][2]uint64
-	for _, r := range all {
-		if n := len(out); n > 0 && r[0] <= out[n-1][1]+1 {
-			out[n-1][1] = max(out[n-1][1], r[1])
-			continue
-		}
-		out = append(out, r)
-	}
-	c.ranges = out
-}
-
-func (c *coverage) has(seq uint64) bool {
-	i, _ := slices.BinarySearchFunc(c.ranges, seq, func(r [2]uint64, s uint64) int {
-		switch {
-		case r[1] < s:
-			return -1
-		case r[0] > s:
-			return 1
-		}
-		return 0
-	})
-	return i < len(c.ranges) && c.ranges[i][0] <= seq && seq <= c.ranges[i][1]
-}
-
-// forget drops everything at or below seq, so coverage stays small.
-func (c *coverage) forget(seq uint64) {
-	out := c.ranges[:0]
-	for _, r := range c.ranges {
-		if r[1] <= seq {
-			continue
-		}
-		r[0] = max(r[0], seq+1)
-		out = append(out, r)
-	}
-	c.ranges = out
+	chain [16]byte
+	uplink.SeqSet
 }
 
 func sameChain(a, b [16]byte) bool { return bytes.Equal(a[:], b[:]) }

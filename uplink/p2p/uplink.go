@@ -259,7 +259,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 	count := func(f *flight) int {
 		c := 0
 		for _, cv := range cov {
-			if sameChain(cv.chain, f.chain) && cv.has(f.seq) {
+			if sameChain(cv.chain, f.chain) && cv.Has(f.seq) {
 				c++
 			}
 		}
@@ -274,7 +274,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 		if i > 0 {
 			fl = append(fl[:0], fl[i:]...)
 			for _, cv := range cov {
-				cv.forget(done)
+				cv.Forget(done)
 			}
 		}
 	}
@@ -413,7 +413,7 @@ func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.
 		}
 		have, sent := 0, false
 		for c := range u.collectors {
-			if cv := cov[c]; cv != nil && sameChain(cv.chain, f.chain) && cv.has(f.seq) {
+			if cv := cov[c]; cv != nil && sameChain(cv.chain, f.chain) && cv.Has(f.seq) {
 				have++
 				continue
 			}
@@ -451,7 +451,7 @@ func (u *Uplink) apply(cov map[peer.ID]*coverage, r *Receipt) {
 			cv = &coverage{chain: c.Chain}
 			cov[r.Collector] = cv
 		}
-		cv.add(c.Ranges)
+		cv.Add(c.Ranges)
 	}
 	now := u.o.Now()
 	u.update(func(s *Status) { s.LastReceipt, s.LastReceiptBy = now, r.Collector.String() })
