@@ -1,7 +1,7 @@
 // Package agent is the daemon: it builds every component from the config and
 // runs them in the order the data flows.
 //
-//	drivers ─Emit→ Pipeline (stamp, chain, sign) ─Append→ store ─Queue→ uplinks
+//	drivers ─Emit→ pipeline (stamp, chain, sign) ─Append→ store ─Queue→ uplinks
 //
 // Consumers start before producers and producers stop first: on shutdown the
 // drivers are cancelled, the pipeline commits what they handed over, the
@@ -33,6 +33,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/pipeline"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
@@ -71,7 +72,7 @@ type Agent struct {
 	log      *slog.Logger
 	signer   attest.Signer
 	store    *store.Store
-	pipeline *Pipeline
+	pipeline *pipeline.Pipeline
 	drivers  []drivers.Driver
 	uplinks  []uplink.Uplink
 	started  time.Time
@@ -206,7 +207,7 @@ func New(o Options) (*Agent, error) {
 			o.OnDurable(observed, durable)
 		}
 	}
-	a.pipeline, err = NewPipeline(PipelineOpts{
+	a.pipeline, err = pipeline.New(pipeline.Opts{
 		Boot:           boot,
 		Announce:       announce,
 		Cert:           cert,
@@ -353,7 +354,7 @@ func (a *Agent) Signer() attest.Signer { return a.signer }
 func (a *Agent) Store() *store.Store { return a.store }
 
 // Pipeline is the signing pipeline (for status and tests).
-func (a *Agent) Pipeline() *Pipeline { return a.pipeline }
+func (a *Agent) Pipeline() *pipeline.Pipeline { return a.pipeline }
 
 // Close releases the store and the key when Run was never called.
 func (a *Agent) Close() error {

@@ -129,7 +129,7 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 		return BenchResult{}, err
 	}
 	signCPU := measureSign(a.signer)
-	signPar := measureSignParallel(a.signer, a.pipeline.o.SignWorkers)
+	signPar := measureSignParallel(a.signer, a.pipeline.SignWorkers())
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -184,7 +184,7 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 		P99:             hist.quantile(0.99),
 		PeakRSSBytes:    int64(after.Maxrss) * 1024,
 		BatchMax:        cfg.Pipeline.BatchMax,
-		SignWorkers:     a.pipeline.o.SignWorkers,
+		SignWorkers:     a.pipeline.SignWorkers(),
 		Rate:            o.Rate,
 		CommitInterval:  cfg.Pipeline.CommitInterval.Duration,
 		SignCPU:         signCPU,

@@ -18,18 +18,6 @@ func TestBenchRuns(t *testing.T) {
 	}
 }
 
-// BenchmarkPipeline is the pipeline at full speed, for profiling:
-// go test -run '^$' -bench Pipeline -cpuprofile cpu.out ./agent
-func BenchmarkPipeline(b *testing.B) {
-	st := openStore(b, 0)
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(b), Outbox: st, BatchMax: 256, QueueLen: 256})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	runPipeline(b, p, counters(b.N))
-}
-
 // TestBenchAtARate drives Bench at a set rate with its acking uplink: the
 // figures a user reads for their card must be there and plausible.
 func TestBenchAtARate(t *testing.T) {

@@ -44,7 +44,7 @@ func TestStopWhileTheDiskRefusesWrites(t *testing.T) {
 
 	chattr(t, "+i", cfg.Store.Path) // every write now fails, as on a read-only remount
 	defer chattr(t, "-i", cfg.Store.Path)
-	waitFor(t, "the pipeline to see the read-only disk", func() bool { return a.Pipeline().appendErrors.Load() > 0 })
+	waitFor(t, "the pipeline to see the read-only disk", func() bool { return a.Pipeline().Stats().AppendErrors > 0 })
 	_, _, durable := a.Pipeline().Counts()
 
 	start := time.Now()

@@ -37,8 +37,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: status: %w", err)
 	}
-	o, s, stored := a.pipeline.Counts()
-	encDrops, withoutLoc, encErr := a.pipeline.EncodeFailures()
+	ps := a.pipeline.Stats()
 	boot := a.pipeline.BootID()
 	doc := &status.Doc{
 		Schema: status.SchemaVersion, Time: now.UTC(), Started: a.started.UTC(),
@@ -48,9 +47,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 			Key: a.keyStatus(),
 		},
 		Pipeline: status.Pipeline{
-			Observed: o, Signed: s, Stored: stored, AppendErrors: a.pipeline.appendErrors.Load(),
-			LastAppendError: a.pipeline.LastAppendError(), LastProgress: a.pipeline.LastProgress().UTC(),
-			EncodeDrops: encDrops, WithoutLocation: withoutLoc, LastEncodeError: encErr,
+			Observed: ps.Observed, Signed: ps.Signed, Stored: ps.Stored, AppendErrors: ps.AppendErrors,
+			LastAppendError: ps.LastAppendError, LastProgress: ps.LastProgress.UTC(),
+			EncodeDrops: ps.EncodeDrops, WithoutLocation: ps.WithoutLocation, LastEncodeError: ps.LastEncodeError,
 		},
 		Store: status.Store{
 			Path: a.store.Path(), Chain: hex.EncodeToString(st.Chain[:]), HeadSeq: st.HeadSeq,
@@ -111,9 +110,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	} else {
 		doc.Clock.Error = err.Error()
 	}
-	doc.Clock.Source = a.pipeline.clock.current().Source
+	doc.Clock.Source = ps.ClockSource
 	doc.Disk, _ = status.StatDisk(cfg.Device.DataDir) // an error is reported inside Disk
-	if a.pipeline.readOnlyDisk.Load() {
+	if ps.ReadOnlyDisk {
 		doc.Disk.ReadOnly = true // writes fail with EROFS, whatever the mount flags say
 	}
 	doc.Update = status.ReadUpdate(cfg.Device.DataDir)

@@ -1,4 +1,4 @@
-package agent
+package pipeline
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func TestEveryRecordCarriesTimeQuality(t *testing.T) {
 	synced := false
 	kernel := func() (status.Clock, error) { return status.Clock{Synced: &synced, MaxErrorSeconds: 0.05}, nil }
 	st := openStore(t, 0)
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, Now: clock, BatchMax: 1, KernelClock: kernel})
+	p, err := New(Opts{Signer: testSigner(t), Outbox: st, Now: clock, BatchMax: 1, KernelClock: kernel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestBadFixDoesNotPoisonTheStamp(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	st := openStore(t, 0)
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, Now: clock, BatchMax: 1})
+	p, err := New(Opts{Signer: testSigner(t), Outbox: st, Now: clock, BatchMax: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

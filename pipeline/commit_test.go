@@ -1,4 +1,4 @@
-package agent
+package pipeline
 
 import (
 	"context"
@@ -52,7 +52,7 @@ func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			box := &countingOutbox{Store: openStore(t, 0)}
-			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box,
+			p, err := New(Opts{Signer: testSigner(t), Outbox: box,
 				BatchMax: tc.batchMax, CommitInterval: tc.interval, SignWorkers: 1})
 			if err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package agent
+package pipeline
 
 import (
 	"context"
@@ -27,8 +27,8 @@ type Outbox interface {
 	PendingGaps() []store.Range
 }
 
-// PipelineOpts configures a Pipeline.
-type PipelineOpts struct {
+// Opts configures a Pipeline.
+type Opts struct {
 	Signer      attest.Signer
 	Outbox      Outbox
 	Version     string        // goes into the agent.boot record
@@ -69,7 +69,7 @@ type PipelineOpts struct {
 // Emit may be called from any goroutine until CloseInput; Run drains what was
 // accepted before it returns.
 type Pipeline struct {
-	o        PipelineOpts
+	o        Opts
 	in       chan drivers.Observation
 	loc      *locationStamp
 	clock    *clockQuality
@@ -95,8 +95,8 @@ type Pipeline struct {
 	inFlight []store.Range // evicted ranges whose agent.gap record is signed but not yet committed
 }
 
-// NewPipeline checks opts and fills defaults.
-func NewPipeline(o PipelineOpts) (*Pipeline, error) {
+// New checks opts and fills defaults.
+func New(o Opts) (*Pipeline, error) {
 	if o.Signer == nil || o.Outbox == nil {
 		return nil, errors.New("agent: pipeline needs a signer and an outbox")
 	}
@@ -181,6 +181,34 @@ func (p *Pipeline) BootID() [16]byte { return p.bootID }
 func (p *Pipeline) Counts() (observed, signed, stored uint64) {
 	return p.observed.Load(), p.signed.Load(), p.stored.Load()
 }
+
+// Stats is a snapshot of the pipeline for status and metrics.
+type Stats struct {
+	Observed, Signed, Stored uint64 // accepted by Emit, signed, durable
+	AppendErrors             uint64 // store appends that failed and were retried
+	LastAppendError          string // "" when none since start
+	LastProgress             time.Time
+	EncodeDrops              uint64 // observations dropped: they would not encode
+	WithoutLocation          uint64 // records stored without a location stamp that would not encode
+	LastEncodeError          string
+	// ReadOnlyDisk is set while appends fail with EROFS: after an I/O error
+	// the kernel refuses writes though statfs still says read-write.
+	ReadOnlyDisk bool
+	ClockSource  string // the "tq" source records signed now would carry
+}
+
+// Stats returns the pipeline's counters and state; safe from any goroutine.
+func (p *Pipeline) Stats() Stats {
+	s := Stats{AppendErrors: p.appendErrors.Load(), LastAppendError: p.LastAppendError(),
+		LastProgress: p.LastProgress(), ReadOnlyDisk: p.readOnlyDisk.Load(),
+		ClockSource: p.clock.current().Source}
+	s.Observed, s.Signed, s.Stored = p.Counts()
+	s.EncodeDrops, s.WithoutLocation, s.LastEncodeError = p.EncodeFailures()
+	return s
+}
+
+// SignWorkers is how many goroutines sign one large batch.
+func (p *Pipeline) SignWorkers() int { return p.o.SignWorkers }
 
 // LastProgress is when the pipeline last committed a batch or found nothing
 // to do; a stale value means it is stuck (the systemd watchdog uses it).

@@ -1,4 +1,4 @@
-package agent
+package pipeline
 
 import (
 	"context"
@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
-	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -96,6 +95,18 @@ func counters(n int) []drivers.Observation {
 	return obs
 }
 
+// BenchmarkPipeline is the pipeline at full speed, for profiling:
+// go test -run '^$' -bench Pipeline -cpuprofile cpu.out ./pipeline
+func BenchmarkPipeline(b *testing.B) {
+	st := openStore(b, 0)
+	p, err := New(Opts{Signer: testSigner(b), Outbox: st, BatchMax: 256, QueueLen: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	runPipeline(b, p, counters(b.N))
+}
+
 func TestPipelineChainsEveryObservation(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
@@ -107,7 +118,7 @@ func TestPipelineChainsEveryObservation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := openStore(t, 0)
-			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, Version: "test",
+			p, err := New(Opts{Signer: testSigner(t), Outbox: st, Version: "test",
 				BatchMax: tc.batch, SignWorkers: tc.worker, QueueLen: 16})
 			if err != nil {
 				t.Fatal(err)
@@ -144,7 +155,7 @@ func TestPipelineContinuesChainAcrossRestarts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := NewPipeline(PipelineOpts{Signer: signer, Outbox: st})
+		p, err := New(Opts{Signer: signer, Outbox: st})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +177,7 @@ func TestLocationStamp(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
 	st := openStore(t, 0)
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, Now: clock, LocationAge: 10 * time.Second, BatchMax: 1})
+	p, err := New(Opts{Signer: testSigner(t), Outbox: st, Now: clock, LocationAge: 10 * time.Second, BatchMax: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +235,7 @@ func TestQuotaEvictionIsAnnounced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, BatchMax: 64})
+	p, err := New(Opts{Signer: testSigner(t), Outbox: st, BatchMax: 64})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +294,7 @@ func (f *failingOutbox) Append(e []store.Entry, a []store.Range) ([]store.Range,
 func TestAppendFailureHoldsTheBatch(t *testing.T) {
 	box := &failingOutbox{Store: openStore(t, 0)}
 	box.failures.Store(3)
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box, BatchMax: 8})
+	p, err := New(Opts{Signer: testSigner(t), Outbox: box, BatchMax: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +336,7 @@ func TestSubtractRanges(t *testing.T) {
 func TestEncodeFailuresAreCountedAndQuiet(t *testing.T) {
 	st := openStore(t, 0)
 	var logs countingHandler
-	p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: st, BatchMax: 16, Logger: slog.New(&logs)})
+	p, err := New(Opts{Signer: testSigner(t), Outbox: st, BatchMax: 16, Logger: slog.New(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,14 +383,3 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
-
-// configIn is the default config with every path under dir: key, outbox,
-// status socket.
-func configIn(dir string) config.Config {
-	cfg := config.Default()
-	cfg.Device.DataDir = dir
-	cfg.Device.Key = "file:" + filepath.Join(dir, "device.key")
-	cfg.Store.Path = filepath.Join(dir, "outbox.db")
-	cfg.Status = config.Status{Socket: filepath.Join(dir, "status.sock")}
-	return cfg
-}
