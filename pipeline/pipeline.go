@@ -98,7 +98,7 @@ type Pipeline struct {
 // New checks opts and fills defaults.
 func New(o Opts) (*Pipeline, error) {
 	if o.Signer == nil || o.Outbox == nil {
-		return nil, errors.New("agent: pipeline needs a signer and an outbox")
+		return nil, errors.New("pipeline: pipeline needs a signer and an outbox")
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 1024
@@ -133,7 +133,7 @@ func New(o Opts) (*Pipeline, error) {
 	}
 	p.clock = newClockQuality(o.Now, o.KernelClock)
 	if _, err := io.ReadFull(o.Rand, p.bootID[:]); err != nil {
-		return nil, fmt.Errorf("agent: boot id: %w", err)
+		return nil, fmt.Errorf("pipeline: boot id: %w", err)
 	}
 	p.lastProgress.Store(o.Now().UnixNano())
 	return p, nil
@@ -145,7 +145,7 @@ func New(o Opts) (*Pipeline, error) {
 func (p *Pipeline) Emit(ctx context.Context, o drivers.Observation) error {
 	select {
 	case <-p.inClosed:
-		return errors.New("agent: pipeline input is closed")
+		return errors.New("pipeline: pipeline input is closed")
 	default:
 	}
 	select {
@@ -445,7 +445,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 			break
 		}
 		if errors.Is(err, store.ErrNotContiguous) || errors.Is(err, store.ErrClosed) {
-			return fmt.Errorf("agent: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
+			return fmt.Errorf("pipeline: commit records %d-%d: %w", b.entries[0].Seq, b.entries[len(b.entries)-1].Seq, err)
 		}
 		p.appendErrors.Add(1)
 		p.readOnlyDisk.Store(errors.Is(err, syscall.EROFS) || strings.Contains(err.Error(), "read-only file system")) // bbolt does not wrap every error
@@ -519,11 +519,11 @@ func (s *sequencer) build(obs []drivers.Observation) (batch, error) {
 			stampErr := err
 			if payload, err = attest.EncodePayload(&c); err == nil {
 				p.encodeFailed(&p.locDropped, "storing records without the location stamp, which cannot be encoded",
-					fmt.Errorf("agent: location stamp for %s record from %s: %w", o.Kind, o.Source, stampErr))
+					fmt.Errorf("pipeline: location stamp for %s record from %s: %w", o.Kind, o.Source, stampErr))
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("agent: encode %s record from %s: %w", o.Kind, o.Source, err)
+			return fmt.Errorf("pipeline: encode %s record from %s: %w", o.Kind, o.Source, err)
 		}
 		s.seq++
 		s.prev = attest.PayloadHash(payload)
@@ -579,7 +579,7 @@ func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
 		for i := range entries {
 			raw, err := attest.SignPayload(p.o.Signer, payloads[i])
 			if err != nil {
-				return fmt.Errorf("agent: sign record %d: %w", entries[i].Seq, err)
+				return fmt.Errorf("pipeline: sign record %d: %w", entries[i].Seq, err)
 			}
 			entries[i].Data = raw
 		}
@@ -612,7 +612,7 @@ func signRange(s attest.Signer, entries []store.Entry, payloads [][]byte, lo, hi
 		runtime.Gosched()
 		raw, err := attest.SignPayload(s, payloads[i])
 		if err != nil {
-			return fmt.Errorf("agent: sign record %d: %w", entries[i].Seq, err)
+			return fmt.Errorf("pipeline: sign record %d: %w", entries[i].Seq, err)
 		}
 		entries[i].Data = raw
 	}

@@ -64,7 +64,7 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 }
 
 // TestImportRules holds the tree to the data flow README.md draws:
-// drivers → agent pipeline → store → uplink, wired only in agent and cmd.
+// drivers → pipeline → store → uplink, wired only in agent and cmd.
 func TestImportRules(t *testing.T) {
 	rules := []struct {
 		pkg     string   // a directory of the module and everything under it
@@ -73,6 +73,7 @@ func TestImportRules(t *testing.T) {
 	}{
 		{"drivers", nil, "drivers only emit Observations; signing, storing and shipping are not theirs"},
 		{"attest", nil, "the record format stands alone, so any verifier can take it"},
+		{"pipeline", []string{"attest", "drivers", "status", "store"}, "the signing stage takes Observations and hands signed records to the outbox; it builds no driver and knows no uplink"},
 		{"store", nil, "the outbox knows records as bytes"},
 		{"config", nil, "the config is a leaf every other part reads"},
 		{"status", nil, "the status schema is a leaf the daemon, doctor and metrics share"},
