@@ -15,7 +15,10 @@ import (
 // builds for gateways (-tags nocamera) leave it out.
 const CameraBuilt = true
 
-func buildCameras(cfg *config.Config, o Options) ([]drivers.Driver, error) {
+// cameraFamily is [[drivers.camera]]: a dashcam's output directory.
+var cameraFamily = family{name: "camera", build: buildCameras, status: cameraStatus}
+
+func buildCameras(cfg *config.Config, _ drivers.FixSink, o Options) ([]drivers.Driver, error) {
 	var ds []drivers.Driver
 	for i, c := range cfg.Drivers.Camera {
 		opts := camera.DefaultOpts()
@@ -34,13 +37,12 @@ func buildCameras(cfg *config.Config, o Options) ([]drivers.Driver, error) {
 }
 
 // cameraStatus fills ds when d is a camera driver.
-func cameraStatus(d drivers.Driver, ds *status.Driver) bool {
+func cameraStatus(d drivers.Driver, ds *status.Driver, _ driverView) bool {
 	c, ok := d.(*camera.Dev)
 	if !ok {
 		return false
 	}
 	s := c.Stats()
-	ds.Family = "camera"
 	ds.Camera = &status.Camera{FilesAttested: s.FilesAttested, LastFile: s.LastFile, LastAttested: s.LastAttested,
 		Errors: s.Errors, LastError: s.LastError, Skipped: s.Skipped, LastSkipped: s.LastSkipped}
 	return true

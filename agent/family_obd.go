@@ -15,7 +15,10 @@ import (
 // for gateways (-tags noobd) leave it out.
 const OBDBuilt = true
 
-func buildOBDs(cfg *config.Config, o Options) ([]drivers.Driver, error) {
+// obdFamily is [[drivers.obd]]: an ELM327 OBD-II adapter.
+var obdFamily = family{name: "obd", build: buildOBDs, status: obdStatus}
+
+func buildOBDs(cfg *config.Config, _ drivers.FixSink, o Options) ([]drivers.Driver, error) {
 	var ds []drivers.Driver
 	for i, c := range cfg.Drivers.OBD {
 		d, err := obd.New(c.Name, obdOpts(c, o))
@@ -41,13 +44,12 @@ func obdOpts(c config.OBD, o Options) *obd.Opts {
 }
 
 // obdStatus fills ds when d is an OBD-II driver.
-func obdStatus(d drivers.Driver, ds *status.Driver) bool {
+func obdStatus(d drivers.Driver, ds *status.Driver, _ driverView) bool {
 	od, ok := d.(*obd.Dev)
 	if !ok {
 		return false
 	}
 	s := od.Stats()
-	ds.Family = "obd"
 	ds.OBD = &status.OBD{State: s.State, Baud: s.Baud, Adapter: s.Adapter, Protocol: s.Protocol, Offered: s.Offered,
 		Samples: s.Samples, LastAt: s.LastAt, Quirks: s.Quirks, Reconnect: s.Reconnect, LastError: s.LastError}
 	return true

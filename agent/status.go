@@ -5,14 +5,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime"
-	"sort"
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers"
-	"github.com/edge-agent/edge-agent/drivers/energy"
-	"github.com/edge-agent/edge-agent/drivers/env"
-	"github.com/edge-agent/edge-agent/drivers/gnss"
-	"github.com/edge-agent/edge-agent/drivers/lora"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/file"
@@ -133,7 +128,7 @@ func uplinkNamed(ups []uplink.Uplink, name string) any {
 func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 	counts := a.countsOf(d.Name())
 	byKind, last := counts.snapshot()
-	ds := status.Driver{Name: d.Name(), Family: "sim", Observations: byKind, LastObservation: last,
+	ds := status.Driver{Name: d.Name(), Observations: byKind, LastObservation: last,
 		PerMinute: counts.perMinute("", now)}
 	a.mu.Lock()
 	life := a.states[d.Name()]
@@ -151,56 +146,8 @@ func (a *Agent) driverStatus(d drivers.Driver, now time.Time) status.Driver {
 			ds.Reason = probe.Err.Error()
 		}
 	}
-	if cameraStatus(d, &ds) || obdStatus(d, &ds) {
-		return ds
-	}
-	switch d := d.(type) {
-	case *gnss.Dev:
-		s := d.Stats()
-		ds.Family = "gnss"
-		g := gnssStatus(s)
-		if s.Sentences+s.UBXFrames > 0 && (ds.State == status.StateSkipped || ds.State == status.StateFailed) && life.state == status.StateLoaded {
-			// The probe's verdict is history once the driver decodes.
-			ds.State, ds.Reason = life.state, life.reason
-		}
-		if s.HaveOffset {
-			g.ClockOffsetSeconds = status.Seconds(s.ClockOffset)
-		}
-		ds.GNSS = g
-	case *lora.Dev:
-		ds.Family = "lora"
-		ds.LoRa = loraStatus(d.Stats(), counts.perMinute(drivers.KindLoRaRX, now))
-	case *env.Dev:
-		ds.Family = "env"
-		e := &status.Env{}
-		if s, at, ok := d.Last(); ok {
-			e.Chip, e.At, e.TempC, e.PressurePa, e.HumidityPct = s.Chip, at, s.TempC, s.PressurePa, s.HumidityPct
-		}
-		ds.Env = e
-	case *energy.Dev:
-		s := d.Stats()
-		ds.Family = "energy"
-		ds.Energy = &status.Energy{Connected: s.Connected, Profile: s.Profile, Model: s.Model, Polls: s.Polls,
-			LastAt: s.LastAt, ImportWh: s.Last.ImportWh, ExportWh: s.Last.ExportWh, PowerW: s.Last.PowerW,
-			Errors: s.Errors, Flags: s.Flags, LastError: s.LastError}
-	}
+	familyStatus(d, &ds, driverView{counts: counts, life: life, now: now})
 	return ds
-}
-
-// gnssStatus is a GNSS driver's status entry.
-func gnssStatus(s gnss.Stats) *status.GNSS {
-	g := &status.GNSS{Connected: s.Connected, Mode: int(s.LastFix.Mode), LastFix: s.LastFixAt,
-		Epochs: s.Epochs, Fixes: s.Fixes, Sentences: s.Sentences + s.UBXFrames,
-		Unused: s.Unknown + s.UBXOther, LastReject: s.LastReject,
-		Rejected: map[string]uint64{"bad_checksum": s.BadChecksum, "no_checksum": s.NoChecksum,
-			"garbled": s.Garbled, "invalid": s.Invalid, "late": s.Late, "bad_date": s.BadDate, "time_back": s.TimeBack}}
-	if s.LastFix.Sats != nil {
-		g.Satellites = int(*s.LastFix.Sats)
-	}
-	if s.LastFix.HDOP != nil {
-		g.HDOP = *s.LastFix.HDOP
-	}
-	return g
 }
 
 // watchAcks notes when each uplink's acknowledgements last moved, for the
@@ -230,42 +177,4 @@ func (a *Agent) watchAcks(ctx context.Context) {
 			a.mu.Unlock()
 		}
 	}
-}
-
-// loraStatus maps a LoRa driver's Stats, listing at most
-// status.MaxStatusGateways gateways (the most recently seen).
-func loraStatus(s lora.Stats, perMinute float64) *status.LoRa {
-	l := &status.LoRa{PacketsPerMinute: perMinute, SocketDrops: s.SocketDrops, Gateways: []status.LoRaGateway{},
-		Mode: s.Mode, Listen: s.Listen, Tap: s.Tap, LastError: s.LastError, MaxGateways: s.MaxGateways,
-		GatewaysRefused: s.GatewaysRefused, GatewaysExpired: s.GatewaysExpired, TxRecords: s.TxRecords}
-	if len(s.Malformed) > 0 {
-		l.Malformed = s.Malformed
-	}
-	if s.Mode == lora.ModeConcentratord || s.Mode == lora.ModeMQTT {
-		l.Connected = &s.Connected
-	}
-	gws := s.Gateways
-	if len(gws) > status.MaxStatusGateways {
-		// Stats hands over its own copy: sorting it in place is fine.
-		sort.Slice(gws, func(i, j int) bool { return gws[i].LastSeen.After(gws[j].LastSeen) })
-		l.GatewaysOmitted = len(gws) - status.MaxStatusGateways
-		gws = gws[:status.MaxStatusGateways]
-		sort.Slice(gws, func(i, j int) bool { return gws[i].EUI < gws[j].EUI })
-	}
-	for _, g := range gws {
-		l.Gateways = append(l.Gateways, status.LoRaGateway{EUI: g.EUI, LastSeen: g.LastSeen, Packets: map[string]uint64{
-			"ok": g.RxOK, "crc_error": g.RxBadCRC, "no_crc": g.RxNoCRC, "invalid": g.RxInvalid,
-			"tx_sent": g.TxSent, "tx_acked": g.TxAcked, "tx_failed": g.TxFailed}})
-	}
-	for _, u := range s.Upstreams {
-		su := status.LoRaUpstream{Name: u.Name, Addr: u.Addr, UplinkOnly: u.UplinkOnly, State: u.State, LastError: u.LastError,
-			LastAck: u.LastAck, Sent: u.Sent, Acks: u.Acks, AckRatio: u.AckRatio, Unsent: u.Unsent, Unreachable: u.Unreachable,
-			Downlinks: u.Downlinks, DownlinksRelayed: u.DownlinksRelayed, DownlinksDropped: u.DownlinksDropped,
-			TokensRemapped: u.TokensRemapped, TxAcksReturned: u.TxAcksReturned}
-		if u.Resolved.IsValid() {
-			su.Resolved = u.Resolved.String()
-		}
-		l.Upstreams = append(l.Upstreams, su)
-	}
-	return l
 }

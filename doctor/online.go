@@ -214,6 +214,8 @@ func loraVerdict(doc *status.Doc, d status.Driver) (Level, string, string) {
 		check = "check that chirpstack-concentratord runs and that its api.event_bind is this driver's event_url"
 	case "mqtt":
 		check = "check that the ChirpStack Gateway Bridge / MQTT Forwarder runs, publishes to this driver's mqtt_server, and uses its mqtt_topic prefix and marshaler"
+	case "sx127x":
+		check = "check the radio's SPI and reset/dio0 wiring and antenna, and that freq_hz, sf and bandwidth_hz match what the nodes send"
 	}
 	switch {
 	case l.Connected != nil && !*l.Connected && doc.Uptime() > time.Minute:

@@ -116,7 +116,7 @@ const (
 // Driver is one configured driver instance.
 type Driver struct {
 	Name   string `json:"name"`   // instance name from the config (the records' source)
-	Family string `json:"family"` // gnss, lora, env, camera, sim
+	Family string `json:"family"` // gnss, lora, env, camera, obd, energy, sim; "unknown" is a bug
 	State  string `json:"state"`  // one of the State… constants
 	Reason string `json:"reason,omitempty"`
 	// Observations counts what the driver emitted since start, by kind

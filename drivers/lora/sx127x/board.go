@@ -3,6 +3,8 @@ package sx127x
 import (
 	"context"
 	"fmt"
+	"io"
+	"sync"
 
 	"github.com/edge-agent/edge-agent/drivers"
 )
@@ -14,6 +16,20 @@ type BoardDev struct {
 	name  string
 	board Board
 	opts  Opts
+	open  func(name string, b Board, o *Opts) (*Dev, io.Closer, error) // Open; tests replace it
+
+	mu      sync.Mutex
+	dev     *Dev  // the radio while Run has it open
+	closed  Stats // counters of the radios earlier Runs opened
+	lastErr string
+}
+
+// BoardStats is what a BoardDev has seen over all its Runs.
+type BoardStats struct {
+	Stats            // the radio's counters, summed over every Run
+	Open      bool   // a Run has the radio open and is receiving
+	Gateway   string // the EUI the records carry as LoRaRX.Gateway
+	LastError string // why the last Run could not open or stopped; "" after an open that held
 }
 
 var (
@@ -33,7 +49,12 @@ func NewBoard(name string, b Board, o *Opts) (*BoardDev, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &BoardDev{name: name, board: b, opts: opts}, nil
+	return &BoardDev{name: name, board: b, opts: opts, open: openBoard}, nil
+}
+
+func openBoard(name string, b Board, o *Opts) (*Dev, io.Closer, error) {
+	d, port, err := Open(name, b, o)
+	return d, port, err
 }
 
 // Name is the instance name.
@@ -45,10 +66,45 @@ func (d *BoardDev) Probe(ctx context.Context) (drivers.Probe, error) { return Pr
 // Run opens the board, receives until ctx is done, and closes it.
 func (d *BoardDev) Run(ctx context.Context, emit drivers.Emit) error {
 	opts := d.opts
-	dev, port, err := Open(d.name, d.board, &opts)
+	dev, port, err := d.open(d.name, d.board, &opts)
 	if err != nil {
+		d.ended(nil, err)
 		return err
 	}
 	defer port.Close()
-	return dev.Run(ctx, emit)
+	d.mu.Lock()
+	d.dev, d.lastErr = dev, ""
+	d.mu.Unlock()
+	err = dev.Run(ctx, emit)
+	d.ended(dev, err)
+	return err
+}
+
+// ended folds a closed radio's counters into the board's and notes err.
+func (d *BoardDev) ended(dev *Dev, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if dev != nil {
+		d.closed = d.closed.add(dev.Stats())
+		d.dev = nil
+	}
+	if err != nil {
+		d.lastErr = err.Error()
+	}
+}
+
+// Stats returns the board's state and counters; safe from any goroutine.
+func (d *BoardDev) Stats() BoardStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := BoardStats{Stats: d.closed, Gateway: d.opts.Gateway, LastError: d.lastErr, Open: d.dev != nil}
+	if d.dev != nil {
+		s.Stats = s.Stats.add(d.dev.Stats())
+	}
+	return s
+}
+
+func (s Stats) add(o Stats) Stats {
+	return Stats{RxOK: s.RxOK + o.RxOK, RxBadCRC: s.RxBadCRC + o.RxBadCRC, RxNoCRC: s.RxNoCRC + o.RxNoCRC,
+		Spurious: s.Spurious + o.Spurious, TxOK: s.TxOK + o.TxOK, TxFailed: s.TxFailed + o.TxFailed}
 }
