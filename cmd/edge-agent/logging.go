@@ -156,7 +156,8 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 
 // uniqueKeys keeps one value per key that loggers add with With: a logger
 // passed down with "component" that a package sets again would otherwise
-// print both. The attributes are held, the last value of a key winning, and
+// print both. It is the last line of defence: the daemon adds each key once
+// at its source, which agent's TestLogLinesCarryEachKeyOnce holds without it. The attributes are held, the last value of a key winning, and
 // handed to the next handler with each record. (A record's own attributes
 // are not merged: the callers name keys that the logger does not carry.)
 type uniqueKeys struct {
