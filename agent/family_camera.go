@@ -21,12 +21,7 @@ var cameraFamily = family{name: "camera", build: buildCameras, status: cameraSta
 func buildCameras(cfg *config.Config, _ drivers.FixSink, o Options) ([]drivers.Driver, error) {
 	var ds []drivers.Driver
 	for i, c := range cfg.Drivers.Camera {
-		opts := camera.DefaultOpts()
-		opts.Dir, opts.Pattern = c.Dir, c.Pattern
-		opts.Settle, opts.Rescan = c.Settle.Duration, c.Rescan.Duration
-		opts.StateDir = cfg.Device.DataDir
-		opts.Logger = o.Logger
-		opts.Now = o.Now
+		opts := cameraOpts(c, cfg.Device.DataDir, o)
 		d, err := camera.New(c.Name, &opts)
 		if err != nil {
 			return nil, fmt.Errorf("agent: drivers.camera[%d] (%s): %w", i, c.Name, err)
@@ -34,6 +29,16 @@ func buildCameras(cfg *config.Config, _ drivers.FixSink, o Options) ([]drivers.D
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+func cameraOpts(c config.Camera, dataDir string, o Options) camera.Opts {
+	opts := camera.DefaultOpts()
+	opts.Dir, opts.Pattern = c.Dir, c.Pattern
+	opts.Settle, opts.Rescan = c.Settle.Duration, c.Rescan.Duration
+	opts.StateDir = dataDir
+	opts.Logger = o.Logger
+	opts.Now = o.Now
+	return opts
 }
 
 // cameraStatus fills ds when d is a camera driver.

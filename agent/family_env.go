@@ -15,11 +15,7 @@ var envFamily = family{name: "env", build: buildEnvs, status: envStatus}
 func buildEnvs(cfg *config.Config, _ drivers.FixSink, o Options) ([]drivers.Driver, error) {
 	var ds []drivers.Driver
 	for i, e := range cfg.Drivers.Env {
-		opts := env.DefaultOpts()
-		opts.Bus, opts.Addr, opts.Oversampling = e.Bus, uint16(e.Addr), e.Oversampling
-		opts.Interval = e.Interval.Duration
-		opts.Logger = o.Logger
-		opts.Now = o.Now
+		opts := envOpts(e, o)
 		d, err := env.New(e.Name, &opts)
 		if err != nil {
 			return nil, fmt.Errorf("agent: drivers.env[%d] (%s): %w", i, e.Name, err)
@@ -27,6 +23,15 @@ func buildEnvs(cfg *config.Config, _ drivers.FixSink, o Options) ([]drivers.Driv
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+func envOpts(e config.Env, o Options) env.Opts {
+	opts := env.DefaultOpts()
+	opts.Bus, opts.Addr, opts.Oversampling = e.Bus, uint16(e.Addr), e.Oversampling
+	opts.Interval = e.Interval.Duration
+	opts.Logger = o.Logger
+	opts.Now = o.Now
+	return opts
 }
 
 func envStatus(d drivers.Driver, ds *status.Driver, _ driverView) bool {

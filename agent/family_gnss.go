@@ -15,15 +15,7 @@ var gnssFamily = family{name: "gnss", build: buildGNSS, status: gnssDriverStatus
 func buildGNSS(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers.Driver, error) {
 	var ds []drivers.Driver
 	for i, g := range cfg.Drivers.GNSS {
-		opts := gnss.DefaultOpts()
-		opts.Source = gnss.Source(g.Source)
-		opts.Device, opts.Baud, opts.UBX = g.Device, g.Baud, g.UBX
-		opts.GPSDAddr = g.GPSDAddr
-		opts.NoChecksum = g.Checksum == "optional"
-		opts.Interval = g.Interval.Duration
-		opts.OnFix = fix
-		opts.Logger = o.Logger // the driver adds its component and name
-		opts.Now = o.Now
+		opts := gnssOpts(g, fix, o)
 		d, err := gnss.New(g.Name, &opts)
 		if err != nil {
 			return nil, fmt.Errorf("agent: drivers.gnss[%d] (%s): %w", i, g.Name, err)
@@ -31,6 +23,19 @@ func buildGNSS(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers.Dr
 		ds = append(ds, d)
 	}
 	return ds, nil
+}
+
+func gnssOpts(g config.GNSS, fix drivers.FixSink, o Options) gnss.Opts {
+	opts := gnss.DefaultOpts()
+	opts.Source = gnss.Source(g.Source)
+	opts.Device, opts.Baud, opts.UBX = g.Device, g.Baud, g.UBX
+	opts.GPSDAddr = g.GPSDAddr
+	opts.NoChecksum = g.Checksum == "optional"
+	opts.Interval = g.Interval.Duration
+	opts.OnFix = fix
+	opts.Logger = o.Logger // the driver adds its component and name
+	opts.Now = o.Now
+	return opts
 }
 
 func gnssDriverStatus(d drivers.Driver, ds *status.Driver, v driverView) bool {

@@ -23,6 +23,11 @@ const SX127xBuilt = true
 var sx127xFamily = family{name: "lora", status: sx127xStatus}
 
 func buildSX127x(l config.LoRa, o Options) (drivers.Driver, error) {
+	opts := sx127xOpts(l, o)
+	return sx127x.NewBoard(l.Name, sx127x.Board{SPI: l.SPI, Reset: l.ResetPin, DIO0: l.DIO0Pin}, &opts)
+}
+
+func sx127xOpts(l config.LoRa, o Options) sx127x.Opts {
 	cr, _ := strconv.Atoi(strings.TrimPrefix(l.CodingRate, "4/")) // validated by config
 	opts := sx127x.DefaultOpts()
 	opts.FreqHz, opts.SF, opts.BWHz = uint64(l.FreqHz), uint8(l.SF), uint32(l.BandwidthHz)
@@ -30,7 +35,7 @@ func buildSX127x(l config.LoRa, o Options) (drivers.Driver, error) {
 	opts.Gateway = strings.ToUpper(strings.NewReplacer("-", "", ":", "").Replace(l.GatewayEUI))
 	opts.IncludePayload = l.IncludePayload
 	opts.Logger, opts.Now = o.Logger, o.Now
-	return sx127x.NewBoard(l.Name, sx127x.Board{SPI: l.SPI, Reset: l.ResetPin, DIO0: l.DIO0Pin}, &opts)
+	return opts
 }
 
 func sx127xStatus(d drivers.Driver, ds *status.Driver, v driverView) bool {
