@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/edge-agent/edge-agent/config"
@@ -56,6 +57,12 @@ func buildDrivers(cfg *config.Config, fix drivers.FixSink, o Options) ([]drivers
 // BuildDrivers makes the drivers the daemon would run for cfg, without
 // running them: `edge-agent doctor` probes these.
 func BuildDrivers(cfg *config.Config, o Options) ([]drivers.Driver, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return buildDrivers(cfg, nil, o)
 }
 

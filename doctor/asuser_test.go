@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/doctor"
 	"github.com/edge-agent/edge-agent/status"
@@ -128,6 +129,7 @@ func TestHelperDoctorProcess(t *testing.T) {
 	if s.ConfigErr != nil {
 		t.Fatalf("as uid %d: %v", os.Getuid(), s.ConfigErr)
 	}
+	s.ProbeDrivers(agent.BuildDrivers(s.Config, agent.Options{}))
 	s.Socket = s.Config.Status.Socket
 	r := doctor.Diagnose(context.Background(), h, s, &status.Client{Socket: s.Socket, Timeout: time.Second})
 	r.WriteJSON(os.Stdout)

@@ -510,3 +510,40 @@ func TestNothingConfigured(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonDownProbesThroughTheDrivers: with the daemon down, each device
+// is judged by the Probe of the driver the daemon would run, the camera's
+// directory included; a device node that is present but is not what its
+// driver needs fails with the driver's own words.
+func TestDaemonDownProbesThroughTheDrivers(t *testing.T) {
+	for _, tt := range []struct {
+		name, block, check string
+		level              doctor.Level
+		msg, next          string
+	}{
+		{"camera dir missing", "[[drivers.camera]]\nname = \"dash\"\ndir = %q\n", "dash device", doctor.Fail,
+			"camera directory not found", "storage is mounted"},
+		{"camera dir there", "[[drivers.camera]]\nname = \"dash\"\ndir = %q\n", "dash device", doctor.OK,
+			"its driver can read it", ""},
+		{"a bus the driver refuses", "[[drivers.env]]\nname = \"air\"\nbus = %q\n", "drivers", doctor.Fail,
+			"want /dev/i2c-N", "fix the [[drivers.*]] block"},
+		{"not a serial port", "[[drivers.obd]]\nname = \"car\"\ndevice = %q\n", "car device", doctor.Fail,
+			"OBD-II adapter (ELM327, serial) at", "fix what the message names"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBox(t)
+			path := filepath.Join(b.root, "dev", "thing")
+			switch tt.name {
+			case "camera dir there":
+				if err := os.MkdirAll(path, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			case "not a serial port", "a bus the driver refuses":
+				writeFile(t, path, "") // a regular file: the driver's termios or bus check refuses it
+			}
+			data, _ := os.ReadFile(b.cfgPath)
+			writeFile(t, b.cfgPath, string(data)+fmt.Sprintf(tt.block, path))
+			expect(t, b.diagnose(t, b.setup(t)), tt.check, tt.level, tt.msg, tt.next)
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/doctor"
@@ -93,6 +94,7 @@ func (b *box) setup(tb testing.TB) doctor.Setup {
 	if s.ConfigErr != nil {
 		tb.Fatalf("LoadSetup: %v", s.ConfigErr)
 	}
+	s.ProbeDrivers(agent.BuildDrivers(s.Config, agent.Options{})) // as edge-agent doctor does
 	b.cfg = s.Config
 	s.Socket = b.socket
 	return s

@@ -159,6 +159,7 @@ func scanColon(path string, fn func([]string) bool) error {
 const (
 	accRead  = 4
 	accWrite = 2
+	accList  = 1 // execute: on a directory, reaching its entries
 )
 
 // canAccess reports whether acct may read/write a file with fi's owner and

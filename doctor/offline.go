@@ -83,6 +83,12 @@ func (h *Host) offlineChecks(s Setup) []Check {
 		h.checkKey(cfg.Device.Key, svc),
 		checkCert(cfg, h.Now),
 	}
+	if s.DriversErr != nil {
+		checks = append(checks, Check{"drivers", func(context.Context) (Level, string, string) {
+			return Fail, "the daemon cannot build its drivers from this config: " + oneLine(s.DriversErr),
+				"fix the [[drivers.*]] block the message names, then `edge-agent config check`"
+		}})
+	}
 	for _, d := range s.Devices {
 		checks = append(checks, h.checkDevice(d, svc, s.Listen[d.Driver]))
 	}
@@ -225,6 +231,10 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 func (h *Host) checkDevice(d Device, svc *account, listen func(context.Context) error) Check {
 	return Check{d.Driver + " device", func(ctx context.Context) (Level, string, string) {
 		fi, err := os.Stat(d.Path)
+		if errors.Is(err, fs.ErrNotExist) && d.Dir {
+			return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, d.Path),
+				"check the camera software's output directory and that its storage is mounted"
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, d.Path),
 				"check the wiring and that the interface is enabled (raspi-config → Interface Options, or dtparam/dtoverlay in /boot/firmware/config.txt), then reboot"
@@ -232,7 +242,11 @@ func (h *Host) checkDevice(d Device, svc *account, listen func(context.Context) 
 		if err != nil {
 			return Fail, fmt.Sprintf("%s at %s: %v", d.What, d.Path, err), "run doctor with sudo"
 		}
-		if svc == nil || canAccess(svc, fi, accRead|accWrite) {
+		need, usable := uint32(accRead|accWrite), "; it sends usable data"
+		if d.Dir {
+			need, usable = accRead|accList, "; its driver can read it"
+		}
+		if svc == nil || canAccess(svc, fi, need) {
 			msg := fmt.Sprintf("%s present at %s", d.What, d.Path)
 			if svc != nil {
 				msg += fmt.Sprintf("; %s may open it", svc.name)
@@ -241,12 +255,15 @@ func (h *Host) checkDevice(d Device, svc *account, listen func(context.Context) 
 				if err := listen(ctx); err != nil {
 					return Fail, fmt.Sprintf("%s at %s: %s", d.What, d.Path, oneLine(err)), "fix what the message names, then run doctor again"
 				}
-				msg += "; it sends usable data"
+				msg += usable
 			}
 			return OK, msg, ""
 		}
 		group := h.groupName(fileGID(fi))
 		msg := fmt.Sprintf("user %s cannot open %s (group %s, mode %04o)", svc.name, d.Path, group, fi.Mode().Perm())
+		if d.Dir {
+			return Fail, msg, fmt.Sprintf("give user %s read and execute access: `setfacl -m u:%s:rx %s`, or add it to group %s with mode 0750", svc.name, svc.name, d.Path, group)
+		}
 		if fi.Mode().Perm()>>3&(accRead|accWrite) == accRead|accWrite {
 			return Fail, msg, fmt.Sprintf("add user %s to group %s: `usermod -aG %s %s`, then `systemctl restart edge-agent`", svc.name, group, group, svc.name)
 		}

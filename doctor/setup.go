@@ -2,13 +2,13 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
 
 	"github.com/edge-agent/edge-agent/config"
-	"github.com/edge-agent/edge-agent/drivers/energy"
-	"github.com/edge-agent/edge-agent/drivers/gnss"
+	"github.com/edge-agent/edge-agent/drivers"
 )
 
 // Setup is what the config says the box should have, in the terms the checks
@@ -25,8 +25,12 @@ type Setup struct {
 	// Listen, by driver name, reads a device for a few seconds and says
 	// whether what it sends is usable (a GNSS receiver at the wrong baud
 	// rate, or without checksums, is present but useless). Used only with
-	// the daemon down: it holds the port otherwise.
+	// the daemon down: it holds the port otherwise. ProbeDrivers fills it
+	// from the drivers' own Probe.
 	Listen map[string]func(ctx context.Context) error
+	// DriversErr is why the daemon's drivers could not be built from the
+	// config (a file they read, a family this build lacks).
+	DriversErr error
 	// Endpoints are the brokers and bootstrap peers the uplinks dial.
 	Endpoints []Endpoint
 }
@@ -36,6 +40,9 @@ type Device struct {
 	Driver string // instance name, e.g. "gps"
 	What   string // "GNSS receiver", "I²C bus", "SPI radio": what to look for on the board
 	Path   string // e.g. /dev/ttyAMA0, /dev/i2c-1
+	// Dir is set for a directory the driver reads (a camera's): the
+	// service user needs to list it, not to write it.
+	Dir bool
 }
 
 // Endpoint is a network service an uplink connects to.
@@ -54,7 +61,8 @@ type Endpoint struct {
 // and still checks what needs no config.
 //
 // Each driver family and uplink with a device node or a server adds its
-// entries here when its config section exists.
+// entries here when its config section exists. What each device sends is
+// judged by its driver's Probe: see ProbeDrivers.
 func LoadSetup(path string) Setup {
 	s := Setup{ConfigPath: path}
 	s.Config, s.ConfigErr = config.Load(path)
@@ -73,10 +81,6 @@ func LoadSetup(path string) Setup {
 		switch g.Source {
 		case "serial":
 			s.Devices = append(s.Devices, Device{Driver: g.Name, What: "GNSS receiver (serial)", Path: g.Device})
-			if s.Listen == nil {
-				s.Listen = map[string]func(context.Context) error{}
-			}
-			s.Listen[g.Name] = gnssListener(g)
 		case "gpsd":
 			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "gpsd", Addr: g.GPSDAddr})
 		}
@@ -84,12 +88,14 @@ func LoadSetup(path string) Setup {
 	for _, e := range s.Config.Drivers.Env {
 		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "I²C bus", Path: i2cNode(e.Bus)})
 	}
+	for _, c := range s.Config.Drivers.Camera {
+		s.Devices = append(s.Devices, Device{Driver: c.Name, What: "camera directory", Path: c.Dir, Dir: true})
+	}
 	// OBD adapters and RTU meters are asked once with the daemon down: AT Z
 	// finds a wrong baud rate, one Modbus poll a wrong slave id or swapped
 	// A/B wires (timeouts), parity (CRC errors) or profile (exceptions).
 	for _, o := range s.Config.Drivers.OBD {
 		s.Devices = append(s.Devices, Device{Driver: o.Name, What: "OBD-II adapter (ELM327, serial)", Path: o.Device})
-		s.listen(o.Name, probeOBD(o))
 	}
 	for _, e := range s.Config.Drivers.Energy {
 		if e.Transport == "tcp" {
@@ -97,14 +103,6 @@ func LoadSetup(path string) Setup {
 			continue
 		}
 		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "RS-485 adapter (Modbus RTU)", Path: e.Device})
-		s.listen(e.Name, func(ctx context.Context) error {
-			d, err := energy.New(e.Name, &energy.Opts{Transport: e.Transport, Device: e.Device, Baud: e.Baud, Parity: e.Parity,
-				StopBits: e.StopBits, Slave: e.Slave, Profile: e.Profile, SunSpecBase: e.SunSpecBase, Timeout: e.Timeout.Duration})
-			if err == nil {
-				_, err = d.Probe(ctx)
-			}
-			return err
-		})
 	}
 	if m := s.Config.Uplinks.MQTT; m.Enabled {
 		for _, srv := range m.Servers {
@@ -171,23 +169,28 @@ func brokerAddr(raw string) (string, bool, error) {
 	return net.JoinHostPort(u.Hostname(), port), tls, nil
 }
 
-// gnssListener probes a serial GNSS receiver with the driver's own decoder.
-func (s *Setup) listen(name string, f func(context.Context) error) {
-	if s.Listen == nil {
-		s.Listen = map[string]func(context.Context) error{}
-	}
-	s.Listen[name] = f
-}
-
-func gnssListener(g config.GNSS) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		o := gnss.DefaultOpts()
-		o.Device, o.Baud, o.UBX, o.NoChecksum = g.Device, g.Baud, g.UBX, g.Checksum == "optional"
-		d, err := gnss.New(g.Name, &o)
-		if err != nil {
+// ProbeDrivers takes the drivers the daemon would run for s.Config
+// (agent.BuildDrivers builds them; buildErr is its error) and, with the
+// daemon down, asks each configured device's driver for its Probe: the
+// driver's own code says whether the hardware answers (a GNSS receiver's
+// sentences, an ELM327's AT Z, one Modbus poll, a BME280's chip id, the
+// camera directory listing), not a second copy of it here.
+func (s *Setup) ProbeDrivers(ds []drivers.Driver, buildErr error) {
+	s.DriversErr = buildErr
+	for _, d := range ds {
+		p, ok := d.(drivers.Prober)
+		if !ok {
+			continue
+		}
+		if s.Listen == nil {
+			s.Listen = map[string]func(context.Context) error{}
+		}
+		s.Listen[d.Name()] = func(ctx context.Context) error {
+			outcome, err := p.Probe(ctx)
+			if err == nil && outcome != drivers.Loaded {
+				err = fmt.Errorf("the driver's probe says %s", outcome)
+			}
 			return err
 		}
-		_, err = d.Probe(ctx)
-		return err
 	}
 }

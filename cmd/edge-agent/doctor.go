@@ -5,6 +5,7 @@ import (
 	"flag"
 	"time"
 
+	"github.com/edge-agent/edge-agent/agent"
 	"github.com/edge-agent/edge-agent/doctor"
 	"github.com/edge-agent/edge-agent/status"
 )
@@ -20,7 +21,7 @@ func cmdDoctor(ctx context.Context, env *cliEnv, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	setup := doctor.LoadSetup(*cfgPath)
+	setup := loadSetup(*cfgPath)
 	socketSet := false
 	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
 	if !socketSet && setup.Config != nil {
@@ -42,4 +43,14 @@ func cmdDoctor(ctx context.Context, env *cliEnv, args []string) error {
 		return &exitError{code: code, err: errReported}
 	}
 	return nil
+}
+
+// loadSetup is doctor's view of the config, with the drivers the daemon
+// would run built (not run) so that doctor probes through their Probe.
+func loadSetup(path string) doctor.Setup {
+	s := doctor.LoadSetup(path)
+	if s.Config != nil {
+		s.ProbeDrivers(agent.BuildDrivers(s.Config, agent.Options{}))
+	}
+	return s
 }

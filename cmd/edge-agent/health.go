@@ -36,7 +36,7 @@ func cmdHealth(ctx context.Context, env *cliEnv, args []string) error {
 	if *want == "" {
 		*want = version
 	}
-	setup := doctor.LoadSetup(*cfgPath)
+	setup := loadSetup(*cfgPath)
 	socketSet := false
 	fs.Visit(func(f *flag.Flag) { socketSet = socketSet || f.Name == "socket" })
 	if !socketSet && setup.Config != nil {
