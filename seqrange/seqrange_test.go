@@ -134,7 +134,7 @@ func TestFromSeqs(t *testing.T) {
 		{"the last seq twice", []uint64{maxSeq, maxSeq - 1, maxSeq}, rs(maxSeq-1, maxSeq)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := FromSeqs(tt.in); !reflect.DeepEqual(got, tt.want) {
+			if got := FromSeqs[Range](tt.in); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("FromSeqs(%v) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
@@ -142,13 +142,13 @@ func TestFromSeqs(t *testing.T) {
 }
 
 func TestPairs(t *testing.T) {
-	if Pairs(nil) != nil || FromPairs(nil) != nil {
+	if Pairs[Range](nil) != nil || FromPairs[Range](nil) != nil {
 		t.Fatal("no ranges must be nil both ways (omitempty fields, DeepEqual in tests)")
 	}
 	in := rs(1, 3, 7, maxSeq)
 	p := Pairs(in)
-	if !reflect.DeepEqual(p, [][2]uint64{{1, 3}, {7, maxSeq}}) || !reflect.DeepEqual(FromPairs(p), in) {
-		t.Fatalf("Pairs(%v) = %v, back %v", in, p, FromPairs(p))
+	if !reflect.DeepEqual(p, [][2]uint64{{1, 3}, {7, maxSeq}}) || !reflect.DeepEqual(FromPairs[Range](p), in) {
+		t.Fatalf("Pairs(%v) = %v, back %v", in, p, FromPairs[Range](p))
 	}
 }
 
@@ -226,7 +226,7 @@ func TestAgainstBitmap(t *testing.T) {
 				}
 			}
 			rng.Shuffle(len(seqs), func(i, j int) { seqs[i], seqs[j] = seqs[j], seqs[i] })
-			check(t, "FromSeqs", FromSeqs(seqs), abits, base, true)
+			check(t, "FromSeqs", FromSeqs[Range](seqs), abits, base, true)
 		}
 	}
 }
@@ -254,5 +254,14 @@ func check(t *testing.T, op string, got []Range, want, base uint64, canonical bo
 	}
 	if seqs != want {
 		t.Fatalf("%s = %v: seqs %064b, want %064b", op, got, seqs, want)
+	}
+}
+
+// A package's own range type works as it is, and comes back as itself.
+func TestOwnRangeType(t *testing.T) {
+	type span struct{ From, To uint64 }
+	got := Union([]span{{1, 2}}, []span{{3, 4}})
+	if !reflect.DeepEqual(got, []span{{1, 4}}) {
+		t.Fatalf("Union = %v", got)
 	}
 }
