@@ -18,6 +18,15 @@ func rs(pairs ...uint64) []Range {
 	return out
 }
 
+// same fails the test when got is not want (nil and empty differ: callers
+// keep omitempty fields and compare reports with reflect.DeepEqual).
+func same(t *testing.T, what string, got, want []Range) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: got %v, want %v", what, got, want)
+	}
+}
+
 func TestUnion(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -35,11 +44,7 @@ func TestUnion(t *testing.T) {
 		{"after a range ending at the last seq", rs(1, maxSeq), rs(7, 9, maxSeq, maxSeq), rs(1, maxSeq)},
 		{"everything", rs(0, maxSeq), rs(0, 0), rs(0, maxSeq)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Union(tt.a, tt.b); !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("Union(%v, %v) = %v, want %v", tt.a, tt.b, got, tt.want)
-			}
-		})
+		same(t, "Union: "+tt.name, Union(tt.a, tt.b), tt.want)
 	}
 }
 
@@ -62,11 +67,7 @@ func TestSubtract(t *testing.T) {
 		{"keep the last seq", rs(maxSeq-5, maxSeq), rs(0, maxSeq-1), rs(maxSeq, maxSeq)},
 		{"everything", rs(0, maxSeq), rs(0, maxSeq), nil},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Subtract(tt.a, tt.b); !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("Subtract(%v, %v) = %v, want %v", tt.a, tt.b, got, tt.want)
-			}
-		})
+		same(t, "Subtract: "+tt.name, Subtract(tt.a, tt.b), tt.want)
 	}
 }
 
@@ -86,13 +87,9 @@ func TestSplitGaps(t *testing.T) {
 		{"announced elsewhere", rs(5, 6), rs(1, 4, 7, 8), nil, rs(5, 6)},
 		{"to the last seq", rs(10, maxSeq), rs(maxSeq-1, maxSeq), rs(maxSeq-1, maxSeq), rs(10, maxSeq-2)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			ann := Union(tt.announced, nil)
-			c, u := Intersect(tt.missing, ann), Subtract(tt.missing, ann)
-			if !reflect.DeepEqual(c, tt.covered) || !reflect.DeepEqual(u, tt.uncovered) {
-				t.Fatalf("covered %v, uncovered %v; want %v, %v", c, u, tt.covered, tt.uncovered)
-			}
-		})
+		ann := Union(tt.announced, nil)
+		same(t, "covered: "+tt.name, Intersect(tt.missing, ann), tt.covered)
+		same(t, "uncovered: "+tt.name, Subtract(tt.missing, ann), tt.uncovered)
 	}
 }
 
@@ -113,11 +110,7 @@ func TestMissing(t *testing.T) {
 		{"held reaches the last seq", rs(1, 2, 4, maxSeq), 1, rs(3, 3)},
 		{"hole just below the last seq", rs(1, maxSeq-2, maxSeq, maxSeq), 1, rs(maxSeq-1, maxSeq-1)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Missing(tt.held, tt.from); !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("Missing(%v, %d) = %v, want %v", tt.held, tt.from, got, tt.want)
-			}
-		})
+		same(t, "Missing: "+tt.name, Missing(tt.held, tt.from), tt.want)
 	}
 }
 
@@ -133,11 +126,7 @@ func TestFromSeqs(t *testing.T) {
 		{"zero", []uint64{1, 0}, rs(0, 1)},
 		{"the last seq twice", []uint64{maxSeq, maxSeq - 1, maxSeq}, rs(maxSeq-1, maxSeq)},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := FromSeqs[Range](tt.in); !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("FromSeqs(%v) = %v, want %v", tt.in, got, tt.want)
-			}
-		})
+		same(t, "FromSeqs: "+tt.name, FromSeqs[Range](tt.in), tt.want)
 	}
 }
 
