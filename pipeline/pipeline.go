@@ -17,6 +17,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/ratelog"
+	"github.com/edge-agent/edge-agent/seqrange"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -467,7 +468,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 	p.lastProgress.Store(now.UnixNano())
 	if len(b.announced) > 0 {
 		p.gapMu.Lock()
-		p.inFlight = subtractRanges(p.inFlight, b.announced)
+		p.inFlight = seqrange.Subtract(p.inFlight, b.announced)
 		p.gapMu.Unlock()
 	}
 	if p.o.OnDurable != nil {
@@ -561,7 +562,7 @@ func (s *sequencer) newGaps() []store.Range {
 	}
 	s.p.gapMu.Lock()
 	defer s.p.gapMu.Unlock()
-	gaps := subtractRanges(pending, s.p.inFlight)
+	gaps := seqrange.Subtract(pending, s.p.inFlight)
 	s.p.inFlight = append(s.p.inFlight, gaps...)
 	return gaps
 }
