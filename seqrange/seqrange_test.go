@@ -191,7 +191,7 @@ func TestAgainstBitmap(t *testing.T) {
 			}
 			return out, bits
 		}
-		for range 20000 {
+		for range 4000 {
 			a, abits := random()
 			b, bbits := random()
 			check(t, "Union", Union(a, b), abits|bbits, base, true)
