@@ -52,14 +52,4 @@ func p2pUplinkStatus(u any, us *status.Uplink, network string) bool {
 
 // openMQTTReceipt checks a collector receipt that came over MQTT: the same
 // signed format and collector key as over libp2p.
-func openMQTTReceipt(raw []byte) (*mqtt.Receipt, error) {
-	r, err := p2p.OpenReceipt(raw)
-	if err != nil {
-		return nil, err
-	}
-	out := &mqtt.Receipt{Collector: r.Collector.String(), Device: r.Device, Chains: make(map[[16]byte][][2]uint64, len(r.Chains))}
-	for _, c := range r.Chains {
-		out.Chains[c.Chain] = append(out.Chains[c.Chain], c.Ranges...)
-	}
-	return out, nil
-}
+func openMQTTReceipt(raw []byte) (*mqtt.Receipt, error) { return p2p.OpenMQTTReceipt(raw) }

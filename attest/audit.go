@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/edge-agent/edge-agent/seqrange"
 )
 
 // Verdict is what Audit.Add made of one record.
@@ -251,19 +253,15 @@ func (a *Audit) chainReport(chain [16]byte, cs *chainState) ChainReport {
 		Boots:      cs.boots,
 	}
 
-	// Missing seqs, as ranges.
-	var missing []Range
-	next := uint64(1)
+	// Missing seqs, as ranges, split by what agent.gap records announced.
+	from := uint64(1)
 	if a.opts.Partial {
-		next = cr.FirstSeq
+		from = cr.FirstSeq
 	}
-	for _, s := range seqs {
-		if s > next {
-			missing = append(missing, Range{next, s - 1})
-		}
-		next = s + 1
-	}
-	cr.AnnouncedGaps, cr.UnannouncedGaps = splitGaps(missing, mergeRanges(cs.gaps))
+	missing := seqrange.Missing(seqrange.FromSeqs[Range](seqs), from)
+	announced := seqrange.Union(cs.gaps, nil)
+	cr.AnnouncedGaps = seqrange.Intersect(missing, announced)
+	cr.UnannouncedGaps = seqrange.Subtract(missing, announced)
 
 	for _, s := range seqs {
 		st := cs.seqs[s]
@@ -288,47 +286,4 @@ func (a *Audit) chainReport(chain [16]byte, cs *chainState) ChainReport {
 		}
 	}
 	return cr
-}
-
-// mergeRanges sorts ranges and joins those that overlap or touch.
-func mergeRanges(rs []Range) []Range {
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(x, y Range) int { return cmp.Compare(x.From, y.From) })
-	var out []Range
-	for _, r := range rs {
-		if n := len(out); n > 0 && r.From <= out[n-1].To+1 {
-			out[n-1].To = max(out[n-1].To, r.To)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// splitGaps splits each missing range into the parts covered by the
-// announced ranges (sorted, disjoint) and the parts not covered.
-func splitGaps(missing, announced []Range) (covered, uncovered []Range) {
-	for _, m := range missing {
-		cur := m.From
-		for _, an := range announced {
-			if an.To < cur || an.From > m.To {
-				continue
-			}
-			if an.From > cur {
-				uncovered = append(uncovered, Range{cur, an.From - 1})
-				cur = an.From
-			}
-			end := min(an.To, m.To)
-			covered = append(covered, Range{cur, end})
-			if end == m.To {
-				cur = 0 // done
-				break
-			}
-			cur = end + 1
-		}
-		if cur != 0 {
-			uncovered = append(uncovered, Range{cur, m.To})
-		}
-	}
-	return covered, uncovered
 }

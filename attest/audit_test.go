@@ -307,26 +307,3 @@ func TestAuditInterleavedAndShuffled(t *testing.T) {
 		t.Fatalf("gap chain = %+v", gapChain)
 	}
 }
-
-func TestSplitGaps(t *testing.T) {
-	tests := []struct {
-		name               string
-		missing, announced []Range
-		covered, uncovered []Range
-	}{
-		{"none", nil, []Range{{1, 5}}, nil, nil},
-		{"all announced", []Range{{3, 5}}, []Range{{1, 9}}, []Range{{3, 5}}, nil},
-		{"none announced", []Range{{3, 5}}, nil, nil, []Range{{3, 5}}},
-		{"middle", []Range{{1, 10}}, []Range{{4, 6}}, []Range{{4, 6}}, []Range{{1, 3}, {7, 10}}},
-		{"two", []Range{{1, 10}, {20, 20}}, []Range{{2, 3}, {9, 20}}, []Range{{2, 3}, {9, 10}, {20, 20}}, []Range{{1, 1}, {4, 8}}},
-		{"announced elsewhere", []Range{{5, 6}}, []Range{{1, 4}, {7, 8}}, nil, []Range{{5, 6}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, u := splitGaps(tt.missing, mergeRanges(tt.announced))
-			if !reflect.DeepEqual(c, tt.covered) || !reflect.DeepEqual(u, tt.uncovered) {
-				t.Fatalf("splitGaps = %v, %v; want %v, %v", c, u, tt.covered, tt.uncovered)
-			}
-		})
-	}
-}

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/seqrange"
 )
 
 // Bucket layout of collector.db (format 1):
@@ -115,26 +116,12 @@ func putChain(b *bolt.Bucket, key []byte, cs *chainState) error {
 
 // addRange adds [from, to] to merged ranges rs.
 func addRange(rs [][2]uint64, from, to uint64) [][2]uint64 {
-	rs = append(rs, [2]uint64{from, to})
-	slices.SortFunc(rs, func(a, b [2]uint64) int {
-		switch {
-		case a[0] < b[0]:
-			return -1
-		case a[0] > b[0]:
-			return 1
-		}
-		return 0
-	})
-	out := rs[:1]
-	for _, r := range rs[1:] {
-		if n := len(out); r[0] <= out[n-1][1]+1 {
-			out[n-1][1] = max(out[n-1][1], r[1])
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
+	return seqrange.Pairs(seqrange.Union(ranges(rs), []seqrange.Range{{From: from, To: to}}))
 }
+
+// ranges is the seqrange form of the [from, to] pairs collector.db, the
+// summaries and receipts carry.
+func ranges(ps [][2]uint64) []seqrange.Range { return seqrange.FromPairs[seqrange.Range](ps) }
 
 // ChainSummary is what the collector holds of one chain.
 type ChainSummary struct {
@@ -182,39 +169,16 @@ func Gaps(held, announced [][2]uint64) ChainSummary {
 	}
 	s.FirstSeq, s.LastSeq = held[0][0], held[len(held)-1][1]
 	// Missing seqs in 1..LastSeq, split by what agent.gap records announced.
-	next := uint64(1)
-	for _, h := range held {
-		if h[0] > next {
-			for q := next; q < h[0]; {
-				covered, end := false, h[0]-1
-				for _, a := range announced {
-					if a[0] <= q && q <= a[1] {
-						covered, end = true, min(a[1], h[0]-1)
-						break
-					}
-					if a[0] > q && a[0] <= end {
-						end = a[0] - 1
-					}
-				}
-				if covered {
-					s.AnnouncedGaps = append(s.AnnouncedGaps, [2]uint64{q, end})
-				} else {
-					s.UnannouncedGaps = append(s.UnannouncedGaps, [2]uint64{q, end})
-				}
-				q = end + 1
-			}
-		}
-		next = h[1] + 1
-	}
+	missing := seqrange.Missing(seqrange.Union(ranges(held), nil), 1)
+	ann := seqrange.Union(ranges(announced), nil)
+	s.AnnouncedGaps = seqrange.Pairs(seqrange.Intersect(missing, ann))
+	s.UnannouncedGaps = seqrange.Pairs(seqrange.Subtract(missing, ann))
 	return s
 }
 
 // MergeRanges sorts inclusive ranges and joins those that overlap or touch.
 func MergeRanges(rs [][2]uint64) [][2]uint64 {
-	if len(rs) == 0 {
-		return nil
-	}
-	return addRange(slices.Clone(rs[1:]), rs[0][0], rs[0][1])
+	return seqrange.Pairs(seqrange.Union(ranges(rs), nil))
 }
 
 func readSummaries(tx *bolt.Tx) ([]DeviceSummary, error) {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/ratelog"
+	"github.com/edge-agent/edge-agent/seqrange"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -85,7 +87,7 @@ type Pipeline struct {
 	// without the location stamp because the stamp itself would not encode.
 	encodeDrops, locDropped atomic.Uint64
 	lastEncodeErr           atomic.Pointer[string]
-	encodeLog               logLimit
+	encodeLog               *ratelog.Limiter
 
 	// readOnlyDisk is set while appends fail with EROFS: after an I/O error
 	// the kernel refuses writes though statfs still says read-write.
@@ -126,7 +128,7 @@ func New(o Opts) (*Pipeline, error) {
 		in:        make(chan drivers.Observation, o.QueueLen),
 		loc:       newLocationStamp(o.LocationAge, o.Now),
 		inClosed:  make(chan struct{}),
-		encodeLog: logLimit{every: 10 * time.Second},
+		encodeLog: ratelog.New(10*time.Second, 1),
 	}
 	if o.KernelClock == nil {
 		o.KernelClock = status.KernelClock
@@ -238,7 +240,7 @@ func (p *Pipeline) encodeFailed(counter *atomic.Uint64, msg string, err error) {
 	counter.Add(1)
 	e := err.Error()
 	p.lastEncodeErr.Store(&e)
-	if ok, held := p.encodeLog.allow(p.o.Now()); ok {
+	if ok, held := p.encodeLog.Allow(p.o.Now()); ok {
 		p.o.Logger.Error(msg, "err", err, "similar_lines_suppressed", held)
 	}
 }
@@ -466,7 +468,7 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 	p.lastProgress.Store(now.UnixNano())
 	if len(b.announced) > 0 {
 		p.gapMu.Lock()
-		p.inFlight = subtractRanges(p.inFlight, b.announced)
+		p.inFlight = seqrange.Subtract(p.inFlight, b.announced)
 		p.gapMu.Unlock()
 	}
 	if p.o.OnDurable != nil {
@@ -560,7 +562,7 @@ func (s *sequencer) newGaps() []store.Range {
 	}
 	s.p.gapMu.Lock()
 	defer s.p.gapMu.Unlock()
-	gaps := subtractRanges(pending, s.p.inFlight)
+	gaps := seqrange.Subtract(pending, s.p.inFlight)
 	s.p.inFlight = append(s.p.inFlight, gaps...)
 	return gaps
 }

@@ -308,28 +308,6 @@ func TestAppendFailureHoldsTheBatch(t *testing.T) {
 	}
 }
 
-func TestSubtractRanges(t *testing.T) {
-	r := func(a, b uint64) store.Range { return store.Range{From: a, To: b} }
-	for _, tc := range []struct {
-		name string
-		a, b []store.Range
-		want []store.Range
-	}{
-		{"nothing to cut", []store.Range{r(1, 10)}, nil, []store.Range{r(1, 10)}},
-		{"cut middle", []store.Range{r(1, 10)}, []store.Range{r(4, 6)}, []store.Range{r(1, 3), r(7, 10)}},
-		{"cut all", []store.Range{r(1, 10)}, []store.Range{r(1, 10)}, nil},
-		{"merged pending minus in flight", []store.Range{r(1, 200)}, []store.Range{r(1, 100)}, []store.Range{r(101, 200)}},
-		{"disjoint", []store.Range{r(5, 6)}, []store.Range{r(1, 2), r(8, 9)}, []store.Range{r(5, 6)}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got := subtractRanges(tc.a, tc.b)
-			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 // A location stamp that cannot be encoded must not silence the other
 // drivers, and an observation that cannot be encoded is counted and logged
 // at most once per interval, not once each.

@@ -10,6 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/edge-agent/edge-agent/seqrange"
 )
 
 // Append stores entries and advances the head to the last of them in one
@@ -108,7 +110,7 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 			for len(keep) > 0 && st.bytes+batch > limit {
 				batchTooBig = true
 				batch -= uint64(len(keep[0].Data))
-				evicted = mergeRanges(evicted, []Range{{From: keep[0].Seq, To: keep[0].Seq}})
+				evicted = seqrange.Union(evicted, []Range{{From: keep[0].Seq, To: keep[0].Seq}})
 				keep = keep[1:]
 			}
 		}
@@ -136,7 +138,7 @@ func (s *Store) Append(entries []Entry, announced []Range) (evicted []Range, err
 			st.evicted += r.To - r.From + 1
 		}
 		st.evictedRanges += uint64(len(evicted))
-		st.gaps = mergeRanges(subtractRanges(st.gaps, announced), evicted)
+		st.gaps = seqrange.Union(seqrange.Subtract(st.gaps, announced), evicted)
 		return putState(tx.Bucket([]byte(bucketMeta)), st)
 	})
 	if err != nil {

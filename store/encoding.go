@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"hash/crc32"
-	"slices"
 )
 
 // formatVersion is the layout described in the package comment. Bump it and
@@ -68,50 +67,4 @@ func decodeRanges(b []byte) []Range {
 		rs = append(rs, Range{From: binary.BigEndian.Uint64(b), To: binary.BigEndian.Uint64(b[8:])})
 	}
 	return rs
-}
-
-// mergeRanges returns the union of a and b as sorted, disjoint, non-adjacent
-// ranges.
-func mergeRanges(a, b []Range) []Range {
-	all := slices.Concat(a, b)
-	slices.SortFunc(all, func(x, y Range) int {
-		switch {
-		case x.From < y.From:
-			return -1
-		case x.From > y.From:
-			return 1
-		}
-		return 0
-	})
-	var out []Range
-	for _, r := range all {
-		if n := len(out); n > 0 && r.From <= out[n-1].To+1 {
-			out[n-1].To = max(out[n-1].To, r.To)
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// subtractRanges returns the seqs of rs not covered by any of cut.
-func subtractRanges(rs, cut []Range) []Range {
-	out := slices.Clone(rs)
-	for _, c := range cut {
-		var next []Range
-		for _, r := range out {
-			if c.To < r.From || c.From > r.To {
-				next = append(next, r)
-				continue
-			}
-			if c.From > r.From {
-				next = append(next, Range{From: r.From, To: c.From - 1})
-			}
-			if c.To < r.To {
-				next = append(next, Range{From: c.To + 1, To: r.To})
-			}
-		}
-		out = next
-	}
-	return out
 }

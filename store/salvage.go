@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/edge-agent/edge-agent/seqrange"
 )
 
 // SalvageReport is what Salvage recovered from a damaged outbox file.
@@ -84,7 +86,7 @@ func Salvage(path string, fn func(Record) error) (SalvageReport, error) {
 					seq := binary.BigEndian.Uint64(k)
 					after, step = seq, 1
 					if len(v) < valueHeader || binary.BigEndian.Uint32(v) != recordCRC(k, v[4:]) {
-						rep.Damaged = mergeRanges(rep.Damaged, []Range{{From: seq, To: seq}})
+						rep.Damaged = seqrange.Union(rep.Damaged, []Range{{From: seq, To: seq}})
 						continue
 					}
 					if err := fn(Record{Seq: seq, Data: bytes.Clone(v[valueHeader:])}); err != nil {
@@ -107,7 +109,7 @@ func Salvage(path string, fn func(Record) error) (SalvageReport, error) {
 		from := after + 1
 		after += step
 		step *= 2
-		rep.Damaged = mergeRanges(rep.Damaged, []Range{{From: from, To: after}})
+		rep.Damaged = seqrange.Union(rep.Damaged, []Range{{From: from, To: after}})
 	}
 	return rep, nil
 }

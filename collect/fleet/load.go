@@ -96,7 +96,7 @@ func Run(ctx context.Context, o LoadOpts) (Result, error) {
 			mo.Collectors, mo.MinReceipts = o.Collectors, max(o.MinReceipts, 1)
 			mo.ResendAfter, mo.ResendMax = o.ResendAfter, 4*o.ResendAfter
 			mo.OpenReceipt = func(raw []byte) (*mqtt.Receipt, error) {
-				r, err := OpenReceipt(raw)
+				r, err := p2p.OpenMQTTReceipt(raw)
 				if err == nil {
 					q.receipted(r)
 				}
@@ -188,20 +188,6 @@ make:
 	res.Elapsed = lat.last().Sub(start)
 	res.P50, res.P99, res.Max = lat.quantiles()
 	return res, nil
-}
-
-// OpenReceipt checks a collector receipt (the p2p format, which collectors
-// publish over MQTT too) for an MQTT uplink.
-func OpenReceipt(raw []byte) (*mqtt.Receipt, error) {
-	r, err := p2p.OpenReceipt(raw)
-	if err != nil {
-		return nil, err
-	}
-	out := &mqtt.Receipt{Collector: r.Collector.String(), Device: r.Device, Chains: make(map[[16]byte][][2]uint64, len(r.Chains))}
-	for _, c := range r.Chains {
-		out.Chains[c.Chain] = append(out.Chains[c.Chain], c.Ranges...)
-	}
-	return out, nil
 }
 
 // latencies collects per-record delivery latencies.

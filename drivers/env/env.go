@@ -34,6 +34,7 @@ import (
 	"periph.io/x/host/v3/sysfs"
 
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/ratelog"
 )
 
 // Register addresses and chip ids, BME280 datasheet section 5.3 (memory map)
@@ -354,7 +355,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	d.log.Info("sensor ready", "chip", s.chip, "bus", fmt.Sprint(bus), "addr", fmt.Sprintf("%#x", d.opts.Addr),
 		"oversampling", d.opts.Oversampling, "interval", d.opts.Interval)
 
-	limit := logLimiter{every: time.Minute}
+	limit := ratelog.New(time.Minute, 1)
 	failures := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -378,7 +379,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 			failures++
 			s = nil
 			wait := d.backoff.after(failures)
-			if n, ok := limit.allow(d.opts.Now()); ok {
+			if ok, n := limit.Allow(d.opts.Now()); ok {
 				d.log.Warn("reading failed; retrying", "err", err, "failures", failures, "retry_in", wait, "suppressed", n)
 			}
 			timer.Reset(wait)
@@ -417,25 +418,4 @@ func (b backoff) after(failures int) time.Duration {
 		w *= 2
 	}
 	return min(w, b.max)
-}
-
-// logLimiter lets one line through per period and counts the rest, so a
-// disconnected sensor does not fill the SD card with identical warnings.
-type logLimiter struct {
-	every      time.Duration
-	next       time.Time
-	suppressed int
-}
-
-// allow reports whether to log now and how many lines were held back since
-// the last one that was.
-func (l *logLimiter) allow(now time.Time) (int, bool) {
-	if now.Before(l.next) {
-		l.suppressed++
-		return 0, false
-	}
-	n := l.suppressed
-	l.suppressed = 0
-	l.next = now.Add(l.every)
-	return n, true
 }

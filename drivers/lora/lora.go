@@ -21,6 +21,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
+	"github.com/edge-agent/edge-agent/ratelog"
 )
 
 // TxPacket is one frame for a gateway to transmit (a PULL_RESP "txpk").
@@ -247,7 +248,7 @@ type Dev struct {
 	queued, processed atomic.Uint64
 	links             sync.WaitGroup
 
-	badLog, dropLog, capLog *logLimiter
+	badLog, dropLog, capLog *ratelog.Limiter
 }
 
 type gateway struct {
@@ -349,9 +350,9 @@ func New(name string, o *Opts) (*Dev, error) {
 		gws:       map[gwmp.EUI]*gateway{},
 		pending:   map[pendKey]*downlink{},
 		malformed: map[string]uint64{},
-		badLog:    newLogLimiter(0.2, 5),
-		dropLog:   newLogLimiter(0.1, 1),
-		capLog:    newLogLimiter(0.02, 1),
+		badLog:    ratelog.New(5*time.Second, 5),
+		dropLog:   ratelog.New(10*time.Second, 1),
+		capLog:    ratelog.New(50*time.Second, 1),
 		stats: Stats{Mode: opts.Mode, Listen: opts.Listen, DropsCounted: dropsSupported, MaxGateways: opts.MaxGateways,
 			Tap: opts.Mode == ModeUDP && len(opts.Upstreams) == 0},
 	}
@@ -595,7 +596,7 @@ func (d *Dev) noteDrops(n uint32, now time.Time) {
 	granted := d.stats.ReceiveBuffer
 	d.mu.Unlock()
 	if uint64(n) > prev {
-		if ok, sup := d.dropLog.allow(now); ok {
+		if ok, sup := d.dropLog.Allow(now); ok {
 			d.log.Warn("kernel dropped packet forwarder datagrams: the socket buffer was full; raise receive_buffer or speed up the pipeline",
 				"dropped_total", n, "receive_buffer", granted, "suppressed", sup)
 		}
@@ -663,7 +664,7 @@ func (d *Dev) badDatagram(reason string, from any, err error, now time.Time) {
 	d.mu.Lock()
 	d.malformed[reason]++
 	d.mu.Unlock()
-	if ok, sup := d.badLog.allow(now); ok {
+	if ok, sup := d.badLog.Allow(now); ok {
 		d.log.Warn("malformed packet forwarder datagram ignored", "reason", reason, "from", from, "err", err, "suppressed", sup)
 	}
 }
@@ -693,11 +694,11 @@ func (d *Dev) receive(ctx context.Context, conn *net.UDPConn, b []byte, from net
 		d.malformed[reason]++
 		d.mu.Unlock()
 		if reason == "gateway_table_full" {
-			if ok, sup := d.capLog.allow(now); ok {
+			if ok, sup := d.capLog.Allow(now); ok {
 				d.log.Warn("gateway table full: ignoring a new gateway until a silent one expires; raise max_gateways or list yours in gateways",
 					"gateway", h.EUI.String(), "from", from, "max_gateways", d.o.MaxGateways, "suppressed", sup)
 			}
-		} else if ok, sup := d.badLog.allow(now); ok {
+		} else if ok, sup := d.badLog.Allow(now); ok {
 			d.log.Warn("datagram from a gateway not in the gateways list ignored", "gateway", h.EUI.String(), "from", from, "suppressed", sup)
 		}
 		return true
@@ -770,7 +771,7 @@ func (d *Dev) admit(eui gwmp.EUI, now time.Time) (*gateway, string) {
 func (d *Dev) ack(conn *net.UDPConn, h gwmp.Header, id gwmp.Identifier, to netip.AddrPort, now time.Time) {
 	a := [4]byte{h.Version, byte(h.Token >> 8), byte(h.Token), byte(id)}
 	if _, err := conn.WriteToUDPAddrPort(a[:], to); err != nil {
-		if ok, sup := d.badLog.allow(now); ok {
+		if ok, sup := d.badLog.Allow(now); ok {
 			d.log.Warn("could not acknowledge datagram", "to", to, "ack", id, "err", err, "suppressed", sup)
 		}
 	}
@@ -899,7 +900,7 @@ func (d *Dev) countInvalid(g *gateway, reason string, from any, err error, now t
 	}
 	d.malformed[reason]++
 	d.mu.Unlock()
-	if ok, sup := d.badLog.allow(now); ok {
+	if ok, sup := d.badLog.Allow(now); ok {
 		d.log.Warn("invalid "+reason+" ignored", "from", from, "err", err, "suppressed", sup)
 	}
 }

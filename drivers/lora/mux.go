@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
+	"github.com/edge-agent/edge-agent/ratelog"
 )
 
 // The multiplexer: each gateway gets one UDP socket per upstream, so every
@@ -82,11 +83,11 @@ type upstream struct {
 	firstSent  time.Time
 	st         UpstreamStats
 	sentAcked  uint64 // PUSH_DATA + PULL_DATA sent (the ack ratio's denominator)
-	log        *logLimiter
+	log        *ratelog.Limiter
 }
 
 func newUpstream(d *Dev, i int, u Upstream) *upstream {
-	up := &upstream{d: d, index: i, cfg: u, log: newLogLimiter(0.05, 2)}
+	up := &upstream{d: d, index: i, cfg: u, log: ratelog.New(20*time.Second, 2)}
 	if len(u.Gateways) > 0 {
 		up.allow = map[gwmp.EUI]bool{}
 		for _, e := range u.Gateways {
@@ -140,7 +141,7 @@ func (u *upstream) fail(err error, now time.Time) {
 	u.mu.Lock()
 	u.lastErr, u.lastErrAt = err.Error(), now
 	u.mu.Unlock()
-	if ok, sup := u.log.allow(now); ok {
+	if ok, sup := u.log.Allow(now); ok {
 		u.d.log.Warn("upstream network server problem; retrying, other upstreams and attestation continue",
 			"upstream", u.cfg.Name, "addr", u.cfg.Addr, "err", err, "suppressed", sup)
 	}

@@ -68,7 +68,7 @@ func (d *Dev) runConcentratord(ctx context.Context, emit drivers.Emit) error {
 		if got {
 			backoff = backoffMin
 		}
-		if ok, sup := d.badLog.allow(d.o.Now()); ok {
+		if ok, sup := d.badLog.Allow(d.o.Now()); ok {
 			d.log.Warn("concentratord event socket unavailable; retrying", "event_url", d.o.EventURL, "err", err,
 				"retry_in", backoff, "suppressed", sup,
 				"check", "is chirpstack-concentratord running, and is its api.event_bind this event_url?")
@@ -252,7 +252,7 @@ func (d *Dev) runMQTT(ctx context.Context, emit drivers.Emit) error {
 			return nil
 		}
 		d.setConnected(false, err)
-		if ok, sup := d.badLog.allow(d.o.Now()); ok {
+		if ok, sup := d.badLog.Allow(d.o.Now()); ok {
 			d.log.Warn("gateway bridge broker unavailable; retrying", "server", redacted, "err", err, "retry_in", backoff, "suppressed", sup,
 				"check", "is the broker running, and is this the server the ChirpStack Gateway Bridge / MQTT Forwarder publishes to?")
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/edge-agent/edge-agent/seqrange"
 	"github.com/edge-agent/edge-agent/uplink"
 )
 
@@ -139,17 +140,7 @@ func OpenReceipt(raw []byte) (*Receipt, error) {
 // SeqRanges turns seqs (any order, repeats allowed) into sorted, merged
 // inclusive ranges.
 func SeqRanges(seqs []uint64) [][2]uint64 {
-	s := slices.Clone(seqs)
-	slices.Sort(s)
-	var out [][2]uint64
-	for _, q := range s {
-		if n := len(out); n > 0 && q <= out[n-1][1]+1 {
-			out[n-1][1] = max(out[n-1][1], q)
-			continue
-		}
-		out = append(out, [2]uint64{q, q})
-	}
-	return out
+	return seqrange.Pairs(seqrange.FromSeqs[seqrange.Range](seqs))
 }
 
 // coverage is the set of seqs one collector has receipted for one chain, as
