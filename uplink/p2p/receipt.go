@@ -1,15 +1,12 @@
 package p2p
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/edge-agent/edge-agent/uplink"
 )
 
 // Receipt says a collector holds records durably (fsynced). It is signed by
@@ -151,12 +148,3 @@ func SeqRanges(seqs []uint64) [][2]uint64 {
 	}
 	return out
 }
-
-// coverage is the set of seqs one collector has receipted for one chain, as
-// merged ranges.
-type coverage struct {
-	chain [16]byte
-	uplink.SeqSet
-}
-
-func sameChain(a, b [16]byte) bool { return bytes.Equal(a[:], b[:]) }
