@@ -68,7 +68,7 @@ func TestResendPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			u := &Uplink{o: Opts{MinReceipts: 1, ResendAfter: time.Millisecond, ResendMax: time.Second, Now: time.Now},
-				log: slog.New(slog.DiscardHandler), collectors: map[peer.ID]bool{coll: true}}
+				log: slog.New(slog.DiscardHandler), collectors: map[peer.ID]bool{coll: true}, w: uplink.NewWindow(uplink.WindowOpts{})}
 			fl := []*uplink.Flight{{Seq: 1, Chain: [16]byte{1}, Data: raw, Tries: 2}}
 			gossiped := 0
 			u.resend(ctx, dev, fl, func(string, *uplink.Flight) bool { return false }, func(*uplink.Flight) { gossiped++ })
