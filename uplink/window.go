@@ -261,7 +261,7 @@ func (w *Window) Run(ctx context.Context, q Queue, l Link) error {
 	defer func() {
 		stop()
 		w.fl.reset()
-		w.update(func(st *WindowStats) { st.InFlight, st.Backlog, st.StalledSeq = 0, 0, 0 })
+		w.update(func(st *WindowStats) { st.InFlight, st.Backlog, st.StalledSeq, st.StalledSince = 0, 0, 0, time.Time{} })
 	}()
 	for {
 		// Reap first: a confirmation just in makes room for the fill.
@@ -437,7 +437,7 @@ func (s *session) resend() error {
 		return err
 	}
 	if w.fl.n == 0 {
-		w.update(func(st *WindowStats) { st.StalledSeq = 0 })
+		w.update(func(st *WindowStats) { st.StalledSeq, st.StalledSince = 0, time.Time{} })
 		return nil
 	}
 	now := w.o.Now()
@@ -468,7 +468,7 @@ func (s *session) resend() error {
 		s.batch = append(s.batch, f)
 	}
 	w.update(func(st *WindowStats) {
-		st.StalledSeq = 0
+		st.StalledSeq, st.StalledSince = 0, time.Time{}
 		if stalled != nil {
 			st.StalledSeq, st.StalledSince = stalled.Seq, stalled.First
 		}
