@@ -51,8 +51,8 @@ func (c *dupConn) Write(b []byte) (int, error) {
 }
 
 // resend writes a PUBLISH again with the DUP flag and its packet id. It
-// runs in its own goroutine: a dead connection must not block the pump,
-// which the keepalive and the PUBACK watchdog tear down.
+// runs in its own goroutine: a dead connection must not block the delivery
+// window, which the keepalive and the PUBACK watchdog tear down.
 func (c *dupConn) resend(topic string, id uint16, payload []byte) {
 	p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	p.Qos, p.Dup, p.TopicName, p.MessageID, p.Payload = 1, true, topic, id, payload
@@ -60,7 +60,7 @@ func (c *dupConn) resend(topic string, id uint16, payload []byte) {
 }
 
 // dial opens the broker connection the way paho would (TCP, or TLS with the
-// uplink's configuration) and keeps it where pump can reach it.
+// uplink's configuration) and keeps it where deliver can reach it.
 func (u *Uplink) dial(conn **dupConn) paho.OpenConnectionFunc {
 	return func(server *url.URL, o paho.ClientOptions) (net.Conn, error) {
 		d := &net.Dialer{Timeout: u.c.ConnectTimeout}

@@ -207,7 +207,7 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 }
 
 // onReceipt runs on the node's receipt goroutine: it filters and passes
-// receipts to the pump without blocking gossip for long.
+// receipts to the delivery window without blocking gossip for long.
 func (u *Uplink) onReceipt(r *Receipt) {
 	if r.Device != u.o.Signer.DeviceID() || !u.collectors[r.Collector] {
 		return
@@ -271,7 +271,7 @@ func (u *Uplink) publish(ctx context.Context, n *Node, f *uplink.Flight) {
 // the record topic has peers: a few gossipsub heartbeats (1s each).
 const meshWait = 3 * time.Second
 
-// canPublish says whether records may go out now (see pump); heard keeps
+// canPublish says whether records may go out now (see deliver); heard keeps
 // when the record topic last went from no peers to some.
 func (u *Uplink) canPublish(n *Node, heard *time.Time) bool {
 	if len(n.RecordPeers()) == 0 {
