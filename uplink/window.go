@@ -103,8 +103,8 @@ type Flight struct {
 // Link is one connection of a transport, as the window uses it. Send and
 // Confirmed run on the goroutine in Run.
 type Link struct {
-	// Send sends fs, oldest first; Tries is 1 on a first send. An error
-	// ends the connection.
+	// Send sends fs, oldest first: first sends (Tries 1) or re-sends
+	// (Tries > 1), never both in one call. An error ends the connection.
 	Send func(fs []*Flight) error
 	// Confirmed reports whether the far side holds f durably; an error ends
 	// the connection. Unused with MinReceipts.
