@@ -6,6 +6,12 @@
 // Ack only once the far side holds the record durably (fsync, PUBACK,
 // collector receipts); the store deletes a record when every uplink has acked
 // it.
+//
+// The transports that wait for the far side (mqtt, p2p) share one delivery
+// loop, Window: reading the outbox in order, the in-flight limit, re-sends,
+// ack coalescing and receipt coverage. Each supplies only a Link: how to
+// send a record, and whether it is confirmed (a PUBACK, or signed receipts
+// passed to Window.Receive).
 package uplink
 
 import (

@@ -11,7 +11,10 @@
 // or restart everything still unacked is published again (at-least-once;
 // receivers dedupe by (kid, chain, seq)). A retained status document on
 // {prefix}/{device_id}/status says "online" on connect and "offline" as the
-// Last Will and on clean shutdown. The agent subscribes to nothing.
+// Last Will and on clean shutdown. The agent subscribes to nothing but, with
+// Opts.Collectors, its receipt topic. The delivery loop is uplink.Window;
+// this package supplies the PUBLISH, what confirms it (the PUBACK, or the
+// collectors' receipts) and the DUP re-send on the same connection.
 //
 // The Subscriber is the receive side for `edge-agent collect`: a persistent
 // session (CleanSession=false, fixed client id) on {prefix}/+/att/# (both

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"crypto/tls"
-	"fmt"
 	"net"
 	"net/url"
 	"sync"
@@ -10,6 +9,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/edge-agent/edge-agent/uplink"
 )
 
 // PUBACKs arrive in order, and a record is acked in the queue only when
@@ -50,8 +51,8 @@ func (c *dupConn) Write(b []byte) (int, error) {
 }
 
 // resend writes a PUBLISH again with the DUP flag and its packet id. It
-// runs in its own goroutine: a dead connection must not block the pump,
-// which the keepalive and the PUBACK watchdog tear down.
+// runs in its own goroutine: a dead connection must not block the delivery
+// window, which the keepalive and the PUBACK watchdog tear down.
 func (c *dupConn) resend(topic string, id uint16, payload []byte) {
 	p := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
 	p.Qos, p.Dup, p.TopicName, p.MessageID, p.Payload = 1, true, topic, id, payload
@@ -59,7 +60,7 @@ func (c *dupConn) resend(topic string, id uint16, payload []byte) {
 }
 
 // dial opens the broker connection the way paho would (TCP, or TLS with the
-// uplink's configuration) and keeps it where pump can reach it.
+// uplink's configuration) and keeps it where deliver can reach it.
 func (u *Uplink) dial(conn **dupConn) paho.OpenConnectionFunc {
 	return func(server *url.URL, o paho.ClientOptions) (net.Conn, error) {
 		d := &net.Dialer{Timeout: u.c.ConnectTimeout}
@@ -80,36 +81,13 @@ func (u *Uplink) dial(conn **dupConn) paho.OpenConnectionFunc {
 	}
 }
 
-// resendStalled re-sends, with DUP, every PUBLISH in the window that has
-// waited DupAfter for its PUBACK, and reports the oldest such stall for
-// status ("" when none).
-func (u *Uplink) resendStalled(conn *dupConn, fl *ring, now time.Time) string {
-	stalled := ""
-	for i := 0; i < fl.len(); i++ {
-		f := &fl.buf[(fl.start+i)%len(fl.buf)]
-		select {
-		case <-f.tok.Done():
-			continue
-		default:
-		}
-		last := f.at
-		if !f.dupAt.IsZero() {
-			last = f.dupAt
-		}
-		if now.Sub(last) < u.c.DupAfter {
-			continue
-		}
-		if stalled == "" {
-			stalled = fmt.Sprintf("broker has not acknowledged seq %d for %v: re-sent it (DUP)", f.seq, now.Sub(f.at).Round(time.Second))
-		}
-		pt, ok := f.tok.(*paho.PublishToken)
-		if conn == nil || !ok || pt.MessageID() == 0 || f.dups >= maxDups {
-			continue
-		}
-		conn.resend(u.topicOf(f.data), pt.MessageID(), f.data) // the topic the first send used
-		f.dups++
-		f.dupAt = now
-		u.update(func(s *Status) { s.DupResent++ })
+// dup writes f again with DUP and the packet id of its first send, to the
+// topic that send used.
+func (u *Uplink) dup(conn *dupConn, f *uplink.Flight) {
+	pt, ok := f.Handle.(*paho.PublishToken)
+	if conn == nil || !ok || pt.MessageID() == 0 {
+		return
 	}
-	return stalled
+	conn.resend(u.topicOf(f.Data), pt.MessageID(), f.Data)
+	u.update(func(s *Status) { s.DupResent++ })
 }

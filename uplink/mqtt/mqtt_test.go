@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -97,7 +99,16 @@ func TestDelivery(t *testing.T) {
 	}
 }
 
+// TestStatusDocuments: online on connect, offline with reason shutdown on a
+// clean stop, retained; with collectors too (the delivery window drains the
+// same way in both modes).
 func TestStatusDocuments(t *testing.T) {
+	for _, collectors := range []bool{false, true} {
+		t.Run(fmt.Sprint("collectors=", collectors), func(t *testing.T) { testStatusDocuments(t, collectors) })
+	}
+}
+
+func testStatusDocuments(t *testing.T, collectors bool) {
 	b := mqtttest.Start(t, mqtttest.Config{})
 	rec := mqtttest.Record(t, b.URL(), "edge-agent/dev1/status")
 	q := newFakeQueue(t)
@@ -105,6 +116,10 @@ func TestStatusDocuments(t *testing.T) {
 	o.Version = "1.2.3"
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	o.Now = func() time.Time { return now }
+	if collectors {
+		o.Collectors = []string{"collector-a"}
+		o.OpenReceipt = func([]byte) (*Receipt, error) { return nil, errors.New("no receipts here") }
+	}
 	u := mustNew(t, o)
 	stop := runUplink(t, u, q)
 	msgs := rec.WaitFor(t, 10*time.Second, "online status", func(m []mqtttest.Message) bool { return len(m) >= 1 })

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -44,8 +45,19 @@ type Status struct {
 // Status returns a snapshot; safe to call concurrently with Run.
 func (u *Uplink) Status() Status {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.st
+	st := u.st
+	u.mu.Unlock()
+	ws := u.w.Stats()
+	st.Published, st.Resent, st.Acked, st.AckedSeq, st.InFlight = ws.Sent, ws.Resent, ws.Confirmed, ws.AckedSeq, ws.InFlight
+	st.Receipts = ws.Receipts
+	if len(u.c.Collectors) > 0 {
+		// Without DUP, a re-send is a new PUBLISH.
+		st.Published += ws.Retried
+		st.Resent += ws.Retried
+	} else if ws.StalledSeq != 0 {
+		st.Stalled = fmt.Sprintf("broker has not acknowledged seq %d for %v: re-sent it (DUP)", ws.StalledSeq, time.Since(ws.StalledSince).Round(time.Second))
+	}
+	return st
 }
 
 func (u *Uplink) update(f func(*Status)) {

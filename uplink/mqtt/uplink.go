@@ -14,7 +14,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edge-agent/edge-agent/attest"
-	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
 )
 
@@ -26,10 +25,6 @@ const (
 	shutdownGrace = 2 * time.Second
 	// writeTimeout bounds paho handing one packet to its writer goroutine.
 	writeTimeout = 10 * time.Second
-	// ackFlushEvery is how often PUBACKed records are acked in the queue.
-	// Each Ack is a bbolt commit with two fdatasyncs, costly on an SD card;
-	// what a crash loses between flushes is only re-sent as duplicates.
-	ackFlushEvery = 250 * time.Millisecond
 	// minBatch is the smallest Pending read: each read is a bbolt
 	// transaction, so small windows still read in useful chunks.
 	minBatch = 256
@@ -42,10 +37,11 @@ type Uplink struct {
 	attTopic    string
 	statusTopic string
 
-	mu        sync.Mutex // guards st, maxSent, connected
+	w *uplink.Window
+
+	mu        sync.Mutex // guards st, connected
 	st        Status
-	maxSent   uint64 // highest seq ever published by this process
-	connected bool   // a connection has succeeded before
+	connected bool // a connection has succeeded before
 }
 
 // New validates o, reads its TLS files and returns an Uplink ready to Run.
@@ -60,6 +56,18 @@ func New(o Opts) (*Uplink, error) {
 		attTopic:    c.TopicPrefix + "/" + c.DeviceID + "/att",
 		statusTopic: c.TopicPrefix + "/" + c.DeviceID + "/status",
 	}
+	wo := uplink.WindowOpts{Name: "mqtt", Size: c.Window, Batch: max(c.Window, minBatch), Logger: u.log}
+	if len(c.Collectors) > 0 {
+		wo.MinReceipts, wo.ResendAfter, wo.ResendMax = c.MinReceipts, c.ResendAfter, c.ResendMax
+	} else {
+		// A PUBLISH unanswered for DupAfter goes again with DUP (dup.go),
+		// maxDups times; a PUBACK slower than GiveUp means the connection
+		// is dead even if TCP has not noticed (the keepalive normally fires
+		// first).
+		wo.ResendAfter, wo.MaxResends = c.DupAfter, maxDups
+		wo.GiveUp, wo.GiveUpErr = 2*c.KeepAlive+c.ConnectTimeout, ErrTimeout
+	}
+	u.w = uplink.NewWindow(wo)
 	u.st.ClientCertExpiry = c.certExpiry
 	// Not an error: the clock of a board without an RTC may be wrong at boot,
 	// and the broker is the judge. But say it before it bites.
@@ -96,13 +104,6 @@ func KindTopic(data []byte) string {
 	return r.Claims.Kind
 }
 
-// queueError marks a failure of the outbox rather than of the network: Run
-// returns it instead of retrying, since reconnecting cannot fix a store.
-type queueError struct{ err error }
-
-func (e *queueError) Error() string { return e.err.Error() }
-func (e *queueError) Unwrap() error { return e.err }
-
 // Run connects, publishes whatever the queue holds beyond its ack mark, and
 // keeps going (reconnecting with backoff) until ctx is done, which is a clean
 // exit (nil). It returns an error only when the queue itself fails.
@@ -114,7 +115,7 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if qe := (*queueError)(nil); errors.As(err, &qe) {
+		if qe := (*uplink.QueueError)(nil); errors.As(err, &qe) {
 			return err
 		}
 		if progressed {
@@ -134,16 +135,6 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 		}
 	}
 	return nil
-}
-
-// flight is one PUBLISH awaiting its PUBACK.
-type flight struct {
-	seq   uint64
-	tok   paho.Token
-	at    time.Time // for the PUBACK watchdog
-	data  []byte    // for a DUP re-send (dup.go)
-	dups  int
-	dupAt time.Time
 }
 
 // session runs one connection from CONNECT to its end. progressed reports
@@ -191,15 +182,11 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 		return false, fmt.Errorf("mqtt: publish online status: %w", err)
 	}
 
-	if len(u.c.Collectors) > 0 {
-		err = u.pumpReceipts(ctx, q, client, lost)
-	} else {
-		err = u.pump(ctx, q, client, lost, conn)
-	}
+	err = u.deliver(ctx, q, client, lost, conn)
 	if ctx.Err() != nil {
 		return true, err
 	}
-	var qe *queueError
+	var qe *uplink.QueueError
 	if !errors.As(err, &qe) {
 		u.failed("connection lost: " + err.Error())
 	}
@@ -211,163 +198,69 @@ func (u *Uplink) session(ctx context.Context, q uplink.Queue, server *url.URL) (
 func (u *Uplink) failed(reason string) {
 	now := u.c.Now()
 	u.update(func(s *Status) {
-		s.Connected, s.Since, s.InFlight = false, now, 0
+		s.Connected, s.Since = false, now
 		s.LastError, s.LastErrorAt = reason, now
 		s.Failures++
 	})
 }
 
-// pump publishes records in seq order with up to Window in flight, acks the
-// queue cumulatively as PUBACKs arrive in order, and on ctx done says
-// offline and flushes the final ack.
-func (u *Uplink) pump(ctx context.Context, q uplink.Queue, client paho.Client, lost <-chan error, conn *dupConn) error {
-	acked, err := q.Acked()
-	if err != nil {
-		return &queueError{fmt.Errorf("mqtt: read ack mark: %w", err)}
-	}
-	var (
-		window    = u.c.Window
-		batch     = max(window, minBatch)
-		fl        = newRing(window)
-		buf       []store.Record
-		sent      = acked // highest seq published in this session
-		done      = acked // highest seq below which every record is PUBACKed
-		stored    = acked // what the queue has been told
-		changed   <-chan struct{}
-		lastFlush = time.Now()
-		watchdog  = time.NewTicker(ackFlushEvery)
-		// A PUBACK slower than this means the connection is dead even if
-		// TCP has not noticed; paho's keepalive normally fires first.
-		pubackLimit = 2*u.c.KeepAlive + u.c.ConnectTimeout
-	)
-	defer watchdog.Stop()
-
-	flushAck := func() error {
-		if done == stored {
+// deliver runs the delivery window over one connection: PUBLISH at QoS 1,
+// confirmed by the broker's PUBACK (stalled ones re-sent with DUP on the
+// same connection) or, with collectors, by their receipts (PUBACKs then only
+// pace the connection, and what stays unreceipted is published again). On
+// ctx done it replaces the retained status with an explicit offline (a
+// clean DISCONNECT discards the Last Will) and gives records still in
+// flight a moment to be confirmed.
+func (u *Uplink) deliver(ctx context.Context, q uplink.Queue, client paho.Client, lost <-chan error, conn *dupConn) error {
+	l := uplink.Link{
+		Lost: lost,
+		Send: func(fs []*uplink.Flight) error {
+			for _, f := range fs {
+				if f.Tries > 1 && len(u.c.Collectors) == 0 {
+					u.dup(conn, f)
+					continue
+				}
+				f.Handle = client.Publish(u.topicOf(f.Data), 1, false, f.Data)
+			}
 			return nil
-		}
-		if err := q.Ack(done); err != nil {
-			return &queueError{fmt.Errorf("mqtt: ack seq %d: %w", done, err)}
-		}
-		stored, lastFlush = done, time.Now()
-		u.update(func(s *Status) { s.AckedSeq = done })
-		return nil
-	}
-	// reap pops every PUBACKed record at the head of the window.
-	reap := func() error {
-		n := 0
-		for fl.len() > 0 {
-			f := fl.head()
+		},
+		Confirmed: func(f *uplink.Flight) (bool, error) {
+			tok := f.Handle.(paho.Token)
 			select {
-			case <-f.tok.Done():
+			case <-tok.Done():
 			default:
-				u.update(func(s *Status) { s.Acked += uint64(n); s.InFlight = fl.len() })
-				return nil
+				return false, nil
 			}
-			if err := f.tok.Error(); err != nil {
-				u.update(func(s *Status) { s.Acked += uint64(n) })
-				return fmt.Errorf("mqtt: publish seq %d: %w: %w", f.seq, ErrConnectionLost, err)
+			if err := tok.Error(); err != nil {
+				return false, fmt.Errorf("publish seq %d: %w: %w", f.Seq, ErrConnectionLost, err)
 			}
-			done = f.seq
-			fl.pop()
-			n++
-		}
-		u.update(func(s *Status) { s.Acked += uint64(n); s.InFlight = 0 })
-		return nil
+			return true, nil
+		},
+		Wake: func(head *uplink.Flight) <-chan struct{} { return head.Handle.(paho.Token).Done() },
+		Drain: func() {
+			tok := client.Publish(u.statusTopic, 1, true, u.statusPayload(stateOffline, u.c.Now(), "shutdown"))
+			t := time.NewTimer(shutdownGrace)
+			defer t.Stop()
+			select {
+			case <-tok.Done():
+			case <-t.C:
+				u.log.Warn("mqtt: offline status not confirmed before shutdown")
+			}
+			// The offline status went after the records: once it is
+			// PUBACKed, so are they (the broker answers in order).
+		},
 	}
-
-	for {
-		// Reap first: a PUBACK just in makes room for the fill below.
-		if err := reap(); err != nil {
-			return err
-		}
-		if time.Since(lastFlush) >= ackFlushEvery {
-			if err := flushAck(); err != nil {
-				return err
-			}
-		}
-
-		// Fill the window.
-		changed = nil
-		for fl.len() < window {
-			if len(buf) == 0 {
-				// Changed before Pending: an append between the two still
-				// wakes us.
-				changed = q.Changed()
-				if buf, err = q.Pending(sent, batch); err != nil {
-					return &queueError{fmt.Errorf("mqtt: read pending records after seq %d: %w", sent, err)}
-				}
-				if len(buf) == 0 {
-					break
-				}
-				changed = nil
-			}
-			rec := buf[0]
-			buf = buf[1:]
-			tok := client.Publish(u.topicOf(rec.Data), 1, false, rec.Data)
-			fl.push(flight{seq: rec.Seq, tok: tok, at: time.Now(), data: rec.Data})
-			sent = rec.Seq
-			u.update(func(s *Status) {
-				s.Published++
-				if rec.Seq <= u.maxSent {
-					s.Resent++
-				}
-				u.maxSent = max(u.maxSent, rec.Seq)
-				s.InFlight = fl.len()
-			})
-		}
-		if len(buf) == 0 {
-			buf = nil // let the batch's backing array go
-		}
-
-		var headDone <-chan struct{}
-		if fl.len() > 0 {
-			headDone = fl.head().tok.Done()
-		}
-		select {
-		case <-ctx.Done():
-			return u.shutdown(client, reap, flushAck)
-		case err := <-lost:
-			_ = reap()
-			_ = flushAck()
-			return fmt.Errorf("mqtt: %w: %w", ErrConnectionLost, err)
-		case <-headDone:
-		case <-changed:
-		case <-watchdog.C:
-			stalled := u.resendStalled(conn, fl, time.Now())
-			u.update(func(s *Status) { s.Stalled = stalled })
-			if fl.len() > 0 && time.Since(fl.head().at) > pubackLimit {
-				return fmt.Errorf("mqtt: no PUBACK for seq %d in %v: %w", fl.head().seq, pubackLimit, ErrTimeout)
-			}
-			if err := flushAck(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// shutdown acks what the broker has confirmed, replaces the retained status
-// with an explicit offline (a clean DISCONNECT discards the Last Will), and
-// gives records still in flight a moment to be confirmed.
-func (u *Uplink) shutdown(client paho.Client, reap, flushAck func() error) error {
-	deadline := time.Now().Add(shutdownGrace)
-	tok := client.Publish(u.statusTopic, 1, true, u.statusPayload(stateOffline, u.c.Now(), "shutdown"))
-	select {
-	case <-tok.Done():
-	case <-time.After(time.Until(deadline)):
-		u.log.Warn("mqtt: offline status not confirmed before shutdown")
-	}
-	// The offline status went after the records: once it is PUBACKed, so
-	// are they (the broker answers in order), so this reaps nearly all.
-	err := errors.Join(reap(), flushAck())
-	u.update(func(s *Status) { s.Connected, s.Since, s.InFlight = false, u.c.Now(), 0 })
-	if err != nil {
-		var qe *queueError
-		if errors.As(err, &qe) {
+	if len(u.c.Collectors) > 0 {
+		l.Confirmed, l.Wake = nil, nil
+		if err := u.subscribeReceipts(ctx, client, lost); err != nil || ctx.Err() != nil {
 			return err
 		}
 	}
-	return nil
+	err := u.w.Run(ctx, q, l)
+	if ctx.Err() != nil {
+		u.update(func(s *Status) { s.Connected, s.Since = false, u.c.Now() })
+	}
+	return err
 }
 
 // clientOptions builds a fresh paho configuration for one connection.
@@ -421,30 +314,8 @@ func waitToken(ctx context.Context, tok paho.Token, limit time.Duration, lost <-
 	case <-ctx.Done():
 		return ctx.Err()
 	case err := <-lost:
-		return fmt.Errorf("%w: %w", ErrConnectionLost, err)
+		return err
 	case <-t.C:
 		return fmt.Errorf("no answer in %v: %w", limit, ErrTimeout)
 	}
-}
-
-// ring is a fixed-size FIFO of flights: the window never reallocates.
-type ring struct {
-	buf      []flight
-	start, n int
-}
-
-func newRing(size int) *ring { return &ring{buf: make([]flight, size)} }
-
-func (r *ring) len() int      { return r.n }
-func (r *ring) head() *flight { return &r.buf[r.start] }
-
-func (r *ring) push(f flight) {
-	r.buf[(r.start+r.n)%len(r.buf)] = f
-	r.n++
-}
-
-func (r *ring) pop() {
-	r.buf[r.start] = flight{} // drop the token and its payload
-	r.start = (r.start + 1) % len(r.buf)
-	r.n--
 }

@@ -47,7 +47,9 @@
 // seen cache once a minute); over gossip when none of those collectors is
 // connected. Records go out only once the receipt topic's mesh has a peer
 // (or none of the peers takes receipts, or after meshWait), since a
-// standard gossipsub publishes a collector's receipt to its mesh only.
+// standard gossipsub publishes a collector's receipt to its mesh only. The
+// window, re-send timing and receipt coverage are uplink.Window's; this
+// package supplies gossip, the direct re-send and the receipts.
 //
 // Concurrency: Node and Uplink methods are safe for concurrent use. A Node's
 // validators run concurrently on gossipsub's goroutines and keep only atomic

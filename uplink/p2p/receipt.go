@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/seqrange"
-	"github.com/edge-agent/edge-agent/uplink"
 )
 
 // Receipt says a collector holds records durably (fsynced). It is signed by
@@ -142,12 +140,3 @@ func OpenReceipt(raw []byte) (*Receipt, error) {
 func SeqRanges(seqs []uint64) [][2]uint64 {
 	return seqrange.Pairs(seqrange.FromSeqs[seqrange.Range](seqs))
 }
-
-// coverage is the set of seqs one collector has receipted for one chain, as
-// merged ranges.
-type coverage struct {
-	chain [16]byte
-	uplink.SeqSet
-}
-
-func sameChain(a, b [16]byte) bool { return bytes.Equal(a[:], b[:]) }

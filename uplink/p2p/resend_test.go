@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/uplink"
 )
 
 // TestResendPath: a record a trusted collector has not receipted goes
@@ -67,10 +68,10 @@ func TestResendPath(t *testing.T) {
 				t.Fatal(err)
 			}
 			u := &Uplink{o: Opts{MinReceipts: 1, ResendAfter: time.Millisecond, ResendMax: time.Second, Now: time.Now},
-				log: slog.New(slog.DiscardHandler), collectors: map[peer.ID]bool{coll: true}}
-			fl := []flight{{seq: 1, chain: [16]byte{1}, data: raw, sentAt: time.Now().Add(-time.Hour), tries: 1}}
+				log: slog.New(slog.DiscardHandler), collectors: map[peer.ID]bool{coll: true}, w: uplink.NewWindow(uplink.WindowOpts{})}
+			fl := []*uplink.Flight{{Seq: 1, Chain: [16]byte{1}, Data: raw, Tries: 2}}
 			gossiped := 0
-			u.resend(ctx, dev, fl, map[peer.ID]*coverage{}, func(*flight) { gossiped++ })
+			u.resend(ctx, dev, fl, func(string, *uplink.Flight) bool { return false }, func(*uplink.Flight) { gossiped++ })
 			if gossiped != tt.wantGossip {
 				t.Errorf("re-sent over gossip %d times, want %d", gossiped, tt.wantGossip)
 			}

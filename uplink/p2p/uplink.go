@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
-	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
 )
 
@@ -84,7 +82,7 @@ type Uplink struct {
 	o          Opts
 	log        *slog.Logger
 	collectors map[peer.ID]bool
-	receipts   chan *Receipt
+	w          *uplink.Window
 
 	mu   sync.Mutex
 	st   Status
@@ -130,8 +128,9 @@ func New(o Opts) (*Uplink, error) {
 		o:          o,
 		log:        o.Logger.With("component", "uplink/p2p"),
 		collectors: cs,
-		receipts:   make(chan *Receipt, 256),
 	}
+	u.w = uplink.NewWindow(uplink.WindowOpts{Name: "p2p", Size: o.Window, Batch: max(o.Window, 64),
+		MinReceipts: o.MinReceipts, ResendAfter: o.ResendAfter, ResendMax: o.ResendMax, Logger: u.log})
 	u.st.PeerID = o.Signer.DeviceID()
 	return u, nil
 }
@@ -141,9 +140,12 @@ func (u *Uplink) Name() string { return "p2p" }
 
 // Status returns a snapshot; safe to call concurrently with Run.
 func (u *Uplink) Status() Status {
+	ws := u.w.Stats()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	st := u.st
+	st.InFlight, st.Backlog, st.AckedSeq = ws.InFlight, ws.Backlog, ws.AckedSeq
+	st.Published, st.Resent = ws.Sent+ws.Retried, ws.Resent+ws.Retried
 	if n := u.node; n != nil {
 		st.Peers = len(n.Peers())
 		st.TopicPeers = len(n.RecordPeers())
@@ -192,7 +194,7 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = n.Run(ctx) })
-	err = u.pump(ctx, q, n)
+	err = u.deliver(ctx, q, n)
 	cancel()
 	wg.Wait()
 	u.mu.Lock()
@@ -205,114 +207,42 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 }
 
 // onReceipt runs on the node's receipt goroutine: it filters and passes
-// receipts to the pump without blocking gossip for long.
+// receipts to the delivery window without blocking gossip for long.
 func (u *Uplink) onReceipt(r *Receipt) {
 	if r.Device != u.o.Signer.DeviceID() || !u.collectors[r.Collector] {
 		return
 	}
-	select {
-	case u.receipts <- r:
-	default:
-		// The pump is behind (or gone): a dropped receipt only delays the
-		// ack until the record is re-published and receipted again.
-		u.log.Debug("p2p: receipt dropped, pump busy", "collector", r.Collector)
+	wr := uplink.Receipt{Collector: string(r.Collector), Chains: make(map[[16]byte][][2]uint64, len(r.Chains))}
+	for _, c := range r.Chains {
+		wr.Chains[c.Chain] = append(wr.Chains[c.Chain], c.Ranges...)
 	}
+	if !u.w.Receive(wr) {
+		// The window is behind: a dropped receipt only delays the ack
+		// until the record is re-published and receipted again.
+		u.log.Debug("p2p: receipt dropped, window busy", "collector", r.Collector)
+		return
+	}
+	now := u.o.Now()
+	u.update(func(s *Status) { s.LastReceipt, s.LastReceiptBy = now, r.Collector.String() })
 }
 
-// flight is one record published and not yet receipted enough.
-type flight struct {
-	seq    uint64
-	chain  [16]byte
-	data   []byte
-	sentAt time.Time
-	tries  int
-}
-
-const (
-	ackFlushEvery = 250 * time.Millisecond
-	tickEvery     = 250 * time.Millisecond
-)
-
-// pump publishes in seq order with up to Window in flight, re-publishes
-// stale flights, and acks the queue up to the highest seq below which every
-// record has MinReceipts receipts.
-func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
-	acked, err := q.Acked()
-	if err != nil {
-		return fmt.Errorf("p2p: read ack mark: %w", err)
-	}
-	var (
-		fl        []flight // seq ascending
-		buf       []store.Record
-		sent      = acked
-		done      = acked
-		stored    = acked
-		cov       = map[peer.ID]*coverage{}
-		lastFlush = time.Now()
-		maxSent   uint64
-		heard     time.Time // since when the record topic has had peers
-	)
-	tick := time.NewTicker(tickEvery)
-	defer tick.Stop()
-	batch := max(u.o.Window, 64)
-
-	count := func(f *flight) int {
-		c := 0
-		for _, cv := range cov {
-			if sameChain(cv.chain, f.chain) && cv.Has(f.seq) {
-				c++
+// deliver runs the delivery window over the node: records go out over
+// gossip, are confirmed by MinReceipts trusted collectors' receipts, and
+// what stays unreceipted after ResendAfter (doubling to ResendMax) goes
+// again (see resend).
+func (u *Uplink) deliver(ctx context.Context, q uplink.Queue, n *Node) error {
+	var heard time.Time // since when the record topic has had peers
+	return u.w.Run(ctx, q, uplink.Link{
+		Send: func(fs []*uplink.Flight) error {
+			if fs[0].Tries > 1 {
+				u.resend(ctx, n, fs, u.w.Covered, func(f *uplink.Flight) { u.publish(ctx, n, f) })
+				return nil
 			}
-		}
-		return c
-	}
-	reap := func() {
-		i := 0
-		for i < len(fl) && count(&fl[i]) >= u.o.MinReceipts {
-			done = fl[i].seq
-			i++
-		}
-		if i > 0 {
-			fl = append(fl[:0], fl[i:]...)
-			for _, cv := range cov {
-				cv.Forget(done)
+			for _, f := range fs {
+				u.publish(ctx, n, f)
 			}
-		}
-	}
-	flush := func() error {
-		if done == stored {
 			return nil
-		}
-		if err := q.Ack(done); err != nil {
-			return fmt.Errorf("p2p: ack seq %d: %w", done, err)
-		}
-		stored, lastFlush = done, time.Now()
-		u.update(func(s *Status) { s.AckedSeq = done })
-		return nil
-	}
-	publish := func(f *flight) {
-		if err := n.PublishRecord(ctx, f.data); err != nil && ctx.Err() == nil {
-			now := u.o.Now()
-			u.update(func(s *Status) { s.LastError, s.LastErrorAt = err.Error(), now })
-			u.log.Warn("p2p: publish failed; will retry", "seq", f.seq, "err", err)
-		}
-		f.sentAt = time.Now()
-		f.tries++
-		u.update(func(s *Status) {
-			s.Published++
-			if f.seq <= maxSent {
-				s.Resent++
-			}
-		})
-		maxSent = max(maxSent, f.seq)
-	}
-
-	for {
-		reap()
-		if time.Since(lastFlush) >= ackFlushEvery {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
+		},
 		// Publish only with someone to hear it and a way back for the
 		// receipt: a record sent into an empty topic waits a whole
 		// ResendAfter for its next chance, and so does one whose receipt a
@@ -323,60 +253,17 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 		// is in theirs before our record arrives on the same stream. A peer
 		// that only listens to records has no receipt mesh to wait for, and
 		// none is waited for longer than meshWait.
-		var changed <-chan struct{}
-		if u.canPublish(n, &heard) {
-			for len(fl) < u.o.Window {
-				if len(buf) == 0 {
-					changed = q.Changed()
-					if buf, err = q.Pending(sent, batch); err != nil {
-						return fmt.Errorf("p2p: read pending records after seq %d: %w", sent, err)
-					}
-					if len(buf) == 0 {
-						break
-					}
-					changed = nil
-				}
-				rec := buf[0]
-				buf = buf[1:]
-				sent = rec.Seq
-				r, err := attest.Decode(rec.Data)
-				if err != nil {
-					// Not ours to judge the outbox; peers would reject it and
-					// lower our score. Skip it, and say so loudly.
-					u.log.Error("p2p: outbox record does not decode; not publishing it", "seq", rec.Seq, "err", err)
-					continue
-				}
-				fl = append(fl, flight{seq: rec.Seq, chain: r.Claims.Chain, data: rec.Data})
-				publish(&fl[len(fl)-1])
-			}
-			if len(buf) == 0 {
-				buf = nil
-			}
-			u.resend(ctx, n, fl, cov, publish)
-		}
-		u.update(func(s *Status) {
-			s.InFlight = len(fl)
-			s.Backlog = uint64(len(fl)) + uint64(len(buf))
-		})
+		Ready: func() bool { return u.canPublish(n, &heard) },
+	})
+}
 
-		select {
-		case <-ctx.Done():
-			reap()
-			return errors.Join(flush())
-		case r := <-u.receipts:
-			u.apply(cov, r)
-			// Take every receipt already waiting before reaping once.
-			for more := true; more; {
-				select {
-				case r := <-u.receipts:
-					u.apply(cov, r)
-				default:
-					more = false
-				}
-			}
-		case <-changed:
-		case <-tick.C:
-		}
+// publish sends f over gossip; a failure is logged and the record waits
+// for its re-send.
+func (u *Uplink) publish(ctx context.Context, n *Node, f *uplink.Flight) {
+	if err := n.PublishRecord(ctx, f.Data); err != nil && ctx.Err() == nil {
+		now := u.o.Now()
+		u.update(func(s *Status) { s.LastError, s.LastErrorAt = err.Error(), now })
+		u.log.Warn("p2p: publish failed; will retry", "seq", f.Seq, "err", err)
 	}
 }
 
@@ -384,7 +271,7 @@ func (u *Uplink) pump(ctx context.Context, q uplink.Queue, n *Node) error {
 // the record topic has peers: a few gossipsub heartbeats (1s each).
 const meshWait = 3 * time.Second
 
-// canPublish says whether records may go out now (see pump); heard keeps
+// canPublish says whether records may go out now (see deliver); heard keeps
 // when the record topic last went from no peers to some.
 func (u *Uplink) canPublish(n *Node, heard *time.Time) bool {
 	if len(n.RecordPeers()) == 0 {
@@ -398,39 +285,27 @@ func (u *Uplink) canPublish(n *Node, heard *time.Time) bool {
 }
 
 // resend repairs flights whose back-off expired and that still lack
-// receipts: straight to each trusted collector that has not receipted them,
-// is connected and speaks DirectProtocol (gossip would drop the same bytes
-// as already seen), and over gossip when no such collector is connected. A
-// collector built on a standard libp2p stack does not speak DirectProtocol
-// and gets its repeats over gossip, once the seen caches forget them.
-func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.ID]*coverage, publish func(*flight)) {
-	now := time.Now()
+// receipts: straight to each trusted collector that has not receipted them
+// (covered), is connected and speaks DirectProtocol (gossip would drop the
+// same bytes as already seen), and over gossip when no such collector is
+// connected. A collector built on a standard libp2p stack does not speak
+// DirectProtocol and gets its repeats over gossip, once the seen caches
+// forget them.
+func (u *Uplink) resend(ctx context.Context, n *Node, fs []*uplink.Flight, covered func(string, *uplink.Flight) bool, gossip func(*uplink.Flight)) {
 	direct := map[peer.ID][][]byte{}
-	for i := range fl {
-		f := &fl[i]
-		if now.Sub(f.sentAt) < u.resendDelay(f.tries) {
-			continue
-		}
-		have, sent := 0, false
+	for _, f := range fs {
+		sent := false
 		for c := range u.collectors {
-			if cv := cov[c]; cv != nil && sameChain(cv.chain, f.chain) && cv.Has(f.seq) {
-				have++
+			if covered(string(c), f) {
 				continue
 			}
 			if n.Host().Network().Connectedness(c) == network.Connected && n.speaksDirect(c) {
-				direct[c] = append(direct[c], f.data)
+				direct[c] = append(direct[c], f.Data)
 				sent = true
 			}
 		}
-		if have >= u.o.MinReceipts {
-			continue
-		}
-		if sent {
-			f.sentAt = now
-			f.tries++
-			u.update(func(s *Status) { s.Resent++ })
-		} else {
-			publish(f)
+		if !sent {
+			gossip(f)
 		}
 	}
 	for c, recs := range direct {
@@ -440,27 +315,4 @@ func (u *Uplink) resend(ctx context.Context, n *Node, fl []flight, cov map[peer.
 			u.log.Warn("p2p: direct re-send failed; will retry", "collector", c, "records", len(recs), "err", err)
 		}
 	}
-}
-
-func (u *Uplink) apply(cov map[peer.ID]*coverage, r *Receipt) {
-	for _, c := range r.Chains {
-		cv := cov[r.Collector]
-		if cv == nil || !sameChain(cv.chain, c.Chain) {
-			// A new chain (the outbox was replaced) starts a new coverage:
-			// seqs of different chains never mix.
-			cv = &coverage{chain: c.Chain}
-			cov[r.Collector] = cv
-		}
-		cv.Add(c.Ranges)
-	}
-	now := u.o.Now()
-	u.update(func(s *Status) { s.LastReceipt, s.LastReceiptBy = now, r.Collector.String() })
-}
-
-func (u *Uplink) resendDelay(tries int) time.Duration {
-	d := u.o.ResendAfter
-	for i := 1; i < tries && d < u.o.ResendMax; i++ {
-		d *= 2
-	}
-	return min(d, u.o.ResendMax)
 }
