@@ -22,41 +22,14 @@ import (
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
 
-// cpuOf is the user+system CPU time of pid and its descendants so far
-// (from /proc; ticks of 10 ms).
-func cpuOf(pid int) time.Duration {
-	var total int64
-	var walk func(int)
-	walk = func(p int) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			return
-		}
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		s, _ := strconv.ParseInt(f[12], 10, 64)
-		total += u + s
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", p))
-		for _, t := range tasks {
-			kids, _ := os.ReadFile(t)
-			for _, k := range strings.Fields(string(kids)) {
-				if n, err := strconv.Atoi(k); err == nil {
-					walk(n)
-				}
-			}
-		}
-	}
-	walk(pid)
-	return time.Duration(total) * 10 * time.Millisecond
-}
+var cpuOf = pgtest.CPUOf
 
-func postmasterPID(b *testing.B, pg *pgtest.Server) int {
-	data, err := os.ReadFile(filepath.Join(pg.Dir, "data", "postmaster.pid"))
+func serverCPU(b *testing.B, pg *pgtest.Server) time.Duration {
+	d, err := pg.CPU()
 	if err != nil {
 		b.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.SplitN(string(data), "\n", 2)[0])
-	return pid
+	return d
 }
 
 // threadCPU is this OS thread's CPU time.
@@ -173,7 +146,6 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	for b.Loop() {
 		verify := verifyRate(b)
-		pgPID := postmasterPID(b, pg)
 		var cpu0 [4]time.Duration
 		var res fleet.Result
 		var err error
@@ -184,7 +156,7 @@ func BenchmarkFleet(b *testing.B) {
 			// The clock starts here: after the devices connected and
 			// (Presign) every record was signed.
 			Started: func() {
-				cpu0 = [4]time.Duration{colsCPU(), cpuOf(pgPID), cpuOf(brokerPID), cpuOf(os.Getpid())}
+				cpu0 = [4]time.Duration{colsCPU(), serverCPU(b, pg), cpuOf(brokerPID), cpuOf(os.Getpid())}
 				if prof != "" {
 					f, err := os.Create(filepath.Join(prof, "loadgen.pprof"))
 					if err == nil {
@@ -204,7 +176,7 @@ func BenchmarkFleet(b *testing.B) {
 			b.Fatal(err)
 		}
 		colCPU := colsCPU() - cpu0[0]
-		pgCPU := cpuOf(pgPID) - cpu0[1]
+		pgCPU := serverCPU(b, pg) - cpu0[1]
 		brokerCPU := cpuOf(brokerPID) - cpu0[2]
 		// The test process and its children: collectors, broker, generator.
 		genCPU := cpuOf(os.Getpid()) - cpu0[3] - colCPU - brokerCPU
