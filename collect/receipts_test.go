@@ -15,6 +15,7 @@ import (
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
+	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
 // TestReceiptsCoalesce: with [mqtt] receipt_interval, a device's records
@@ -51,7 +52,7 @@ func TestReceiptsCoalesce(t *testing.T) {
 		bad      error
 	)
 	tok := c.Subscribe("edge-agent/"+d.ID()+"/receipt", 1, func(_ paho.Client, m paho.Message) {
-		r, err := loadfleet.OpenReceipt(m.Payload())
+		r, err := p2p.OpenMQTTReceipt(m.Payload())
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil || r.Collector != col.PeerID() || r.Device != d.ID() {

@@ -53,7 +53,7 @@ func TestCoalescedReceipts(t *testing.T) {
 	o.Servers, o.DeviceID = []string{b.URL()}, d.ID()
 	o.Collectors, o.MinReceipts = ids, 1
 	o.ResendAfter, o.ResendMax = time.Hour, time.Hour
-	o.OpenReceipt = fleet.OpenReceipt
+	o.OpenReceipt = p2p.OpenMQTTReceipt
 	u, err := mqtt.New(o)
 	if err != nil {
 		t.Fatal(err)
