@@ -139,6 +139,9 @@ func TestParseConfig(t *testing.T) {
 		{"relative data_dir", "version = 1\ndata_dir = \"c\"\n", "data_dir"},
 		{"mqtt without client id", "version = 1\ndata_dir = \"/tmp/c\"\n[mqtt]\nenabled = true\nservers = [\"tcp://127.0.0.1:1883\"]\n", "client_id"},
 		{"bad duration", "version = 1\ndata_dir = \"/tmp/c\"\nmax_clock_skew = 5\n", "max_clock_skew"},
+		{"receipt interval too long", "version = 1\ndata_dir = \"/tmp/c\"\n[mqtt]\nreceipt_interval = \"1m\"\n", "mqtt.receipt_interval at line 4"},
+		{"receipt interval negative", "version = 1\ndata_dir = \"/tmp/c\"\n[mqtt]\nreceipt_interval = \"-1s\"\n", "mqtt.receipt_interval"},
+		{"receipts per commit", "version = 1\ndata_dir = \"/tmp/c\"\n[mqtt]\nreceipt_interval = \"0s\"\n", ""},
 		// Refused before the TOML library sees them: 16 KB of dotted key took it 7.3 s and 774 MB.
 		{"deep dotted key", "version = 1\n" + strings.Repeat("a.", 8<<10) + "b = 1\n", "nested 8192 deep"},
 		{"too large", "version = 1\n" + strings.Repeat("#\n", 1<<20), "larger than 1MiB"},

@@ -65,6 +65,11 @@ type Collector struct {
 	mu    sync.Mutex
 	stats Stats
 
+	// MQTT receipts waiting for the next receipt_interval tick: device →
+	// chain → seqs committed since the last one (see receipts.go).
+	rmu      sync.Mutex
+	rpending map[string]map[[16]byte][]uint64
+
 	runDone chan struct{}
 	stop    chan struct{} // closed when the writer stops taking records
 	cancel  context.CancelFunc
@@ -93,6 +98,10 @@ const intakeLen = 4096
 
 // maxBatch bounds one commit.
 const maxBatch = 1024
+
+// minFill is the batch size at which the writer stops waiting for an
+// earlier commit to finish before starting the next.
+const minFill = 128
 
 // ErrNoStoreDriver is returned by New when collector.toml names a store
 // this binary cannot open.
@@ -372,6 +381,9 @@ func (c *Collector) Run(ctx context.Context) error {
 	if iv := c.cfg.StatusInterval.Duration; iv > 0 {
 		wg.Go(func() { c.logStatus(ctx, iv) })
 	}
+	if iv := c.cfg.MQTT.ReceiptInterval.Duration; c.sub != nil && iv > 0 {
+		wg.Go(func() { c.receiptLoop(ctx, iv) })
+	}
 	err := c.write(ctx)
 	close(c.stop)
 	cancel()
@@ -394,11 +406,25 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // write is the single writer: it commits what arrived in one batch (group
 // commit: the fsync cost is shared), known devices first, then answers.
+// Up to commitDepth batches commit at once (PostgreSQL: one per pooled
+// connection), so records keep arriving and filling the next batch while
+// one waits for its fsync; batches are answered in the order they were
+// taken, so acknowledgements reach the broker in arrival order.
 func (c *Collector) write(ctx context.Context) error {
-	batch := make([]item, 0, maxBatch)
-	failures := 0
+	depth := c.commitDepth()
+	sem := make(chan struct{}, depth)
+	freed := make(chan struct{}, 1) // a commit was answered
+	order := make(chan *inCommit, depth)
+	finished := make(chan struct{})
+	go func() { defer close(finished); c.finishCommits(ctx, order, sem, freed) }()
+	defer func() { close(order); <-finished }()
 	for {
-		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case sem <- struct{}{}:
+		}
+		batch := make([]item, 0, maxBatch)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -407,60 +433,127 @@ func (c *Collector) write(ctx context.Context) error {
 		case it := <-c.newDev:
 			batch = append(batch, it)
 		}
-		for more := true; more && len(batch) < maxBatch; {
+		for {
+			for more := true; more && len(batch) < maxBatch; {
+				select {
+				case it := <-c.known:
+					batch = append(batch, it)
+					continue
+				default:
+				}
+				select {
+				case it := <-c.newDev:
+					batch = append(batch, it)
+				default:
+					more = false
+				}
+			}
+			// Alone, commit at once (latency); behind other commits, let
+			// the batch fill until one of them is done (fewer, larger
+			// commits: the per-commit cost dominates small ones).
+			if len(batch) >= minFill || len(sem) == 1 {
+				break
+			}
 			select {
+			case <-ctx.Done():
+				for _, it := range batch {
+					if it.ack != nil {
+						it.ack(errors.New("collect: stopped before commit"))
+					}
+				}
+				return nil
 			case it := <-c.known:
 				batch = append(batch, it)
 				continue
-			default:
-			}
-			select {
 			case it := <-c.newDev:
 				batch = append(batch, it)
-			default:
-				more = false
+				continue
+			case <-freed:
 			}
+			break
 		}
-		if err := c.commit(ctx, batch); err != nil {
-			for _, it := range batch {
-				c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), false)
-				if it.ack != nil {
-					it.ack(err)
-				}
+		p := &inCommit{batch: batch, done: make(chan struct{})}
+		order <- p // never blocks: sem holds at most depth
+		go func() {
+			defer close(p.done)
+			recs := make([]*attest.Record, len(batch))
+			for i, it := range batch {
+				recs[i] = it.rec
 			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			// A database restart or a network blip is not the end: back
-			// off and go on; the unacknowledged records come again.
-			c.met.StoreError()
-			failures++
-			wait := min(time.Duration(failures)*500*time.Millisecond, 10*time.Second)
-			c.log.Error("store commit failed; records not acknowledged, retrying", "records", len(batch), "err", err, "retry_in", wait)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-			continue
-		}
-		failures = 0
+			t0 := time.Now()
+			p.out, p.err = c.store.Commit(ctx, recs, c.now())
+			p.took = time.Since(t0)
+		}()
 	}
 }
 
-func (c *Collector) commit(ctx context.Context, batch []item) error {
-	recs := make([]*attest.Record, len(batch))
-	for i, it := range batch {
-		recs[i] = it.rec
+// inCommit is one batch on its way into the store.
+type inCommit struct {
+	batch []item
+	out   []Outcome
+	err   error
+	took  time.Duration
+	done  chan struct{}
+}
+
+// commitDepth is how many batches commit at once: one for bbolt (it
+// serializes writers anyway), up to the pool's connections for PostgreSQL,
+// keeping one for status and maintenance.
+func (c *Collector) commitDepth() int {
+	if c.cfg.Store == "" {
+		return 1
 	}
-	t0 := time.Now()
-	out, err := c.store.Commit(ctx, recs, c.now())
-	if err != nil {
-		return err
+	return max(c.cfg.Postgres.MaxConns-1, 1)
+}
+
+// finishCommits answers the batches in order: the broker's acks and the
+// receipts of each batch once it is durable, or no ack (the broker
+// delivers them again) when its commit failed, then backs off.
+func (c *Collector) finishCommits(ctx context.Context, order <-chan *inCommit, sem <-chan struct{}, freed chan<- struct{}) {
+	failures := 0
+	release := func() {
+		<-sem
+		select {
+		case freed <- struct{}{}:
+		default:
+		}
 	}
-	c.met.Commit(time.Since(t0))
+	for p := range order {
+		<-p.done
+		if p.err == nil {
+			failures = 0
+			c.met.Commit(p.took)
+			c.committed(ctx, p.batch, p.out)
+			release()
+			continue
+		}
+		for _, it := range p.batch {
+			c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), false)
+			if it.ack != nil {
+				it.ack(p.err)
+			}
+		}
+		if ctx.Err() != nil {
+			release()
+			continue
+		}
+		// A database restart or a network blip is not the end: back off
+		// and go on; the unacknowledged records come again.
+		c.met.StoreError()
+		failures++
+		wait := min(time.Duration(failures)*500*time.Millisecond, 10*time.Second)
+		c.log.Error("store commit failed; records not acknowledged, retrying", "records", len(p.batch), "err", p.err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		release()
+	}
+}
+
+// committed answers a durable batch: the broker first, then receipts.
+func (c *Collector) committed(ctx context.Context, batch []item, out []Outcome) {
 	now := c.now()
-	// Durable now: answer the broker, then receipts.
 	for i, it := range batch {
 		if it.ack != nil {
 			it.ack(nil)
@@ -469,11 +562,9 @@ func (c *Collector) commit(ctx context.Context, batch []item) error {
 		c.admit.settle(it.rec.DeviceID, len(it.rec.Raw), out[i].Verdict == attest.Accepted)
 	}
 	c.afterCommit(ctx, batch, out)
-	return nil
 }
 
 func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome) {
-	type devChains = map[[16]byte][]uint64
 	gossip, overMQTT := map[string]devChains{}, map[string]devChains{}
 	var st Stats
 	add := func(m map[string]devChains, r *attest.Record) {
@@ -507,15 +598,8 @@ func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome
 		}
 	}
 	st.Commits = 1
-	sign := func(dev string, chains devChains) ([]byte, error) {
-		rc := &p2p.Receipt{Network: c.cfg.Network, Collector: c.peerID(), Device: dev, Time: c.now().UnixNano()}
-		for ch, s := range chains {
-			rc.Chains = append(rc.Chains, p2p.ChainRanges{Chain: ch, Ranges: p2p.SeqRanges(s)})
-		}
-		return p2p.SignReceipt(c.key, rc)
-	}
 	for dev, chains := range gossip {
-		raw, err := sign(dev, chains)
+		raw, err := c.signReceipt(dev, chains)
 		if err == nil {
 			err = c.node.PublishReceipt(ctx, raw)
 		}
@@ -528,17 +612,10 @@ func (c *Collector) afterCommit(ctx context.Context, batch []item, out []Outcome
 		st.Receipts++
 		c.met.Receipt("p2p")
 	}
-	for dev, chains := range overMQTT {
-		raw, err := sign(dev, chains)
-		if err == nil {
-			err = c.sub.Publish(c.cfg.MQTT.TopicPrefix+"/"+dev+"/receipt", raw)
-		}
-		if err != nil {
-			c.log.Warn("mqtt receipt not sent; the device will re-send and get one later", "device", dev, "err", err)
-			continue
-		}
-		st.Receipts++
-		c.met.Receipt("mqtt")
+	if c.cfg.MQTT.ReceiptInterval.Duration > 0 {
+		c.holdReceipts(overMQTT)
+	} else {
+		st.Receipts += c.publishReceipts(overMQTT)
 	}
 	c.mu.Lock()
 	c.stats.Accepted += st.Accepted

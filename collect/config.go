@@ -41,12 +41,17 @@ type MQTT struct {
 	SharedGroup string `toml:"shared_group"`
 	// Receipts: publish a signed receipt on <prefix>/<device>/receipt after
 	// each commit, for agents whose [uplinks.mqtt] lists collectors.
-	Receipts bool   `toml:"receipts"`
-	Username string `toml:"username"`
-	Password string `toml:"password"`
-	CAFile   string `toml:"ca_file"`
-	CertFile string `toml:"cert_file"`
-	KeyFile  string `toml:"key_file"`
+	Receipts bool `toml:"receipts"`
+	// ReceiptInterval coalesces receipts: what a device had committed
+	// during one interval is answered by one signed receipt (its seq
+	// ranges), instead of one per commit. It bounds the extra wait a
+	// device sees; "0s" = one receipt per device per commit.
+	ReceiptInterval config.Duration `toml:"receipt_interval"`
+	Username        string          `toml:"username"`
+	Password        string          `toml:"password"`
+	CAFile          string          `toml:"ca_file"`
+	CertFile        string          `toml:"cert_file"`
+	KeyFile         string          `toml:"key_file"`
 }
 
 // Postgres tunes the PostgreSQL store (store = "postgres://…").
@@ -98,7 +103,7 @@ func DefaultConfig() Config {
 		Memory:         256 * config.MiB,
 		MaxClockSkew:   config.D(10 * time.Minute),
 		StatusInterval: config.D(time.Minute),
-		MQTT:           MQTT{TopicPrefix: "edge-agent", Receipts: true},
+		MQTT:           MQTT{TopicPrefix: "edge-agent", Receipts: true, ReceiptInterval: config.D(250 * time.Millisecond)},
 		Postgres:       Postgres{Retention: config.D(0), MaxConns: 4},
 		Admission:      Admission{DeviceBurst: 100, UnknownQueue: 4096},
 	}
@@ -187,6 +192,9 @@ func (c *Config) problems() []*config.KeyError {
 	}
 	if g := c.MQTT.SharedGroup; strings.ContainsAny(g, "/+#") {
 		bad("mqtt.shared_group", g, "one topic level without / + or #")
+	}
+	if r := c.MQTT.ReceiptInterval.Duration; r < 0 || r > 10*time.Second {
+		bad("mqtt.receipt_interval", c.MQTT.ReceiptInterval, `"0s" (a receipt per commit) up to "10s", well below the agents' resend_after`)
 	}
 	if c.Postgres.MaxConns < 1 || c.Postgres.MaxConns > 64 {
 		bad("postgres.max_conns", c.Postgres.MaxConns, "1..64")

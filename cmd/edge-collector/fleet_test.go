@@ -40,13 +40,16 @@ type collector struct {
 	id       string
 	cmd      *exec.Cmd
 	done     chan error
+	args     []string // more `run` flags
 }
 
 func newCollector(t *testing.T, i int, broker, store string) *collector {
 	return newCollectorTB(t, i, broker, store)
 }
 
-func newCollectorTB(t testing.TB, i int, broker, store string) *collector {
+// newCollectorTB writes collector i's config; mqtt are more lines for its
+// [mqtt] section.
+func newCollectorTB(t testing.TB, i int, broker, store string, mqtt ...string) *collector {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), fmt.Sprintf("c%d", i))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -69,7 +72,7 @@ enabled = true
 servers = [%q]
 client_id = "collector-%d"
 shared_group = "fleet"
-`, dir, store, broker, i)
+`, dir, store, broker, i) + strings.Join(mqtt, "\n") + "\n"
 	if err := os.WriteFile(c.cfg, []byte(doc), 0o640); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +84,7 @@ func (c *collector) start(t *testing.T) { c.startTB(t) }
 func (c *collector) startTB(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "EC_ARGS="+strings.Join([]string{"run", "-c", c.cfg, "--log-level", "warn"}, "\x1f"))
+	cmd.Env = append(os.Environ(), "EC_ARGS="+strings.Join(append([]string{"run", "-c", c.cfg, "--log-level", "warn"}, c.args...), "\x1f"))
 	f, err := os.OpenFile(c.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -118,6 +119,7 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 	asJSON := fs.Bool("json", false, "status: print JSON")
 	out := fs.String("out", "-", "export: write the records to this `file` (- for standard output)")
 	level := fs.String("log-level", "info", "run: debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "run: write a Go CPU profile (pprof) of the whole run to this `file`")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -139,6 +141,13 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 	log := slog.New(h)
 	switch sub {
 	case "run":
+		if *cpuProfile != "" {
+			stopProfile, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
+		}
 		var c *collect.Collector
 		met := collectmetrics.New(func() (int, int) { return c.Gauges() })
 		var ln net.Listener
@@ -240,6 +249,19 @@ func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.
 	return nil
 }
 
+// startCPUProfile profiles this process until the returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func storeExport(ctx context.Context, st collect.Store) func(io.Writer) (int, error) {
 	return func(w io.Writer) (int, error) { return st.Export(ctx, w) }
 }
@@ -283,12 +305,13 @@ func cmdLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	minReceipts := fs.Int("min-receipts", 1, "receipts needed per record")
 	window := fs.Int("window", 0, "records in flight per device (0 = the uplink default, 64)")
 	drain := fs.Duration("drain", 2*time.Minute, "how long to wait for the outboxes to empty after the last record")
+	presign := fs.Bool("presign", false, "sign every record before the clock starts, so the measured window only ships them")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
 	o := fleet.LoadOpts{Servers: strings.Split(*servers, ","), TopicPrefix: *prefix, Devices: *devices, Rate: *rate,
-		Duration: *duration, Count: *count, Pad: *pad, MinReceipts: *minReceipts, Window: *window, Drain: *drain,
+		Duration: *duration, Count: *count, Pad: *pad, Presign: *presign, MinReceipts: *minReceipts, Window: *window, Drain: *drain,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if *collectors != "" {
 		o.Collectors = strings.Split(*collectors, ",")

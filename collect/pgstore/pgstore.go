@@ -365,20 +365,32 @@ func (s *Store) commitOnce(ctx context.Context, recs []*attest.Record, now time.
 		if err != nil {
 			return fmt.Errorf("insert seqs: %w", err)
 		}
-		// What is stored now for every staged key (ours or another
-		// collector's, committed: ON CONFLICT waited for it).
-		match, err := tx.Query(ctx, `SELECT s.idx, s.hash = q.hash FROM stage s JOIN seqs q USING (kid, chain, seq)`)
-		if err != nil {
-			return fmt.Errorf("compare with stored: %w", err)
-		}
 		same := make([]bool, len(recs))
-		var idx int32
-		var eq bool
-		if _, err = pgx.ForEachRow(match, []any{&idx, &eq}, func() error {
-			same[idx] = eq
-			return nil
-		}); err != nil {
-			return fmt.Errorf("compare with stored: %w", err)
+		if len(fresh) == len(recs) {
+			// Every staged key was new and inserted from its only
+			// staged record: nothing to compare (the common case).
+			for i := range same {
+				same[i] = true
+			}
+		} else {
+			// What is stored now for every staged key (ours or another
+			// collector's, committed: ON CONFLICT waited for it). One
+			// primary-key lookup per staged row: a join would let the
+			// planner, who knows nothing of the temporary stage, scan
+			// all of seqs on every commit.
+			match, err := tx.Query(ctx, `SELECT s.idx, coalesce((SELECT q.hash FROM seqs q
+				WHERE q.kid = s.kid AND q.chain = s.chain AND q.seq = s.seq) = s.hash, false) FROM stage s`)
+			if err != nil {
+				return fmt.Errorf("compare with stored: %w", err)
+			}
+			var idx int32
+			var eq bool
+			if _, err = pgx.ForEachRow(match, []any{&idx, &eq}, func() error {
+				same[idx] = eq
+				return nil
+			}); err != nil {
+				return fmt.Errorf("compare with stored: %w", err)
+			}
 		}
 		var accepted, forkCand []int32
 		claimed := map[key]bool{}

@@ -41,6 +41,9 @@ type Config struct {
 	// Persistence keeps sessions across Stop/Start (a file in the test's
 	// temporary directory). Without it a restart forgets every session.
 	Persistence bool
+	// MaxInflight is mosquitto's max_inflight_messages (QoS 1 messages
+	// sent to one client and not yet PUBACKed); 0 = 200.
+	MaxInflight int
 }
 
 // TLS is the broker side of a TLS listener.
@@ -110,7 +113,11 @@ func (b *Broker) config(tb testing.TB) string {
 		fmt.Fprintf(&c, "user %s\n", u.Username)
 	}
 	// Subscribers in tests must never lose QoS 1 messages to a queue limit.
-	fmt.Fprintf(&c, "max_queued_messages 0\nmax_inflight_messages 200\nset_tcp_nodelay true\n")
+	inflight := b.cfg.MaxInflight
+	if inflight == 0 {
+		inflight = 200
+	}
+	fmt.Fprintf(&c, "max_queued_messages 0\nmax_inflight_messages %d\nset_tcp_nodelay true\n", inflight)
 	fmt.Fprintf(&c, "log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\n", b.log)
 	if b.cfg.Persistence {
 		fmt.Fprintf(&c, "persistence true\npersistence_location %s/\n", b.dir)
