@@ -129,8 +129,8 @@ func (b *batchConn) send(timeout time.Duration) error {
 	b.mu.Unlock()
 	if len(out) > 0 && err == nil {
 		b.Conn.SetWriteDeadline(time.Now().Add(timeout))
-		_, err = b.Conn.Write(out)
 		b.writes.Add(1)
+		_, err = b.Conn.Write(out)
 	}
 	b.mu.Lock()
 	if b.spare == nil {
