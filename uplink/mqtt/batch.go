@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,9 @@ import (
 // as the error of a later Write (and the connection is closed, which ends
 // paho's reader too); nothing is lost by that, since a record counts as
 // delivered only on its PUBACK.
+//
+// Reads are buffered too: paho reads a packet's fixed header byte by byte,
+// three reads per PUBACK straight from the socket.
 const (
 	batchWindow  = time.Millisecond
 	batchFlushAt = 32 << 10 // bytes that are sent without waiting out the window
@@ -30,6 +34,7 @@ const (
 type batchConn struct {
 	net.Conn
 	timeout time.Duration // per socket write (paho's write timeout)
+	r       *bufio.Reader // paho's one reader goroutine only
 
 	mu      sync.Mutex
 	changed *sync.Cond // the buffer was taken, or the connection failed
@@ -46,11 +51,13 @@ type batchConn struct {
 }
 
 func newBatchConn(c net.Conn, timeout time.Duration) *batchConn {
-	b := &batchConn{Conn: c, timeout: timeout, kick: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
+	b := &batchConn{Conn: c, timeout: timeout, r: bufio.NewReaderSize(c, 4096), kick: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
 	b.changed = sync.NewCond(&b.mu)
 	go b.flusher()
 	return b
 }
+
+func (b *batchConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // Write queues p for the flusher.
 func (b *batchConn) Write(p []byte) (int, error) {

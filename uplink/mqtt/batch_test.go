@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,17 @@ import (
 
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
+
+// countingConn counts the socket reads under a batchConn.
+type countingConn struct {
+	net.Conn
+	reads atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	c.reads.Add(1)
+	return c.Conn.Read(p)
+}
 
 // batchClient connects paho to broker through a batchConn and returns it.
 func batchClient(t *testing.T, broker *mqtttest.Broker, will string) (paho.Client, **batchConn) {
@@ -26,7 +38,7 @@ func batchClient(t *testing.T, broker *mqtttest.Broker, will string) (paho.Clien
 			if err != nil {
 				return nil, err
 			}
-			bc = newBatchConn(nc, writeTimeout)
+			bc = newBatchConn(&countingConn{Conn: nc}, writeTimeout)
 			return bc, nil
 		})
 	if will != "" {
@@ -40,7 +52,7 @@ func batchClient(t *testing.T, broker *mqtttest.Broker, will string) (paho.Clien
 }
 
 // Many PUBLISHes in a burst leave in few socket writes, and every one
-// reaches the broker, in order.
+// reaches the broker, in order; their PUBACKs come in few socket reads.
 func TestBatchConnCoalescesPublishes(t *testing.T) {
 	broker := mqtttest.Start(t, mqtttest.Config{})
 	rec := mqtttest.Record(t, broker.URL(), "batch/#")
@@ -66,6 +78,11 @@ func TestBatchConnCoalescesPublishes(t *testing.T) {
 		t.Errorf("%d PUBLISHes took %d socket writes", n, w)
 	} else {
 		t.Logf("%d PUBLISHes (and the CONNECT) in %d socket writes", n, w)
+	}
+	if r := (*bc).Conn.(*countingConn).reads.Load(); r > n/2 {
+		t.Errorf("%d PUBACKs took %d socket reads", n, r)
+	} else {
+		t.Logf("%d PUBACKs (and the CONNACK) in %d socket reads", n, r)
 	}
 	// After a quiet spell a lone PUBLISH still goes out (the window ends).
 	before := (*bc).writes.Load()
