@@ -25,8 +25,9 @@ func decodePush(body []byte) (PushBody, error) {
 // scanner reads JSON from b at i; every method reports false, leaving the
 // body to encoding/json, on anything outside the subset it knows.
 type scanner struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	vals *rxpkVals // of the element being read
 }
 
 func (s *scanner) ws() {
@@ -79,14 +80,22 @@ func (s *scanner) str() ([]byte, bool) {
 }
 
 // text returns a string token's text; invalid UTF-8 (which encoding/json
-// replaces) is left to encoding/json.
+// replaces) is left to encoding/json. The values of modu, datr and codr
+// seen on every frame come without an allocation.
 func (s *scanner) text() (string, bool) {
 	tok, ok := s.str()
 	if !ok || !utf8.Valid(tok) {
 		return "", false
 	}
+	for _, c := range common {
+		if string(tok[1:len(tok)-1]) == c {
+			return c, true
+		}
+	}
 	return string(tok[1 : len(tok)-1]), true
 }
+
+var common = [...]string{"LORA", "FSK", "4/5", "4/6", "4/7", "4/8", "SF7BW125", "SF8BW125", "SF9BW125", "SF10BW125", "SF11BW125", "SF12BW125", "SF7BW250", "SF8BW500"}
 
 // number returns a number token checked against the JSON grammar (RFC 8259
 // §6), and whether it has a fraction or an exponent.
@@ -219,8 +228,22 @@ const (
 	fBrd
 )
 
+// rxpkVals holds the optional (pointer) fields of one RXPK: one
+// allocation instead of one per field.
+type rxpkVals struct {
+	jver, stat  int
+	tmms        uint64
+	tmst, ftime uint32
+	rssi, rssis float64
+	lsnr        float64
+	foff        int64
+	size        uint16
+	mid, brd    uint8
+}
+
 // rxpk reads one object into pk, which is zero.
 func (s *scanner) rxpk(pk *RXPK) bool {
+	s.vals = new(rxpkVals)
 	if !s.next('{') {
 		return false
 	}
@@ -260,7 +283,7 @@ func (s *scanner) rxpk(pk *RXPK) bool {
 // field names the bit of a known key, 0 for any other.
 func (s *scanner) field(key []byte) uint32 {
 	var pk RXPK
-	f, _ := (&scanner{b: []byte("null")}).value(&pk, key)
+	f, _ := (&scanner{b: []byte("null"), vals: new(rxpkVals)}).value(&pk, key)
 	return f
 }
 
@@ -271,28 +294,27 @@ func (s *scanner) value(pk *RXPK, key []byte) (uint32, bool) {
 	case `"jver"`:
 		var v int64
 		v, ok = s.int(strconv.IntSize)
-		n := int(v)
-		pk.JVer = &n
+		s.vals.jver = int(v)
+		pk.JVer = &s.vals.jver
 		return fJVer, ok
 	case `"time"`:
 		pk.Time, ok = s.text()
 		return fTime, ok
 	case `"tmms"`:
-		var v uint64
-		v, ok = s.uint(64)
-		pk.Tmms = &v
+		s.vals.tmms, ok = s.uint(64)
+		pk.Tmms = &s.vals.tmms
 		return fTmms, ok
 	case `"tmst"`:
 		var v uint64
 		v, ok = s.uint(32)
-		n := uint32(v)
-		pk.Tmst = &n
+		s.vals.tmst = uint32(v)
+		pk.Tmst = &s.vals.tmst
 		return fTmst, ok
 	case `"ftime"`:
 		var v uint64
 		v, ok = s.uint(32)
-		n := uint32(v)
-		pk.FTime = &n
+		s.vals.ftime = uint32(v)
+		pk.FTime = &s.vals.ftime
 		return fFTime, ok
 	case `"freq"`:
 		var tok []byte
@@ -311,14 +333,14 @@ func (s *scanner) value(pk *RXPK, key []byte) (uint32, bool) {
 	case `"mid"`:
 		var v uint64
 		v, ok = s.uint(8)
-		n := uint8(v)
-		pk.Mid = &n
+		s.vals.mid = uint8(v)
+		pk.Mid = &s.vals.mid
 		return fMid, ok
 	case `"stat"`:
 		var v int64
 		v, ok = s.int(strconv.IntSize)
-		n := int(v)
-		pk.Stat = &n
+		s.vals.stat = int(v)
+		pk.Stat = &s.vals.stat
 		return fStat, ok
 	case `"modu"`:
 		pk.Modu, ok = s.text()
@@ -336,24 +358,26 @@ func (s *scanner) value(pk *RXPK, key []byte) (uint32, bool) {
 		pk.Codr, ok = s.text()
 		return fCodr, ok
 	case `"rssi"`:
-		pk.RSSI, ok = s.floatPtr()
+		s.vals.rssi, ok = s.float()
+		pk.RSSI = &s.vals.rssi
 		return fRSSI, ok
 	case `"rssis"`:
-		pk.RSSIS, ok = s.floatPtr()
+		s.vals.rssis, ok = s.float()
+		pk.RSSIS = &s.vals.rssis
 		return fRSSIS, ok
 	case `"lsnr"`:
-		pk.LSNR, ok = s.floatPtr()
+		s.vals.lsnr, ok = s.float()
+		pk.LSNR = &s.vals.lsnr
 		return fLSNR, ok
 	case `"foff"`:
-		var v int64
-		v, ok = s.int(64)
-		pk.Foff = &v
+		s.vals.foff, ok = s.int(64)
+		pk.Foff = &s.vals.foff
 		return fFoff, ok
 	case `"size"`:
 		var v uint64
 		v, ok = s.uint(16)
-		n := uint16(v)
-		pk.Size = &n
+		s.vals.size = uint16(v)
+		pk.Size = &s.vals.size
 		return fSize, ok
 	case `"data"`:
 		var tok []byte
@@ -362,14 +386,9 @@ func (s *scanner) value(pk *RXPK, key []byte) (uint32, bool) {
 	case `"brd"`:
 		var v uint64
 		v, ok = s.uint(8)
-		n := uint8(v)
-		pk.Brd = &n
+		s.vals.brd = uint8(v)
+		pk.Brd = &s.vals.brd
 		return fBrd, ok
 	}
 	return 0, false
-}
-
-func (s *scanner) floatPtr() (*float64, bool) {
-	v, ok := s.float()
-	return &v, ok
 }
