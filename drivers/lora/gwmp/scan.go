@@ -293,58 +293,38 @@ func (s *scanner) field(key []byte) uint32 {
 // value reads the value of key into pk.
 func (s *scanner) value(pk *RXPK, key []byte) (uint32, bool) {
 	var ok bool
+	v := s.vals
 	switch string(key) {
 	case `"jver"`:
-		var v int64
-		v, ok = s.int(strconv.IntSize)
-		s.vals.jver = int(v)
-		pk.JVer = &s.vals.jver
-		return fJVer, ok
+		pk.JVer = &v.jver
+		return fJVer, s.intTo(pk.JVer)
 	case `"time"`:
 		pk.Time, ok = s.text()
 		return fTime, ok
 	case `"tmms"`:
-		s.vals.tmms, ok = s.uint(64)
-		pk.Tmms = &s.vals.tmms
+		v.tmms, ok = s.uint(64)
+		pk.Tmms = &v.tmms
 		return fTmms, ok
 	case `"tmst"`:
-		var v uint64
-		v, ok = s.uint(32)
-		s.vals.tmst = uint32(v)
-		pk.Tmst = &s.vals.tmst
-		return fTmst, ok
+		pk.Tmst = &v.tmst
+		return fTmst, s.u32(pk.Tmst)
 	case `"ftime"`:
-		var v uint64
-		v, ok = s.uint(32)
-		s.vals.ftime = uint32(v)
-		pk.FTime = &s.vals.ftime
-		return fFTime, ok
+		pk.FTime = &v.ftime
+		return fFTime, s.u32(pk.FTime)
 	case `"freq"`:
 		var tok []byte
 		tok, _, ok = s.number()
 		return fFreq, ok && pk.Freq.UnmarshalJSON(tok) == nil
 	case `"chan"`:
-		var v uint64
-		v, ok = s.uint(8)
-		pk.Chan = uint8(v)
-		return fChan, ok
+		return fChan, s.u8(&pk.Chan)
 	case `"rfch"`:
-		var v uint64
-		v, ok = s.uint(8)
-		pk.RFCh = uint8(v)
-		return fRFCh, ok
+		return fRFCh, s.u8(&pk.RFCh)
 	case `"mid"`:
-		var v uint64
-		v, ok = s.uint(8)
-		s.vals.mid = uint8(v)
-		pk.Mid = &s.vals.mid
-		return fMid, ok
+		pk.Mid = &v.mid
+		return fMid, s.u8(pk.Mid)
 	case `"stat"`:
-		var v int64
-		v, ok = s.int(strconv.IntSize)
-		s.vals.stat = int(v)
-		pk.Stat = &s.vals.stat
-		return fStat, ok
+		pk.Stat = &v.stat
+		return fStat, s.intTo(pk.Stat)
 	case `"modu"`:
 		pk.Modu, ok = s.text()
 		return fModu, ok
@@ -353,45 +333,60 @@ func (s *scanner) value(pk *RXPK, key []byte) (uint32, bool) {
 			pk.Datr.LoRa, ok = s.text()
 			return fDatr, ok
 		}
-		var v uint64
-		v, ok = s.uint(32)
-		pk.Datr.FSK = uint32(v)
-		return fDatr, ok
+		return fDatr, s.u32(&pk.Datr.FSK)
 	case `"codr"`:
 		pk.Codr, ok = s.text()
 		return fCodr, ok
 	case `"rssi"`:
-		s.vals.rssi, ok = s.float()
-		pk.RSSI = &s.vals.rssi
-		return fRSSI, ok
+		pk.RSSI = &v.rssi
+		return fRSSI, s.floatTo(pk.RSSI)
 	case `"rssis"`:
-		s.vals.rssis, ok = s.float()
-		pk.RSSIS = &s.vals.rssis
-		return fRSSIS, ok
+		pk.RSSIS = &v.rssis
+		return fRSSIS, s.floatTo(pk.RSSIS)
 	case `"lsnr"`:
-		s.vals.lsnr, ok = s.float()
-		pk.LSNR = &s.vals.lsnr
-		return fLSNR, ok
+		pk.LSNR = &v.lsnr
+		return fLSNR, s.floatTo(pk.LSNR)
 	case `"foff"`:
-		s.vals.foff, ok = s.int(64)
-		pk.Foff = &s.vals.foff
+		v.foff, ok = s.int(64)
+		pk.Foff = &v.foff
 		return fFoff, ok
 	case `"size"`:
-		var v uint64
-		v, ok = s.uint(16)
-		s.vals.size = uint16(v)
-		pk.Size = &s.vals.size
+		var n uint64
+		n, ok = s.uint(16)
+		v.size = uint16(n)
+		pk.Size = &v.size
 		return fSize, ok
 	case `"data"`:
 		var tok []byte
 		tok, ok = s.str()
 		return fData, ok && pk.Data.UnmarshalJSON(tok) == nil
 	case `"brd"`:
-		var v uint64
-		v, ok = s.uint(8)
-		s.vals.brd = uint8(v)
-		pk.Brd = &s.vals.brd
-		return fBrd, ok
+		pk.Brd = &v.brd
+		return fBrd, s.u8(pk.Brd)
 	}
 	return 0, false
+}
+
+func (s *scanner) u8(dst *uint8) bool {
+	v, ok := s.uint(8)
+	*dst = uint8(v)
+	return ok
+}
+
+func (s *scanner) u32(dst *uint32) bool {
+	v, ok := s.uint(32)
+	*dst = uint32(v)
+	return ok
+}
+
+func (s *scanner) intTo(dst *int) bool {
+	v, ok := s.int(strconv.IntSize)
+	*dst = int(v)
+	return ok
+}
+
+func (s *scanner) floatTo(dst *float64) bool {
+	v, ok := s.float()
+	*dst = v
+	return ok
 }
