@@ -107,6 +107,10 @@ servers = [%q]
 		if from.at.IsZero() && el >= warm {
 			from, fromDoc = sampleProc(t, cmd.Process.Pid), fetch(t, client)
 			from.sent = sent
+			if out := os.Getenv("STEADY_PERF"); out != "" && rate == 1000 {
+				perf := perfRecord(t, cmd.Process.Pid, out, dur)
+				defer perf.Wait()
+			}
 		}
 		if el >= warm+dur {
 			to, toDoc = sampleProc(t, cmd.Process.Pid), fetch(t, client)
@@ -152,6 +156,18 @@ servers = [%q]
 	to, toDoc := sampleProc(t, cmd.Process.Pid), fetch(t, client)
 	from.sent, to.sent = int(fromDoc.Pipeline.Stored), int(toDoc.Pipeline.Stored)
 	reportSteady(t, "idle: 1 Hz gnss → mqtt", from, to, fromDoc, toDoc)
+}
+
+// perfRecord samples the daemon's stacks with perf for d
+// (STEADY_PERF=/tmp/steady.perf make bench-steady; then perf report -i).
+func perfRecord(t *testing.T, pid int, out string, d time.Duration) *exec.Cmd {
+	t.Helper()
+	c := exec.Command("perf", "record", "-F", "1999", "-g", "-p", strconv.Itoa(pid), "-o", out, "--", "sleep", strconv.Itoa(int(d.Seconds())))
+	c.Stdout, c.Stderr = os.Stderr, os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatalf("perf: %v", err)
+	}
+	return c
 }
 
 // procSample is the daemon process seen from outside at one moment.

@@ -75,7 +75,7 @@ func (u *Uplink) dial(conn **dupConn) paho.OpenConnectionFunc {
 		if err != nil {
 			return nil, err
 		}
-		c := &dupConn{Conn: nc}
+		c := &dupConn{Conn: newBatchConn(nc, writeTimeout)}
 		*conn = c
 		return c, nil
 	}

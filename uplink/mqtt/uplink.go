@@ -94,14 +94,16 @@ func (u *Uplink) topicOf(data []byte) string {
 	return u.attTopic + "/" + KindTopic(data)
 }
 
-// KindTopic is the topic level for a record's kind; a record that does not
-// decode, or whose kind cannot be a topic level, goes to "unknown".
+// KindTopic is the topic level for a record's kind; bytes not shaped like a
+// record, or whose kind cannot be a topic level, go to "unknown". It only
+// peeks at the kind (a full Decode per PUBLISH was a fifth of the daemon's
+// CPU at 1,000 records/s): the receiver decodes and verifies.
 func KindTopic(data []byte) string {
-	r, err := attest.Decode(data)
-	if err != nil || r.Claims.Kind == "" || strings.ContainsAny(r.Claims.Kind, "/+#\x00") || len(r.Claims.Kind) > 64 {
+	k, ok := attest.PeekKind(data)
+	if !ok || k == "" || strings.ContainsAny(k, "/+#\x00") || len(k) > 64 {
 		return "unknown"
 	}
-	return r.Claims.Kind
+	return k
 }
 
 // Run connects, publishes whatever the queue holds beyond its ack mark, and

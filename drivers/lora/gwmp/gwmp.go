@@ -151,8 +151,8 @@ func Decode(b []byte) (Packet, error) {
 		if len(body) == 0 {
 			return p, fmt.Errorf("gwmp: decode PUSH_DATA: empty body: %w", ErrJSON)
 		}
-		var pb PushBody
-		if err := json.Unmarshal(body, &pb); err != nil {
+		pb, err := decodePush(body)
+		if err != nil {
 			return p, fmt.Errorf("gwmp: decode PUSH_DATA: %w: %v", ErrJSON, err)
 		}
 		p.Push = &pb

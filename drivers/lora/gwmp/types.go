@@ -234,12 +234,17 @@ func ParseMHz(s string) (uint64, error) {
 		}
 		frac = frac[:6]
 	}
-	mhz, _ := strconv.ParseUint(intPart, 10, 64)
 	var hz uint64
-	if frac != "" {
-		hz, _ = strconv.ParseUint(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
+	for i := 0; i < len(intPart); i++ {
+		hz = hz*10 + uint64(intPart[i]-'0')
 	}
-	return mhz*1_000_000 + hz, nil
+	for i := 0; i < 6; i++ { // frac padded with zeros to six digits
+		hz *= 10
+		if i < len(frac) {
+			hz += uint64(frac[i] - '0')
+		}
+	}
+	return hz, nil
 }
 
 func allDigits(s string) bool {
