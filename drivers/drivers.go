@@ -6,6 +6,12 @@
 // A driver never blocks the rest of the daemon: it hands observations to an
 // Emit function, which applies backpressure by blocking while the pipeline is
 // full, and returns ctx.Err() once the daemon stops.
+//
+// Emit returning nil means queued, not stored: the observation is in memory
+// and a power cut before the next commit loses it. A driver that keeps state
+// of its own (what it has already reported) advances that state only from
+// the observation's Durable callback, which the pipeline calls once the
+// commit holding the record is on disk. See Emit.
 package drivers
 
 import (
@@ -21,10 +27,27 @@ type Observation struct {
 	// Data is the kind-specific body: one of the structs in observations.go.
 	// It must encode to a CBOR map; it becomes the record's "obs" claim.
 	Data any
+	// Durable, if set, is called once the signed record made from this
+	// observation has been committed to the store: after a crash it is
+	// still there. It is called at most once, from the pipeline's commit
+	// goroutine, possibly after the driver's Run has returned (the pipeline
+	// drains its queue after the drivers stop), so it must not block and
+	// must not assume Run is still running. It is never called for an
+	// observation that was dropped (daemon stopped before the commit, a
+	// crash, an observation that could not be encoded).
+	Durable func()
 }
 
 // Emit hands one observation to the pipeline. It blocks while the pipeline is
 // full and returns ctx.Err() when ctx is done.
+//
+// A nil return means the observation is queued in memory, not that it is
+// durable: until its commit (up to pipeline.commit_interval later) a crash
+// or power cut loses it, and nobody is told. Drivers that only stream
+// readings need nothing more. A driver that must not lose or skip what it
+// reports (the camera's list of attested files) sets Observation.Durable and
+// records its progress there, never on a nil return; a crash before the
+// commit then repeats the observation after the restart instead of losing it.
 type Emit func(ctx context.Context, o Observation) error
 
 // Driver is one configured hardware source.
