@@ -76,8 +76,9 @@ func TestImportRules(t *testing.T) {
 		mayUse  []string // the only directories of the module it may import; "=dir" is that package alone
 		because string
 	}{
-		{"drivers", nil, "drivers only emit Observations; signing, storing and shipping are not theirs"},
-		{"attest", nil, "the record format stands alone, so any verifier can take it"},
+		{"drivers", []string{"atomicfile"}, "drivers only emit Observations; signing, storing and shipping are not theirs"},
+		{"attest", []string{"atomicfile"}, "the record format stands alone, so any verifier can take it"},
+		{"atomicfile", nil, "writing a file atomically is a leaf that drivers and the record format may share"},
 		{"pipeline", []string{"attest", "drivers", "status", "store"}, "the signing stage takes Observations and hands signed records to the outbox; it builds no driver and knows no uplink"},
 		{"store", nil, "the outbox knows records as bytes"},
 		{"config", nil, "the config is a leaf every other part reads"},
