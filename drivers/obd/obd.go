@@ -245,7 +245,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	}
 }
 
-var errEmit = errors.New("obd: emit")
+var errEmit = errors.New("emit")
 
 func sleep(ctx context.Context, t time.Duration) bool {
 	tm := time.NewTimer(t)
@@ -588,7 +588,7 @@ func (d *Dev) emit(ctx context.Context, emit drivers.Emit, kind string, at time.
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: %w", errEmit, err)
+		return fmt.Errorf("obd: %w: %w", errEmit, err)
 	}
 	return nil
 }

@@ -403,13 +403,13 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 var (
 	// ErrNoChip is returned by Run when RegVersion reads all zeros or all
 	// ones: nothing answers on the SPI bus.
-	ErrNoChip = errors.New("sx127x: no chip")
+	ErrNoChip = errors.New("no chip")
 	// ErrWrongChip is returned by Run when RegVersion is not 0x12.
-	ErrWrongChip = errors.New("sx127x: not an SX1276/77/78/79")
+	ErrWrongChip = errors.New("not an SX1276/77/78/79")
 	// ErrInvalidOption is returned by New for an option out of range.
-	ErrInvalidOption = errors.New("sx127x: invalid option")
+	ErrInvalidOption = errors.New("invalid option")
 	// ErrNotRunning is returned by Transmit when Run is not running.
-	ErrNotRunning = errors.New("sx127x: not running")
+	ErrNotRunning = errors.New("not running")
 	// ErrTxTimeout is returned by Transmit when TxDone does not come.
-	ErrTxTimeout = errors.New("sx127x: transmission did not complete")
+	ErrTxTimeout = errors.New("transmission did not complete")
 )
