@@ -16,6 +16,7 @@ package drivers
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -71,6 +72,31 @@ const (
 	// Failed means the hardware is present but could not be used.
 	Failed
 )
+
+// ProbeResult sorts the error of a look for hardware into the three
+// outcomes: nil is Loaded; an error that is one of absent (no device node,
+// no directory, no chip at the address) is Skipped; anything else needs
+// fixing and is Failed.
+func ProbeResult(err error, absent ...error) Probe {
+	if err == nil {
+		return Loaded
+	}
+	for _, a := range absent {
+		if errors.Is(err, a) {
+			return Skipped
+		}
+	}
+	return Failed
+}
+
+// SetDefault sets *field to def when it holds its zero value: the rule for
+// the Opts of every driver, whose zero fields mean "the default".
+func SetDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
 
 func (p Probe) String() string {
 	switch p {

@@ -126,18 +126,10 @@ func New(name string, o *Opts) (*Dev, error) {
 	if o != nil {
 		opts = *o
 	}
-	if opts.Pattern == "" {
-		opts.Pattern = def.Pattern
-	}
-	if opts.Settle == 0 {
-		opts.Settle = def.Settle
-	}
-	if opts.Rescan == 0 {
-		opts.Rescan = def.Rescan
-	}
-	if opts.Logger == nil {
-		opts.Logger = def.Logger
-	}
+	drivers.SetDefault(&opts.Pattern, def.Pattern)
+	drivers.SetDefault(&opts.Settle, def.Settle)
+	drivers.SetDefault(&opts.Rescan, def.Rescan)
+	drivers.SetDefault(&opts.Logger, def.Logger)
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
@@ -218,10 +210,7 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 		return drivers.Failed, fmt.Errorf("camera: probe %q: %w", d.name, err)
 	}
 	if err := checkDir(d.opts.Dir); err != nil {
-		if errors.Is(err, ErrNoDir) {
-			return drivers.Skipped, err
-		}
-		return drivers.Failed, err
+		return drivers.ProbeResult(err, ErrNoDir), err
 	}
 	if err := checkStateDir(d.opts.StateDir); err != nil {
 		return drivers.Failed, err

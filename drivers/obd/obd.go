@@ -124,9 +124,7 @@ func New(name string, o *Opts) (*Dev, error) {
 	if o != nil {
 		opts = *o
 	}
-	if opts.Device == "" {
-		opts.Device = def.Device
-	}
+	drivers.SetDefault(&opts.Device, def.Device)
 	if len(opts.Bauds) == 0 {
 		opts.Bauds = def.Bauds
 	}
@@ -138,21 +136,11 @@ func New(name string, o *Opts) (*Dev, error) {
 			return nil, fmt.Errorf("obd: new %q: negative duration %v: %w", name, *p, ErrInvalidOption)
 		}
 	}
-	if opts.Interval == 0 {
-		opts.Interval = def.Interval
-	}
-	if opts.IdleRetry == 0 {
-		opts.IdleRetry = def.IdleRetry
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = def.Timeout
-	}
-	if opts.SearchTimeout == 0 {
-		opts.SearchTimeout = def.SearchTimeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = def.Logger
-	}
+	drivers.SetDefault(&opts.Interval, def.Interval)
+	drivers.SetDefault(&opts.IdleRetry, def.IdleRetry)
+	drivers.SetDefault(&opts.Timeout, def.Timeout)
+	drivers.SetDefault(&opts.SearchTimeout, def.SearchTimeout)
+	drivers.SetDefault(&opts.Logger, def.Logger)
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
@@ -210,12 +198,7 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 	return drivers.Loaded, nil
 }
 
-func probeOutcome(err error) drivers.Probe {
-	if errors.Is(err, ErrNoDevice) {
-		return drivers.Skipped
-	}
-	return drivers.Failed
-}
+func probeOutcome(err error) drivers.Probe { return drivers.ProbeResult(err, ErrNoDevice) }
 
 // Run implements drivers.Driver. An unplugged or silent adapter is retried
 // every IdleRetry until ctx is done; Run returns only nil.

@@ -175,30 +175,14 @@ func withDefaults(name string, o *Opts) (Opts, error) {
 	if o != nil {
 		opts = *o
 	}
-	if opts.FreqHz == 0 {
-		opts.FreqHz = def.FreqHz
-	}
-	if opts.SF == 0 {
-		opts.SF = def.SF
-	}
-	if opts.BWHz == 0 {
-		opts.BWHz = def.BWHz
-	}
-	if opts.CodingRate == 0 {
-		opts.CodingRate = def.CodingRate
-	}
-	if opts.SyncWord == 0 {
-		opts.SyncWord = def.SyncWord
-	}
-	if opts.Preamble == 0 {
-		opts.Preamble = def.Preamble
-	}
-	if opts.TxPowerDBm == 0 {
-		opts.TxPowerDBm = def.TxPowerDBm
-	}
-	if opts.SPIHz == 0 {
-		opts.SPIHz = def.SPIHz
-	}
+	drivers.SetDefault(&opts.FreqHz, def.FreqHz)
+	drivers.SetDefault(&opts.SF, def.SF)
+	drivers.SetDefault(&opts.BWHz, def.BWHz)
+	drivers.SetDefault(&opts.CodingRate, def.CodingRate)
+	drivers.SetDefault(&opts.SyncWord, def.SyncWord)
+	drivers.SetDefault(&opts.Preamble, def.Preamble)
+	drivers.SetDefault(&opts.TxPowerDBm, def.TxPowerDBm)
+	drivers.SetDefault(&opts.SPIHz, def.SPIHz)
 	bad := func(what string, v any) error {
 		return fmt.Errorf("sx127x: new %s: %s %v: %w", name, what, v, ErrInvalidOption)
 	}
