@@ -1,4 +1,4 @@
-package agent
+package pipeline
 
 import (
 	"context"
@@ -15,7 +15,7 @@ func TestDurableCallbackFollowsTheCommit(t *testing.T) {
 		name := map[bool]string{true: "drained", false: "cancelled"}[drain]
 		t.Run(name, func(t *testing.T) {
 			box := &countingOutbox{Store: openStore(t, 0)}
-			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box,
+			p, err := New(Opts{Signer: testSigner(t), Outbox: box,
 				CommitInterval: time.Hour, SignWorkers: 1})
 			if err != nil {
 				t.Fatal(err)
