@@ -14,16 +14,18 @@ func TestDurableCallbackFollowsTheCommit(t *testing.T) {
 	for _, drain := range []bool{true, false} {
 		name := map[bool]string{true: "drained", false: "cancelled"}[drain]
 		t.Run(name, func(t *testing.T) {
-			box := &countingOutbox{Store: openStore(t, 0)}
-			p, err := New(Opts{Signer: testSigner(t), Outbox: box,
-				CommitInterval: time.Hour, SignWorkers: 1})
+			// An hour-long window: nothing commits until the drain.
+			st := openStore(t, 0)
+			p, err := New(Opts{Signer: testSigner(t), Outbox: st, CommitInterval: time.Hour, SignWorkers: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
+			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
+			go func() {
+				defer cancel()
+				done <- p.Run(ctx)
+			}()
 
 			var mu sync.Mutex
 			headAtCall := map[int]uint64{}
@@ -35,7 +37,7 @@ func TestDurableCallbackFollowsTheCommit(t *testing.T) {
 					if _, dup := headAtCall[i]; dup {
 						t.Errorf("observation %d: Durable called twice", i)
 					}
-					headAtCall[i] = box.Head().Seq
+					headAtCall[i] = st.Head().Seq
 				}
 				if err := p.Emit(ctx, obs[i]); err != nil {
 					t.Fatal(err)
@@ -69,8 +71,8 @@ func TestDurableCallbackFollowsTheCommit(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !drain {
-				if len(headAtCall) != 0 || box.Head().Seq != 0 {
-					t.Fatalf("cancelled before the commit: store head %d, Durable called for %v", box.Head().Seq, headAtCall)
+				if len(headAtCall) != 0 || st.Head().Seq != 0 {
+					t.Fatalf("cancelled before the commit: store head %d, Durable called for %v", st.Head().Seq, headAtCall)
 				}
 				return
 			}
