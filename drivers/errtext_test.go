@@ -86,71 +86,36 @@ func TestErrorTextNamesEachPackageOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing")
+	// Each case builds a driver and probes it: the error is New's, else Probe's.
 	cases := []struct {
 		name string
-		err  func() error
+		dev  func() (drivers.Prober, error)
 	}{
-		{"gnss probe, no device", func() error {
-			d, err := gnss.New("g", &gnss.Opts{Source: gnss.SourceSerial, Device: missing})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
+		{"gnss probe, no device", func() (drivers.Prober, error) {
+			return gnss.New("g", &gnss.Opts{Source: gnss.SourceSerial, Device: missing})
 		}},
-		{"gnss probe, not a tty", func() error {
-			d, err := gnss.New("g", &gnss.Opts{Source: gnss.SourceSerial, Device: notTTY})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
+		{"gnss probe, not a tty", func() (drivers.Prober, error) {
+			return gnss.New("g", &gnss.Opts{Source: gnss.SourceSerial, Device: notTTY})
 		}},
-		{"camera new, no dir", func() error {
-			_, err := camera.New("c", &camera.Opts{StateDir: dir})
-			return err
+		{"camera new, no dir", func() (drivers.Prober, error) { return camera.New("c", &camera.Opts{StateDir: dir}) }},
+		{"camera probe, no dir", func() (drivers.Prober, error) {
+			return camera.New("c", &camera.Opts{Dir: missing, StateDir: dir})
 		}},
-		{"camera probe, no dir", func() error {
-			d, err := camera.New("c", &camera.Opts{Dir: missing, StateDir: dir})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
-		}},
-		{"energy probe, no device", func() error {
-			d, err := energy.New("m", &energy.Opts{Device: missing})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
-		}},
-		{"obd probe, no device", func() error {
-			d, err := obd.New("o", &obd.Opts{Device: missing})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
-		}},
-		{"obd probe, not a tty", func() error {
-			d, err := obd.New("o", &obd.Opts{Device: notTTY})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
-		}},
-		{"env probe, no bus", func() error {
-			d, err := env.New("e", &env.Opts{Bus: missing})
-			if err != nil {
-				return err
-			}
-			return probeErr(d)
-		}},
-		{"sim new, unknown kind", func() error {
+		{"energy probe, no device", func() (drivers.Prober, error) { return energy.New("m", &energy.Opts{Device: missing}) }},
+		{"obd probe, no device", func() (drivers.Prober, error) { return obd.New("o", &obd.Opts{Device: missing}) }},
+		{"obd probe, not a tty", func() (drivers.Prober, error) { return obd.New("o", &obd.Opts{Device: notTTY}) }},
+		{"env probe, no bus", func() (drivers.Prober, error) { return env.New("e", &env.Opts{Bus: missing}) }},
+		{"sim new, unknown kind", func() (drivers.Prober, error) {
 			_, err := sim.New("s", sim.Opts{Kind: "radar", Interval: time.Second})
-			return err
+			return nil, err
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.err()
+			d, err := tc.dev()
+			if err == nil {
+				err = probeErr(d)
+			}
 			if err == nil {
 				t.Fatal("no error")
 			}
