@@ -89,6 +89,16 @@ func ProbeResult(err error, absent ...error) Probe {
 	return Failed
 }
 
+// OptsOf returns a copy of *o, or the zero T when o is nil: a driver's New
+// takes nil to mean every default, and never keeps the caller's struct.
+func OptsOf[T any](o *T) T {
+	var opts T
+	if o != nil {
+		opts = *o
+	}
+	return opts
+}
+
 // SetDefault sets *field to def when it holds its zero value: the rule for
 // the Opts of every driver, whose zero fields mean "the default".
 func SetDefault[T comparable](field *T, def T) {

@@ -51,4 +51,14 @@ func TestSetDefault(t *testing.T) {
 	if s != "def" || n != 7 {
 		t.Fatalf("got %q, %d; want the default for the zero string and 7 kept", s, n)
 	}
+	type opts struct{ A int }
+	in := &opts{A: 3}
+	if got := OptsOf(in); got != *in || OptsOf[opts](nil) != (opts{}) {
+		t.Fatalf("OptsOf(&%v) = %v, OptsOf(nil) = %v", *in, got, OptsOf[opts](nil))
+	}
+	got := OptsOf(in)
+	got.A = 4
+	if in.A != 3 {
+		t.Fatal("OptsOf shares the caller's struct instead of copying it")
+	}
 }

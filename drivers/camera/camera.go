@@ -122,10 +122,7 @@ var (
 // whether the directory is usable.
 func New(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
+	opts := drivers.OptsOf(o)
 	drivers.SetDefault(&opts.Pattern, def.Pattern)
 	drivers.SetDefault(&opts.Settle, def.Settle)
 	drivers.SetDefault(&opts.Rescan, def.Rescan)

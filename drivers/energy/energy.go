@@ -109,10 +109,7 @@ var (
 // New returns a Dev; o may be nil for the defaults.
 func New(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
+	opts := drivers.OptsOf(o)
 	drivers.SetDefault(&opts.Transport, def.Transport)
 	drivers.SetDefault(&opts.Device, def.Device)
 	drivers.SetDefault(&opts.Parity, def.Parity)

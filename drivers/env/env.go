@@ -137,10 +137,7 @@ func NewWithBus(name string, bus i2c.Bus, o *Opts) (*Dev, error) {
 
 func newDev(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
+	opts := drivers.OptsOf(o)
 	drivers.SetDefault(&opts.Bus, def.Bus)
 	drivers.SetDefault(&opts.Addr, def.Addr)
 	drivers.SetDefault(&opts.Oversampling, def.Oversampling)

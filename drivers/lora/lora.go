@@ -271,10 +271,7 @@ func New(name string, o *Opts) (*Dev, error) {
 		return nil, fmt.Errorf("lora: new: missing driver name: %w", ErrInvalidOption)
 	}
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
+	opts := drivers.OptsOf(o)
 	drivers.SetDefault(&opts.Mode, def.Mode)
 	drivers.SetDefault(&opts.Listen, def.Listen)
 	switch opts.Mode {

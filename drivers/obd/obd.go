@@ -120,10 +120,7 @@ var (
 // New returns a Dev; o may be nil for the defaults.
 func New(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
+	opts := drivers.OptsOf(o)
 	drivers.SetDefault(&opts.Device, def.Device)
 	if len(opts.Bauds) == 0 {
 		opts.Bauds = def.Bauds

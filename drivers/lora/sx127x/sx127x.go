@@ -171,10 +171,7 @@ func New(name string, port spi.Port, reset gpio.PinOut, dio0 gpio.PinIn, o *Opts
 
 func withDefaults(name string, o *Opts) (Opts, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
+	opts := drivers.OptsOf(o)
 	drivers.SetDefault(&opts.FreqHz, def.FreqHz)
 	drivers.SetDefault(&opts.SF, def.SF)
 	drivers.SetDefault(&opts.BWHz, def.BWHz)
