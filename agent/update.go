@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edge-agent/edge-agent/atomicfile"
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/status"
@@ -58,8 +59,7 @@ func softwareChange(dataDir, version string, now time.Time) (reason string, obs 
 // records of this start are durable: from now on they are the device's
 // history, so the version file moves on and the rollback is reported.
 func softwareChangeDurable(dataDir, version string) error {
-	// The key writer is the atomic one (temp file, fsync, rename, fsync dir).
-	if err := attest.WriteKeyFile(filepath.Join(dataDir, versionFile), []byte(version+"\n"), true); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dataDir, versionFile), []byte(version+"\n"), 0o600); err != nil {
 		return fmt.Errorf("agent: write %s: %w", versionFile, err)
 	}
 	err := os.Rename(filepath.Join(dataDir, status.UpdateRollbackFile), filepath.Join(dataDir, status.UpdateRollbackReportedFile))

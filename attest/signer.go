@@ -11,9 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/veraison/go-cose"
+
+	"github.com/edge-agent/edge-agent/atomicfile"
 )
 
 // Signer signs on the device. Implementations are safe for concurrent use
@@ -253,57 +254,12 @@ func createKey(uri string, rand io.Reader, overEmpty bool) (Signer, error) {
 
 // WriteKeyFile puts data at path with mode 0600 so that a power cut at any
 // moment leaves either no file (or the file that was there) or the whole new
-// one, never a torn or empty one: it writes a temporary file in the same
-// directory, fsyncs it, moves it into place and fsyncs the directory. With
-// replace false an existing path is left alone and the error wraps
-// fs.ErrExist (the move is a hard link, which cannot overwrite; on a
-// filesystem without hard links a rename after a check). Any backend that
-// keeps key material or a key handle in a file should write it with this.
+// one, never a torn or empty one (package atomicfile). With replace false an
+// existing path is left alone and the error wraps fs.ErrExist. Any backend
+// that keeps key material or a key handle in a file should write it with this.
 func WriteKeyFile(path string, data []byte, replace bool) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+	if replace {
+		return atomicfile.WriteFile(path, data, 0o600)
 	}
-	defer os.Remove(tmp.Name()) // after a failure; CreateTemp made it 0600
-	if err := writeSync(tmp, data); err != nil {
-		return err
-	}
-	switch {
-	case replace:
-		err = os.Rename(tmp.Name(), path)
-	default:
-		err = os.Link(tmp.Name(), path)
-		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP) {
-			if _, serr := os.Lstat(path); serr == nil {
-				return fs.ErrExist
-			}
-			err = os.Rename(tmp.Name(), path)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	os.Remove(tmp.Name()) // the link's second name, before the directory sync
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
-}
-
-func writeSync(f *os.File, b []byte) error {
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return atomicfile.Create(path, data, 0o600)
 }

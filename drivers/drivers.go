@@ -6,10 +6,17 @@
 // A driver never blocks the rest of the daemon: it hands observations to an
 // Emit function, which applies backpressure by blocking while the pipeline is
 // full, and returns ctx.Err() once the daemon stops.
+//
+// Emit returning nil means queued, not stored: the observation is in memory
+// and a power cut before the next commit loses it. A driver that keeps state
+// of its own (what it has already reported) advances that state only from
+// the observation's Durable callback, which the pipeline calls once the
+// commit holding the record is on disk. See Emit.
 package drivers
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -21,10 +28,27 @@ type Observation struct {
 	// Data is the kind-specific body: one of the structs in observations.go.
 	// It must encode to a CBOR map; it becomes the record's "obs" claim.
 	Data any
+	// Durable, if set, is called once the signed record made from this
+	// observation has been committed to the store: after a crash it is
+	// still there. It is called at most once, from the pipeline's commit
+	// goroutine, possibly after the driver's Run has returned (the pipeline
+	// drains its queue after the drivers stop), so it must not block and
+	// must not assume Run is still running. It is never called for an
+	// observation that was dropped (daemon stopped before the commit, a
+	// crash, an observation that could not be encoded).
+	Durable func()
 }
 
 // Emit hands one observation to the pipeline. It blocks while the pipeline is
 // full and returns ctx.Err() when ctx is done.
+//
+// A nil return means the observation is queued in memory, not that it is
+// durable: until its commit (up to pipeline.commit_interval later) a crash
+// or power cut loses it, and nobody is told. Drivers that only stream
+// readings need nothing more. A driver that must not lose or skip what it
+// reports (the camera's list of attested files) sets Observation.Durable and
+// records its progress there, never on a nil return; a crash before the
+// commit then repeats the observation after the restart instead of losing it.
 type Emit func(ctx context.Context, o Observation) error
 
 // Driver is one configured hardware source.
@@ -48,6 +72,41 @@ const (
 	// Failed means the hardware is present but could not be used.
 	Failed
 )
+
+// ProbeResult sorts the error of a look for hardware into the three
+// outcomes: nil is Loaded; an error that is one of absent (no device node,
+// no directory, no chip at the address) is Skipped; anything else needs
+// fixing and is Failed.
+func ProbeResult(err error, absent ...error) Probe {
+	if err == nil {
+		return Loaded
+	}
+	for _, a := range absent {
+		if errors.Is(err, a) {
+			return Skipped
+		}
+	}
+	return Failed
+}
+
+// OptsOf returns a copy of *o, or the zero T when o is nil: a driver's New
+// takes nil to mean every default, and never keeps the caller's struct.
+func OptsOf[T any](o *T) T {
+	var opts T
+	if o != nil {
+		opts = *o
+	}
+	return opts
+}
+
+// SetDefault sets *field to def when it holds its zero value: the rule for
+// the Opts of every driver, whose zero fields mean "the default".
+func SetDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
 
 func (p Probe) String() string {
 	switch p {

@@ -263,6 +263,7 @@ type batch struct {
 	entries   []store.Entry
 	observed  []time.Time
 	announced []store.Range
+	durable   []func() // the observations' Durable callbacks, called after the commit
 }
 
 // Run processes observations until CloseInput has been called and the queue
@@ -436,6 +437,7 @@ func (h *batch) merge(b batch) {
 	h.entries = append(h.entries, b.entries...)
 	h.observed = append(h.observed, b.observed...)
 	h.announced = append(h.announced, b.announced...)
+	h.durable = append(h.durable, b.durable...)
 }
 
 // commit appends one batch, retrying until it is durable or ctx ends.
@@ -473,6 +475,9 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 	}
 	if p.o.OnDurable != nil {
 		p.o.OnDurable(b.observed, now)
+	}
+	for _, f := range b.durable {
+		f() // drivers.Observation.Durable: the record is on disk now
 	}
 	return nil
 }
@@ -532,6 +537,9 @@ func (s *sequencer) build(obs []drivers.Observation) (batch, error) {
 		payloads = append(payloads, payload)
 		b.entries = append(b.entries, store.Entry{Seq: s.seq, Hash: s.prev})
 		b.observed = append(b.observed, o.Time)
+		if o.Durable != nil {
+			b.durable = append(b.durable, o.Durable)
+		}
 		return nil
 	}
 	for _, g := range gaps {

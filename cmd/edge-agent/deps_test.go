@@ -66,7 +66,7 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 // sharedLeaves are the packages of one shared concept each (STYLE.md: one
 // home per concept, named for it), importing nothing of the module, that
 // any package may use.
-var sharedLeaves = []string{"seqrange", "ratelog"}
+var sharedLeaves = []string{"seqrange", "ratelog", "atomicfile"}
 
 // TestImportRules holds the tree to the data flow README.md draws:
 // drivers → pipeline → store → uplink, wired only in agent and cmd.
@@ -78,6 +78,7 @@ func TestImportRules(t *testing.T) {
 	}{
 		{"drivers", nil, "drivers only emit Observations; signing, storing and shipping are not theirs"},
 		{"attest", nil, "the record format stands alone, so any verifier can take it"},
+		{"atomicfile", nil, "writing a file whole or not at all is a leaf every part may share"},
 		{"pipeline", []string{"attest", "drivers", "status", "store"}, "the signing stage takes Observations and hands signed records to the outbox; it builds no driver and knows no uplink"},
 		{"store", nil, "the outbox knows records as bytes"},
 		{"config", nil, "the config is a leaf every other part reads"},

@@ -8,8 +8,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/edge-agent/edge-agent/atomicfile"
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
@@ -90,7 +90,7 @@ func cmdKeys(_ context.Context, env *cliEnv, sub string, args []string) error {
 		if err := keys.CheckCert(s, c); err != nil {
 			return err
 		}
-		if err := writeFileSync(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
+		if err := atomicfile.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 			return fmt.Errorf("keys install-cert: %w", err)
 		}
 		fmt.Fprintf(env.stdout, "installed the certificate for %s (subject %q, issuer %q, expires %s) at %s; it is sent at the next start\n",
@@ -115,34 +115,6 @@ func cmdKeys(_ context.Context, env *cliEnv, sub string, args []string) error {
 	fmt.Fprintf(env.stdout, "device id:  %s\npublic key: %s (%s)\n", info.DeviceID, info.PublicKey, info.Algorithm)
 	if info.Hardware {
 		fmt.Fprintf(env.stdout, "held by:    %s (not exportable)\n", info.Where)
-	}
-	return nil
-}
-
-// writeFileSync writes a file whole and syncs it and its directory.
-func writeFileSync(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/edge-agent/edge-agent/atomicfile"
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
@@ -155,34 +155,24 @@ func exportQueue(env *cliEnv, st *store.Store, out string) error {
 // beside its final name and renamed into place after fsync, so a half
 // export never looks complete.
 func writeExport(env *cliEnv, out string, fill func(io.Writer) (int, error)) error {
-	var w io.Writer = env.stdout
-	var f *os.File
-	if out != "-" {
+	var n int
+	buffered := func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<16)
 		var err error
-		f, err = os.CreateTemp(filepath.Dir(out), ".export-*")
-		if err != nil {
+		if n, err = fill(bw); err != nil {
 			return err
 		}
-		defer os.Remove(f.Name())
-		defer f.Close()
-		w = f
+		return bw.Flush()
 	}
-	bw := bufio.NewWriterSize(w, 1<<16)
-	n, err := fill(bw)
-	if err == nil {
-		err = bw.Flush()
+	if out == "-" {
+		if err := buffered(env.stdout); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		return nil
 	}
-	if err != nil {
+	if err := atomicfile.Write(out, 0o600, buffered); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	if f != nil {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		if err := os.Rename(f.Name(), out); err != nil {
-			return fmt.Errorf("export: %w", err)
-		}
-		fmt.Fprintf(env.stderr, "exported %d records to %s\n", n, out)
-	}
+	fmt.Fprintf(env.stderr, "exported %d records to %s\n", n, out)
 	return nil
 }

@@ -15,14 +15,18 @@
 // "." are ignored, as that is where careful writers put their temp files.
 //
 // Delivery is at least once. What has been attested is remembered in a small
-// state file in StateDir, and a file is recorded there only after emit has
-// returned nil. A crash between the two attests that file again after the
-// restart; a file is never silently skipped. The state forgets files that are
-// no longer in the directory, so it stays as small as the listing.
+// state file in StateDir, and a file is recorded there only once its record
+// is durable (the observation's Durable callback, after the pipeline's
+// commit), never when emit returns nil, which only means queued. A crash or
+// power cut before the commit attests that file again after the restart; a
+// file is never silently skipped. The state forgets files that are no longer
+// in the directory, so it stays as small as the listing.
 //
 // Concurrency: Run must be called at most once at a time per Dev; it uses one
 // goroutine of its own (the inotify reader), which it waits for before
-// returning. Name, Stats and Probe are safe to call concurrently with Run.
+// returning. Durable callbacks arrive on the pipeline's goroutine, also after
+// Run has returned, and are applied under a lock. Name, Stats and Probe are
+// safe to call concurrently with Run.
 package camera
 
 import (
@@ -79,10 +83,10 @@ func DefaultOpts() Opts {
 
 // Stats is what the driver has done since it was created.
 type Stats struct {
-	FilesAttested uint64    // observations emitted
+	FilesAttested uint64    // files whose record is durable
 	BytesHashed   uint64    // bytes read to compute them
 	LastFile      string    // name of the last file attested
-	LastAttested  time.Time // when it was attested
+	LastAttested  time.Time // when its record became durable
 	Errors        uint64    // files that could not be read, state writes that failed
 	LastError     string
 	// Skipped counts names in the directory that match the pattern but are
@@ -118,22 +122,11 @@ var (
 // whether the directory is usable.
 func New(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
-	if opts.Pattern == "" {
-		opts.Pattern = def.Pattern
-	}
-	if opts.Settle == 0 {
-		opts.Settle = def.Settle
-	}
-	if opts.Rescan == 0 {
-		opts.Rescan = def.Rescan
-	}
-	if opts.Logger == nil {
-		opts.Logger = def.Logger
-	}
+	opts := drivers.OptsOf(o)
+	drivers.SetDefault(&opts.Pattern, def.Pattern)
+	drivers.SetDefault(&opts.Settle, def.Settle)
+	drivers.SetDefault(&opts.Rescan, def.Rescan)
+	drivers.SetDefault(&opts.Logger, def.Logger)
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
@@ -214,10 +207,7 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 		return drivers.Failed, fmt.Errorf("camera: probe %q: %w", d.name, err)
 	}
 	if err := checkDir(d.opts.Dir); err != nil {
-		if errors.Is(err, ErrNoDir) {
-			return drivers.Skipped, err
-		}
-		return drivers.Failed, err
+		return drivers.ProbeResult(err, ErrNoDir), err
 	}
 	if err := checkStateDir(d.opts.StateDir); err != nil {
 		return drivers.Failed, err
@@ -301,17 +291,34 @@ type pending struct {
 
 // watcher is the state of one Run.
 type watcher struct {
-	d       *Dev
-	emit    drivers.Emit
-	files   map[string]stateEntry // attested versions, persisted
-	dirty   bool                  // files changed since the last save
-	pending map[string]pending
-	writing map[string]bool    // created, not yet closed (inotify only)
-	failed  map[string]fileKey // version that last failed to read, logged once
-	skipped map[string]fileKey // version skipped as not the camera's, counted once
+	d     *Dev
+	emit  drivers.Emit
+	files map[string]stateEntry // attested versions, durable, persisted
+	dirty bool                  // files changed since the last save
+	// inflight holds the versions emitted whose records are not durable yet:
+	// not emitted again, not in the state file until their ack.
+	inflight map[string]fileKey
+	pending  map[string]pending
+	writing  map[string]bool    // created, not yet closed (inotify only)
+	failed   map[string]fileKey // version that last failed to read, logged once
+	skipped  map[string]fileKey // version skipped as not the camera's, counted once
 	// listFailed is set while the directory cannot be listed.
 	listFailed bool
 	buf        []byte
+
+	// ackMu guards acks and stopped, and after Run has returned (stopped)
+	// also files, inflight and dirty, which late acks then update.
+	ackMu    sync.Mutex
+	acks     []ack
+	stopped  bool
+	ackReady chan struct{} // cap 1: acks has entries
+}
+
+// ack says that the record of one emitted version is durable.
+type ack struct {
+	name string
+	key  fileKey
+	sum  []byte
 }
 
 // Run implements drivers.Driver. It returns an error only if the state
@@ -330,16 +337,24 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	}
 	w := &watcher{
 		d: d, emit: emit, files: files,
-		pending: map[string]pending{},
-		writing: map[string]bool{},
-		failed:  map[string]fileKey{},
-		skipped: map[string]fileKey{},
-		buf:     make([]byte, hashBufSize),
+		inflight: map[string]fileKey{},
+		ackReady: make(chan struct{}, 1),
+		pending:  map[string]pending{},
+		writing:  map[string]bool{},
+		failed:   map[string]fileKey{},
+		skipped:  map[string]fileKey{},
+		buf:      make([]byte, hashBufSize),
 	}
 	err = w.run(ctx)
+	// From here on acks are applied as they come: the pipeline commits what
+	// it holds after the drivers have stopped.
+	w.ackMu.Lock()
+	w.applyAcks()
+	w.stopped = true
 	if w.dirty {
 		w.save()
 	}
+	w.ackMu.Unlock()
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -407,6 +422,10 @@ func (w *watcher) run(ctx context.Context) error {
 			if err := w.settlePending(ctx); err != nil {
 				return err
 			}
+		case <-w.ackReady:
+			w.ackMu.Lock()
+			w.applyAcks()
+			w.ackMu.Unlock()
 		}
 		if w.dirty {
 			w.save()
@@ -455,6 +474,7 @@ func (w *watcher) forget(name string) {
 	delete(w.pending, name)
 	delete(w.failed, name)
 	delete(w.skipped, name)
+	delete(w.inflight, name) // a late ack finds no match and is ignored
 	if _, ok := w.files[name]; ok {
 		delete(w.files, name)
 		w.dirty = true
@@ -507,6 +527,11 @@ func (w *watcher) scan(ctx context.Context) error {
 			w.forget(name)
 		}
 	}
+	for name := range w.inflight {
+		if !present[name] {
+			w.forget(name)
+		}
+	}
 	for name := range w.writing {
 		if !present[name] {
 			delete(w.writing, name)
@@ -552,9 +577,56 @@ func (w *watcher) settlePending(ctx context.Context) error {
 	return nil
 }
 
+// attested reports whether this version is attested or on its way.
 func (w *watcher) attested(name string, k fileKey) bool {
+	if f, ok := w.inflight[name]; ok && f == k {
+		return true
+	}
 	e, ok := w.files[name]
 	return ok && e.fileKey == k
+}
+
+// durable is the Observation.Durable callback of one emitted version. It
+// runs on the pipeline's goroutine and must not block: while Run runs it
+// hands the ack to the run loop; once Run has returned it applies the ack
+// and saves the state itself.
+func (w *watcher) durable(a ack) {
+	w.ackMu.Lock()
+	defer w.ackMu.Unlock()
+	w.acks = append(w.acks, a)
+	if w.stopped {
+		w.applyAcks()
+		if w.dirty {
+			w.save()
+		}
+		return
+	}
+	select {
+	case w.ackReady <- struct{}{}:
+	default:
+	}
+}
+
+// applyAcks moves the acked versions from inflight to the state: only now
+// is a file recorded as attested (see the package comment). An ack for a
+// version that is gone or was replaced since is dropped. w.ackMu is held.
+func (w *watcher) applyAcks() {
+	d := w.d
+	for _, a := range w.acks {
+		if k, ok := w.inflight[a.name]; !ok || k != a.key {
+			continue
+		}
+		delete(w.inflight, a.name)
+		w.files[a.name] = newEntry(a.key, a.sum)
+		w.dirty = true
+		d.mu.Lock()
+		d.stats.FilesAttested++
+		d.stats.LastFile = a.name
+		d.stats.LastAttested = d.opts.Now()
+		d.mu.Unlock()
+		d.log.Debug("attested", "file", a.name, "size", a.key.Size, "sha256", fmt.Sprintf("%x", a.sum))
+	}
+	w.acks = w.acks[:0]
 }
 
 func keyOf(fi fs.FileInfo) fileKey {
@@ -614,25 +686,22 @@ func (w *watcher) attest(ctx context.Context, name string) error {
 		}
 		return nil
 	}
+	a := ack{name: name, key: k, sum: sum}
 	obs := drivers.Observation{
-		Kind:   drivers.KindCameraFile,
-		Source: d.name,
-		Time:   fi.ModTime(), // capture time; the pipeline stamps location
-		Data:   drivers.CameraFile{Name: name, Size: k.Size, SHA256: sum, MTimeUnixNano: k.MTime},
+		Kind:    drivers.KindCameraFile,
+		Source:  d.name,
+		Time:    fi.ModTime(), // capture time; the pipeline stamps location
+		Data:    drivers.CameraFile{Name: name, Size: k.Size, SHA256: sum, MTimeUnixNano: k.MTime},
+		Durable: func() { w.durable(a) },
 	}
+	// In flight before emit: the ack may come before emit returns.
+	w.inflight[name] = k
 	if err := w.emit(ctx, obs); err != nil {
+		delete(w.inflight, name)
 		return fmt.Errorf("camera: emit %s: %w", name, err)
 	}
-	// Only now, after emit accepted it: see the package comment.
-	w.files[name] = newEntry(k, sum)
-	w.dirty = true
+	// Queued, not durable: the state changes only in applyAcks.
 	delete(w.failed, name)
-	d.mu.Lock()
-	d.stats.FilesAttested++
-	d.stats.LastFile = name
-	d.stats.LastAttested = d.opts.Now()
-	d.mu.Unlock()
-	d.log.Debug("attested", "file", name, "size", k.Size, "sha256", fmt.Sprintf("%x", sum))
 	return nil
 }
 

@@ -46,6 +46,10 @@ func start(tb testing.TB, d *Dev) *running {
 		r.done <- d.Run(ctx, func(ctx context.Context, o drivers.Observation) error {
 			select {
 			case r.obs <- o:
+				// A pipeline that commits at once.
+				if o.Durable != nil {
+					o.Durable()
+				}
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
@@ -626,4 +630,69 @@ func TestForeignEntriesAreSkipped(t *testing.T) {
 		t.Errorf("hashed %d bytes, want only good.mp4's %d: a foreign file was read", s.BytesHashed, len("good"))
 	}
 	r.stop(t) // must return promptly: nothing is stuck in an open
+}
+
+// Emit's nil means queued: a file is recorded as attested only by its
+// Durable callback, which may come after Run has returned (the pipeline
+// drains after the drivers stop). A file never acked is attested again.
+func TestStateAdvancesOnlyWhenDurable(t *testing.T) {
+	dir, stateDir := t.TempDir(), t.TempDir()
+	statePath := filepath.Join(stateDir, "camera-cam0.json")
+	writeFile(t, filepath.Join(dir, "a.mp4"), []byte("a"))
+	writeFile(t, filepath.Join(dir, "b.mp4"), []byte("b"))
+	d := newDev(t, fastOpts(t, dir, stateDir))
+	held := make(chan drivers.Observation, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Run(ctx, func(ctx context.Context, o drivers.Observation) error {
+			held <- o // queued; the commit has not happened
+			return nil
+		})
+	}()
+	acks := map[string]func(){}
+	for range 2 {
+		select {
+		case o := <-held:
+			if o.Durable == nil {
+				t.Fatal("camera.file observation without a Durable callback")
+			}
+			acks[o.Data.(drivers.CameraFile).Name] = o.Durable
+		case <-time.After(5 * time.Second):
+			t.Fatal("no observation within 5s")
+		}
+	}
+	time.Sleep(quiet) // rescans: an emitted file is not emitted again while in flight
+	select {
+	case o := <-held:
+		t.Fatalf("emitted %+v again while its record was in flight", o.Data)
+	default:
+	}
+	if s := d.Stats(); s.FilesAttested != 0 {
+		t.Errorf("Stats.FilesAttested = %d before any record was durable", s.FilesAttested)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := loadState(statePath); len(files) != 0 {
+		t.Fatalf("state after a stop with nothing durable = %v, want empty", files)
+	}
+	acks["a.mp4"]() // the pipeline's drain commits a.mp4 after Run returned
+	files, err := loadState(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files["a.mp4"]; !ok || len(files) != 1 {
+		t.Fatalf("state after a.mp4's late ack = %v, want a.mp4 only", files)
+	}
+	if s := d.Stats(); s.FilesAttested != 1 || s.LastFile != "a.mp4" {
+		t.Errorf("Stats after the late ack = %+v", s)
+	}
+
+	// b.mp4 was never durable (a crash before the commit): attested again,
+	// a.mp4 not.
+	r := start(t, newDev(t, fastOpts(t, dir, stateDir)))
+	check(t, dir, r.next(t), "b.mp4")
+	r.none(t)
 }

@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/edge-agent/edge-agent/atomicfile"
 )
 
 // fileKey identifies one version of a file. A file whose size or mtime
@@ -56,40 +57,15 @@ func loadState(path string) (map[string]stateEntry, error) {
 	return s.Files, nil
 }
 
-// saveState replaces path atomically: a crash leaves either the old or the
-// new state, never a torn one (temp file, fsync, rename, fsync directory).
+// saveState replaces path atomically (package atomicfile): a crash leaves
+// either the old or the new state, never a torn one.
 func saveState(path, dir string, files map[string]stateEntry) error {
 	b, err := json.MarshalIndent(stateFile{Version: stateVersion, Dir: dir, Files: files}, "", " ")
 	if err != nil {
 		return fmt.Errorf("camera: encode state: %w", err)
 	}
-	parent := filepath.Dir(path)
-	tmp, err := os.CreateTemp(parent, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("camera: write state in %s: %w", parent, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("camera: write state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("camera: sync state %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("camera: close state %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("camera: replace state %s: %w", path, err)
-	}
-	d, err := os.Open(parent)
-	if err != nil {
-		return fmt.Errorf("camera: sync state directory %s: %w", parent, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("camera: sync state directory %s: %w", parent, err)
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("camera: save state: %w", err)
 	}
 	return nil
 }

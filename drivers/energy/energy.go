@@ -109,39 +109,18 @@ var (
 // New returns a Dev; o may be nil for the defaults.
 func New(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
-	setDef := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	setDef(&opts.Transport, def.Transport)
-	setDef(&opts.Device, def.Device)
-	setDef(&opts.Parity, def.Parity)
-	setDef(&opts.Profile, def.Profile)
-	for _, p := range []struct {
-		v *int
-		d int
-	}{{&opts.Baud, def.Baud}, {&opts.StopBits, def.StopBits}, {&opts.Slave, def.Slave}} {
-		if *p.v == 0 {
-			*p.v = p.d
-		}
-	}
-	if opts.SunSpecBase == 0 {
-		opts.SunSpecBase = def.SunSpecBase
-	}
-	if opts.Interval == 0 {
-		opts.Interval = def.Interval
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = def.Timeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = def.Logger
-	}
+	opts := drivers.OptsOf(o)
+	drivers.SetDefault(&opts.Transport, def.Transport)
+	drivers.SetDefault(&opts.Device, def.Device)
+	drivers.SetDefault(&opts.Parity, def.Parity)
+	drivers.SetDefault(&opts.Profile, def.Profile)
+	drivers.SetDefault(&opts.Baud, def.Baud)
+	drivers.SetDefault(&opts.StopBits, def.StopBits)
+	drivers.SetDefault(&opts.Slave, def.Slave)
+	drivers.SetDefault(&opts.SunSpecBase, def.SunSpecBase)
+	drivers.SetDefault(&opts.Interval, def.Interval)
+	drivers.SetDefault(&opts.Timeout, def.Timeout)
+	drivers.SetDefault(&opts.Logger, def.Logger)
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
@@ -299,12 +278,7 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 	return drivers.Loaded, nil
 }
 
-func probeOutcome(err error) drivers.Probe {
-	if errors.Is(err, ErrNoDevice) {
-		return drivers.Skipped
-	}
-	return drivers.Failed
-}
+func probeOutcome(err error) drivers.Probe { return drivers.ProbeResult(err, ErrNoDevice) }
 
 // poll reads one sample. A NaN or infinite value (an Eastron float
 // register the meter has not filled yet, a wrong profile) fails the poll:

@@ -6,24 +6,24 @@ import "errors"
 var (
 	// ErrNoDevice is returned when the serial port does not exist or the
 	// Modbus TCP device refuses the connection. Probe reports it as Skipped.
-	ErrNoDevice = errors.New("energy: device not found")
+	ErrNoDevice = errors.New("device not found")
 	// ErrPermission is returned when the serial port may not be opened.
-	ErrPermission = errors.New("energy: permission denied on the serial port")
+	ErrPermission = errors.New("permission denied on the serial port")
 	// ErrTimeout is returned when the slave does not answer in time: on
 	// RS-485 a wrong slave id, baud rate or parity, or A and B swapped.
-	ErrTimeout = errors.New("energy: no answer from the slave")
+	ErrTimeout = errors.New("no answer from the slave")
 	// ErrCRC is returned for an RTU frame whose CRC-16 does not match:
 	// noise, a missing terminator, or a wrong baud rate or parity.
-	ErrCRC = errors.New("energy: bad CRC")
+	ErrCRC = errors.New("bad CRC")
 	// ErrException is returned (inside an *ExceptionError) when the slave
 	// answers with a Modbus exception.
-	ErrException = errors.New("energy: modbus exception")
+	ErrException = errors.New("modbus exception")
 	// ErrMalformed is returned for a response that does not match the
 	// request (function, length, transaction id).
-	ErrMalformed = errors.New("energy: malformed response")
+	ErrMalformed = errors.New("malformed response")
 	// ErrNotSunSpec is returned when the SunSpec base address does not hold
 	// the "SunS" marker or no supported model follows it.
-	ErrNotSunSpec = errors.New("energy: no SunSpec device")
+	ErrNotSunSpec = errors.New("no SunSpec device")
 	// ErrInvalidOption is returned by New for an option out of range.
-	ErrInvalidOption = errors.New("energy: invalid option")
+	ErrInvalidOption = errors.New("invalid option")
 )

@@ -79,7 +79,7 @@ func rtuDecode(slave byte, frame []byte) ([]byte, error) {
 	}
 	n := len(frame) - 2
 	if crc16(frame[:n]) != binary.LittleEndian.Uint16(frame[n:]) {
-		return nil, ErrCRC
+		return nil, fmt.Errorf("energy: rtu frame: %w", ErrCRC)
 	}
 	if frame[0] != slave {
 		return nil, fmt.Errorf("energy: rtu frame from slave %d, asked %d: %w", frame[0], slave, ErrMalformed)
@@ -133,7 +133,7 @@ func (r *rtu) read(ctx context.Context, fn byte, addr, qty uint16) ([]uint16, er
 			if len(frame) > 0 {
 				return nil, fmt.Errorf("energy: rtu frame cut short after %d of %d bytes: %w", len(frame), want, ErrTimeout)
 			}
-			return nil, ErrTimeout
+			return nil, fmt.Errorf("energy: rtu read: %w", ErrTimeout)
 		}
 		if err := r.port.SetReadTimeout(min(left, 100*time.Millisecond)); err != nil {
 			return nil, err

@@ -137,25 +137,12 @@ func NewWithBus(name string, bus i2c.Bus, o *Opts) (*Dev, error) {
 
 func newDev(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
-	if opts.Bus == "" {
-		opts.Bus = def.Bus
-	}
-	if opts.Addr == 0 {
-		opts.Addr = def.Addr
-	}
-	if opts.Oversampling == 0 {
-		opts.Oversampling = def.Oversampling
-	}
-	if opts.Interval == 0 {
-		opts.Interval = def.Interval
-	}
-	if opts.Logger == nil {
-		opts.Logger = def.Logger
-	}
+	opts := drivers.OptsOf(o)
+	drivers.SetDefault(&opts.Bus, def.Bus)
+	drivers.SetDefault(&opts.Addr, def.Addr)
+	drivers.SetDefault(&opts.Oversampling, def.Oversampling)
+	drivers.SetDefault(&opts.Interval, def.Interval)
+	drivers.SetDefault(&opts.Logger, def.Logger)
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
@@ -244,11 +231,7 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 // probeOutcome sorts an error from openBus or chipID into the three outcomes:
 // absent hardware is Skipped, anything that needs fixing is Failed.
 func probeOutcome(err error) drivers.Probe {
-	switch {
-	case errors.Is(err, ErrNoBus), errors.Is(err, ErrNoChip), errors.Is(err, ErrWrongChip):
-		return drivers.Skipped
-	}
-	return drivers.Failed
+	return drivers.ProbeResult(err, ErrNoBus, ErrNoChip, ErrWrongChip)
 }
 
 // openBus returns the bus to use and a function that releases it.

@@ -60,6 +60,17 @@ func TestParseDM(t *testing.T) {
 		{name: "letters", field: "48O7.038", hemi: "N", max: 90, wantErr: true},
 		{name: "too short", field: "07.0", hemi: "N", max: 90, wantErr: true},
 		{name: "empty hemisphere", field: "4807.038", hemi: "", max: 90, wantErr: true},
+		// From the simulator's former private parser, whose tracks this one reads now.
+		{name: "sim track lat", field: "5231.20048", hemi: "N", max: 90, want: 52.520008},
+		{name: "sim near antimeridian", field: "17959.99994", hemi: "E", max: 180, want: 179.999999},
+		{name: "sim south", field: "0030.0", hemi: "S", max: 90, want: -0.5},
+		{name: "sim west no fraction", field: "01130", hemi: "W", max: 180, want: -11.5},
+		{name: "sim trailing dot", field: "4807.", hemi: "N", max: 90, want: 48 + 7.0/60},
+		{name: "sim minutes 60", field: "5260.0", hemi: "N", max: 90, wantErr: true},
+		{name: "sim letter", field: "52a1.0", hemi: "N", max: 90, wantErr: true},
+		{name: "sim bad hemisphere", field: "5231.0", hemi: "X", max: 90, wantErr: true},
+		{name: "sim negative minutes", field: "5231.-1", hemi: "N", max: 90, wantErr: true},
+		{name: "sim exponent", field: "4807.0e-999999999", hemi: "N", max: 90, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,38 +7,38 @@ import "errors"
 var (
 	// ErrBadChecksum is returned by Assembler.Feed when a sentence's "*hh"
 	// checksum does not match its contents (line noise, a dropped byte).
-	ErrBadChecksum = errors.New("gnss: bad checksum")
+	ErrBadChecksum = errors.New("bad checksum")
 	// ErrGarbled is returned by Assembler.Feed when a line is not a
 	// well-formed sentence: truncated, no checksum, binary bytes, or a field
 	// that does not parse.
-	ErrGarbled = errors.New("gnss: garbled sentence")
+	ErrGarbled = errors.New("garbled sentence")
 	// ErrNoChecksum is returned by Assembler.Feed for a sentence without a
 	// "*hh" checksum when the receiver is not configured to omit them
 	// (checksum = "optional"): at the wrong baud rate or on a noisy line
 	// such a sentence cannot be told from damage.
-	ErrNoChecksum = errors.New("gnss: sentence without checksum")
+	ErrNoChecksum = errors.New("sentence without checksum")
 	// ErrLate is returned by Assembler.Feed for a sentence of an epoch that
 	// was already completed (the receiver paused in mid-cycle): one epoch
 	// gives one Fix.
-	ErrLate = errors.New("gnss: sentence of a completed epoch")
+	ErrLate = errors.New("sentence of a completed epoch")
 	// ErrInvalidValue is returned when a checksum-valid sentence, frame or
 	// gpsd report carries a value that cannot be true: NaN, infinity, a
 	// negative DOP, an altitude beyond the atmosphere.
-	ErrInvalidValue = errors.New("gnss: invalid value")
+	ErrInvalidValue = errors.New("invalid value")
 	// ErrUnknown is returned by Assembler.Feed for a well-formed sentence the
 	// assembler does not use: proprietary ($P…) sentences and types other
 	// than RMC, GGA, GNS, GSA, VTG, GSV and ZDA. It is not a fault.
-	ErrUnknown = errors.New("gnss: sentence not used")
+	ErrUnknown = errors.New("sentence not used")
 	// ErrNoDevice is returned by Dev.Probe when the configured serial device
 	// node does not exist.
-	ErrNoDevice = errors.New("gnss: no device")
+	ErrNoDevice = errors.New("no device")
 	// ErrPermission is returned by Dev.Probe and Dev.Run when the serial
 	// device exists but this user may not open it.
-	ErrPermission = errors.New("gnss: permission denied")
+	ErrPermission = errors.New("permission denied")
 	// ErrNoGPSD is returned by Dev.Probe when nothing listens at GPSDAddr.
-	ErrNoGPSD = errors.New("gnss: gpsd not reachable")
+	ErrNoGPSD = errors.New("gpsd not reachable")
 	// ErrHighFD is returned when the serial port was given a file descriptor
 	// of 1024 or more, which go.bug.st/serial cannot select(2) on (it would
 	// panic on the first read).
-	ErrHighFD = errors.New("gnss: serial port file descriptor too high")
+	ErrHighFD = errors.New("serial port file descriptor too high")
 )

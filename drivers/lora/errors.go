@@ -11,23 +11,23 @@ var (
 	// ErrAddrInUse is returned by Probe and Run when another process (most
 	// often another packet forwarder server such as a LoRaWAN network server
 	// or gateway bridge) is bound to the listen address.
-	ErrAddrInUse = errors.New("lora: listen address in use")
+	ErrAddrInUse = errors.New("listen address in use")
 	// ErrRunning is returned by Run when the Dev is already running.
-	ErrRunning = errors.New("lora: already running")
+	ErrRunning = errors.New("already running")
 	// ErrNotRunning is returned by Send when Run is not running, so there
 	// is no socket to send on.
-	ErrNotRunning = errors.New("lora: server not running")
+	ErrNotRunning = errors.New("server not running")
 	// ErrNoDownlinkPath is returned by Send when the gateway has not sent a
 	// PULL_DATA yet, so its downlink address is unknown.
-	ErrNoDownlinkPath = errors.New("lora: no downlink path to gateway")
+	ErrNoDownlinkPath = errors.New("no downlink path to gateway")
 	// ErrTxAckTimeout is returned by Send when a protocol v2 gateway did not
 	// answer the PULL_RESP with a TX_ACK in time.
-	ErrTxAckTimeout = errors.New("lora: no TX_ACK from gateway")
+	ErrTxAckTimeout = errors.New("no TX_ACK from gateway")
 	// ErrTxRejected is returned by Send (wrapped in a *TxError) when the
 	// gateway's TX_ACK reports an error.
-	ErrTxRejected = errors.New("lora: gateway rejected transmission")
+	ErrTxRejected = errors.New("gateway rejected transmission")
 	// ErrInvalidOption is returned by New for an option out of range.
-	ErrInvalidOption = errors.New("lora: invalid option")
+	ErrInvalidOption = errors.New("invalid option")
 )
 
 // TxError is the error field of a TX_ACK, such as TOO_LATE or

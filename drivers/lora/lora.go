@@ -271,16 +271,9 @@ func New(name string, o *Opts) (*Dev, error) {
 		return nil, fmt.Errorf("lora: new: missing driver name: %w", ErrInvalidOption)
 	}
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
-	if opts.Mode == "" {
-		opts.Mode = def.Mode
-	}
-	if opts.Listen == "" {
-		opts.Listen = def.Listen
-	}
+	opts := drivers.OptsOf(o)
+	drivers.SetDefault(&opts.Mode, def.Mode)
+	drivers.SetDefault(&opts.Listen, def.Listen)
 	switch opts.Mode {
 	case ModeUDP, ModeConcentratord, ModeMQTT:
 	default:
@@ -289,30 +282,18 @@ func New(name string, o *Opts) (*Dev, error) {
 	if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
 		return nil, fmt.Errorf("lora: new %s: listen %q: want host:port: %w", name, opts.Listen, ErrInvalidOption)
 	}
-	if opts.ReceiveBuffer == 0 {
-		opts.ReceiveBuffer = def.ReceiveBuffer
-	}
+	drivers.SetDefault(&opts.ReceiveBuffer, def.ReceiveBuffer)
 	if opts.ReceiveBuffer < 0 || opts.ReceiveBuffer > 1<<30 {
 		return nil, fmt.Errorf("lora: new %s: receive buffer %d bytes: want 1 B to 1 GiB: %w", name, opts.ReceiveBuffer, ErrInvalidOption)
 	}
-	if opts.StatInterval == 0 {
-		opts.StatInterval = def.StatInterval
-	}
-	if opts.TxAckTimeout == 0 {
-		opts.TxAckTimeout = def.TxAckTimeout
-	}
-	if opts.MaxGateways == 0 {
-		opts.MaxGateways = def.MaxGateways
-	}
-	if opts.GatewayExpiry == 0 {
-		opts.GatewayExpiry = def.GatewayExpiry
-	}
+	drivers.SetDefault(&opts.StatInterval, def.StatInterval)
+	drivers.SetDefault(&opts.TxAckTimeout, def.TxAckTimeout)
+	drivers.SetDefault(&opts.MaxGateways, def.MaxGateways)
+	drivers.SetDefault(&opts.GatewayExpiry, def.GatewayExpiry)
 	if opts.StatInterval < 0 || opts.TxAckTimeout < 0 || opts.GatewayExpiry < 0 || opts.MaxGateways < 0 {
 		return nil, fmt.Errorf("lora: new %s: negative interval or limit: %w", name, ErrInvalidOption)
 	}
-	if opts.EventURL == "" {
-		opts.EventURL = def.EventURL
-	}
+	drivers.SetDefault(&opts.EventURL, def.EventURL)
 	if opts.MQTT.Server == "" {
 		opts.MQTT.Server = def.MQTT.Server
 	}

@@ -23,7 +23,7 @@ const (
 // limits: the length field is one byte).
 const maxPHY = 255
 
-var errMissing = errors.New("lora: required rxpk field missing")
+var errMissing = errors.New("required rxpk field missing")
 
 // frame turns one rxpk into a lora.rx observation, or says why not (with
 // the Stats.Malformed reason).

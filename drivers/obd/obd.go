@@ -120,13 +120,8 @@ var (
 // New returns a Dev; o may be nil for the defaults.
 func New(name string, o *Opts) (*Dev, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
-	if opts.Device == "" {
-		opts.Device = def.Device
-	}
+	opts := drivers.OptsOf(o)
+	drivers.SetDefault(&opts.Device, def.Device)
 	if len(opts.Bauds) == 0 {
 		opts.Bauds = def.Bauds
 	}
@@ -138,21 +133,11 @@ func New(name string, o *Opts) (*Dev, error) {
 			return nil, fmt.Errorf("obd: new %q: negative duration %v: %w", name, *p, ErrInvalidOption)
 		}
 	}
-	if opts.Interval == 0 {
-		opts.Interval = def.Interval
-	}
-	if opts.IdleRetry == 0 {
-		opts.IdleRetry = def.IdleRetry
-	}
-	if opts.Timeout == 0 {
-		opts.Timeout = def.Timeout
-	}
-	if opts.SearchTimeout == 0 {
-		opts.SearchTimeout = def.SearchTimeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = def.Logger
-	}
+	drivers.SetDefault(&opts.Interval, def.Interval)
+	drivers.SetDefault(&opts.IdleRetry, def.IdleRetry)
+	drivers.SetDefault(&opts.Timeout, def.Timeout)
+	drivers.SetDefault(&opts.SearchTimeout, def.SearchTimeout)
+	drivers.SetDefault(&opts.Logger, def.Logger)
 	if opts.Now == nil {
 		opts.Now = def.Now
 	}
@@ -210,12 +195,7 @@ func (d *Dev) Probe(ctx context.Context) (drivers.Probe, error) {
 	return drivers.Loaded, nil
 }
 
-func probeOutcome(err error) drivers.Probe {
-	if errors.Is(err, ErrNoDevice) {
-		return drivers.Skipped
-	}
-	return drivers.Failed
-}
+func probeOutcome(err error) drivers.Probe { return drivers.ProbeResult(err, ErrNoDevice) }
 
 // Run implements drivers.Driver. An unplugged or silent adapter is retried
 // every IdleRetry until ctx is done; Run returns only nil.
@@ -245,7 +225,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	}
 }
 
-var errEmit = errors.New("obd: emit")
+var errEmit = errors.New("emit")
 
 func sleep(ctx context.Context, t time.Duration) bool {
 	tm := time.NewTimer(t)
@@ -588,7 +568,7 @@ func (d *Dev) emit(ctx context.Context, emit drivers.Emit, kind string, at time.
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w: %w", errEmit, err)
+		return fmt.Errorf("obd: %w: %w", errEmit, err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/edge-agent/edge-agent/atomicfile"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -76,41 +77,26 @@ func (d *Dev) runCamera(ctx context.Context, emit drivers.Emit) error {
 }
 
 // writeSegment writes size bytes shaped like an MP4 (an ftyp box, then one
-// mdat box of pseudo-random "video") under a hidden temporary name, fsyncs
-// it, and renames it into place, so a watcher never sees a half-written
+// mdat box of pseudo-random "video") atomically (package atomicfile: a
+// hidden temporary name, fsync, rename), so a watcher never sees a half-written
 // segment. The SHA-256 is computed while writing, as the real camera driver
 // streams it while reading.
 func writeSegment(dir, name string, size int64, content io.Reader) (drivers.CameraFile, error) {
-	tmp := filepath.Join(dir, "."+name+".part")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return drivers.CameraFile{}, fmt.Errorf("create segment: %w", err)
-	}
 	h := sha256.New()
-	w := io.MultiWriter(f, h)
-	ftyp := []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom")
-	var mdat [8]byte
-	binary.BigEndian.PutUint32(mdat[:], uint32(size-int64(len(ftyp))))
-	copy(mdat[4:], "mdat")
-	_, err = w.Write(append(ftyp, mdat[:]...))
-	if err == nil {
-		_, err = io.CopyN(w, content, size-int64(len(ftyp)+len(mdat)))
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	final := filepath.Join(dir, name)
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+	err := atomicfile.Write(final, 0o640, func(f io.Writer) error {
+		w := io.MultiWriter(f, h)
+		ftyp := []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom")
+		var mdat [8]byte
+		binary.BigEndian.PutUint32(mdat[:], uint32(size-int64(len(ftyp))))
+		copy(mdat[4:], "mdat")
+		if _, err := w.Write(append(ftyp, mdat[:]...)); err != nil {
+			return err
+		}
+		_, err := io.CopyN(w, content, size-int64(len(ftyp)+len(mdat)))
+		return err
+	})
 	if err != nil {
-		_ = os.Remove(tmp)
 		return drivers.CameraFile{}, fmt.Errorf("write segment %s: %w", name, err)
 	}
 	st, err := os.Stat(final)
@@ -123,17 +109,4 @@ func writeSegment(dir, name string, size int64, content io.Reader) (drivers.Came
 		SHA256:        h.Sum(nil),
 		MTimeUnixNano: st.ModTime().UnixNano(),
 	}, nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -1,5 +1,6 @@
 // Package sim provides simulated hardware for `edge-agent demo`, tests and
-// bench: a GNSS receiver replaying an NMEA track, a LoRa gateway, a BME280,
+// bench: a GNSS receiver replaying an NMEA track (through drivers/gnss's
+// Assembler, so its fixes are merged as a device's), a LoRa gateway, a BME280,
 // a dashcam writing segment files, and a counter that emits as fast as the
 // pipeline accepts.
 //

@@ -85,23 +85,23 @@ var _ drivers.Driver = (*Dev)(nil)
 // reported before anything runs.
 func New(name string, o Opts) (*Dev, error) {
 	if name == "" {
-		return nil, fmt.Errorf("%w: name is empty: give the source a name", ErrMissingOption)
+		return nil, fmt.Errorf("sim: new: name is empty: give the source a name: %w", ErrMissingOption)
 	}
 	switch o.Kind {
 	case KindGNSS, KindLoRa, KindEnv, KindCamera, KindCounter, KindOBD, KindEnergy:
 	case "":
-		return nil, fmt.Errorf("%w: %s: kind is empty: set one of gnss, lora, env, camera, counter, obd, energy", ErrMissingOption, name)
+		return nil, fmt.Errorf("sim: new %s: kind is empty: set one of gnss, lora, env, camera, counter, obd, energy: %w", name, ErrMissingOption)
 	default:
-		return nil, fmt.Errorf("%w %q: %s: use one of gnss, lora, env, camera, counter, obd, energy", ErrUnknownKind, o.Kind, name)
+		return nil, fmt.Errorf("sim: new %s: kind %q: use one of gnss, lora, env, camera, counter, obd, energy: %w", name, o.Kind, ErrUnknownKind)
 	}
 	if o.Interval < 0 || (o.Interval == 0 && o.Kind != KindCounter) {
-		return nil, fmt.Errorf("%w: %s: interval %v must be positive", ErrInvalidOption, name, o.Interval)
+		return nil, fmt.Errorf("sim: new %s: interval %v must be positive: %w", name, o.Interval, ErrInvalidOption)
 	}
 	if o.Count < 0 {
-		return nil, fmt.Errorf("%w: %s: count %d is negative: use 0 to run until stopped", ErrInvalidOption, name, o.Count)
+		return nil, fmt.Errorf("sim: new %s: count %d is negative: use 0 to run until stopped: %w", name, o.Count, ErrInvalidOption)
 	}
 	if o.Kind == KindCamera && o.Dir == "" {
-		return nil, fmt.Errorf("%w: %s: camera needs dir, where its segment files are written", ErrMissingOption, name)
+		return nil, fmt.Errorf("sim: new %s: camera needs dir, where its segment files are written: %w", name, ErrMissingOption)
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -30,15 +30,15 @@ import (
 var (
 	// ErrProto is returned when a message is not valid protobuf or a
 	// field has the wrong wire type.
-	ErrProto = errors.New("chirpstack: malformed protobuf")
+	ErrProto = errors.New("malformed protobuf")
 	// ErrJSON is returned when a JSON message does not decode.
-	ErrJSON = errors.New("chirpstack: malformed json")
+	ErrJSON = errors.New("malformed json")
 	// ErrLegacy is returned for an uplink frame with only the ChirpStack v3
 	// tx_info_legacy/rx_info_legacy fields.
-	ErrLegacy = errors.New("chirpstack: v3 legacy uplink format")
+	ErrLegacy = errors.New("v3 legacy uplink format")
 	// ErrEmpty is returned for an Event with neither an uplink nor stats
 	// (for instance a mesh event, which a tap does not attest).
-	ErrEmpty = errors.New("chirpstack: event carries no uplink or stats")
+	ErrEmpty = errors.New("event carries no uplink or stats")
 )
 
 // CRC status (gw.CRCStatus).

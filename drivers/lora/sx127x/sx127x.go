@@ -171,34 +171,15 @@ func New(name string, port spi.Port, reset gpio.PinOut, dio0 gpio.PinIn, o *Opts
 
 func withDefaults(name string, o *Opts) (Opts, error) {
 	def := DefaultOpts()
-	var opts Opts
-	if o != nil {
-		opts = *o
-	}
-	if opts.FreqHz == 0 {
-		opts.FreqHz = def.FreqHz
-	}
-	if opts.SF == 0 {
-		opts.SF = def.SF
-	}
-	if opts.BWHz == 0 {
-		opts.BWHz = def.BWHz
-	}
-	if opts.CodingRate == 0 {
-		opts.CodingRate = def.CodingRate
-	}
-	if opts.SyncWord == 0 {
-		opts.SyncWord = def.SyncWord
-	}
-	if opts.Preamble == 0 {
-		opts.Preamble = def.Preamble
-	}
-	if opts.TxPowerDBm == 0 {
-		opts.TxPowerDBm = def.TxPowerDBm
-	}
-	if opts.SPIHz == 0 {
-		opts.SPIHz = def.SPIHz
-	}
+	opts := drivers.OptsOf(o)
+	drivers.SetDefault(&opts.FreqHz, def.FreqHz)
+	drivers.SetDefault(&opts.SF, def.SF)
+	drivers.SetDefault(&opts.BWHz, def.BWHz)
+	drivers.SetDefault(&opts.CodingRate, def.CodingRate)
+	drivers.SetDefault(&opts.SyncWord, def.SyncWord)
+	drivers.SetDefault(&opts.Preamble, def.Preamble)
+	drivers.SetDefault(&opts.TxPowerDBm, def.TxPowerDBm)
+	drivers.SetDefault(&opts.SPIHz, def.SPIHz)
 	bad := func(what string, v any) error {
 		return fmt.Errorf("sx127x: new %s: %s %v: %w", name, what, v, ErrInvalidOption)
 	}
@@ -403,13 +384,13 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 var (
 	// ErrNoChip is returned by Run when RegVersion reads all zeros or all
 	// ones: nothing answers on the SPI bus.
-	ErrNoChip = errors.New("sx127x: no chip")
+	ErrNoChip = errors.New("no chip")
 	// ErrWrongChip is returned by Run when RegVersion is not 0x12.
-	ErrWrongChip = errors.New("sx127x: not an SX1276/77/78/79")
+	ErrWrongChip = errors.New("not an SX1276/77/78/79")
 	// ErrInvalidOption is returned by New for an option out of range.
-	ErrInvalidOption = errors.New("sx127x: invalid option")
+	ErrInvalidOption = errors.New("invalid option")
 	// ErrNotRunning is returned by Transmit when Run is not running.
-	ErrNotRunning = errors.New("sx127x: not running")
+	ErrNotRunning = errors.New("not running")
 	// ErrTxTimeout is returned by Transmit when TxDone does not come.
-	ErrTxTimeout = errors.New("sx127x: transmission did not complete")
+	ErrTxTimeout = errors.New("transmission did not complete")
 )

@@ -29,12 +29,12 @@ var (
 	// ErrProtocol is returned when the peer breaks ZMTP: a bad greeting, a
 	// security mechanism other than NULL, a socket type that cannot feed a
 	// SUB, a malformed frame or an ERROR command.
-	ErrProtocol = errors.New("zmtp: protocol error")
+	ErrProtocol = errors.New("protocol error")
 	// ErrTooLarge is returned for a frame or message beyond Sub's limit.
-	ErrTooLarge = errors.New("zmtp: message too large")
+	ErrTooLarge = errors.New("message too large")
 	// ErrEndpoint is returned by Dial for an endpoint that is neither
 	// ipc://path nor tcp://host:port.
-	ErrEndpoint = errors.New("zmtp: unsupported endpoint")
+	ErrEndpoint = errors.New("unsupported endpoint")
 )
 
 // MaxMessage bounds one message (all its frames): concentratord's events are
