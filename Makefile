@@ -89,6 +89,6 @@ clean: ## remove build output
 
 # Issue 11: the whole daemon at the rates devices run (figures in docs/benchmarks.md).
 .PHONY: bench-steady
-bench-steady: ## the real daemon at 1,000, 100 and 10 LoRa packets/s and idle with 1 Hz GNSS, MQTT to a local mosquitto: CPU, disk bytes, fsyncs, RSS per packet
+bench-steady: ## the real daemon at 1,000, 100, 10 and 1 LoRa packets/s and idle with 1 Hz GNSS, MQTT to a local mosquitto: CPU, disk bytes, fsyncs, RSS per packet
 	@scripts/install-test-deps.sh
 	$(GO) test -tags steady -count=1 -run TestSteadyState -v -timeout 20m ./cmd/edge-agent | grep -E '^(STEADY|--- |ok|FAIL|panic)|steady_test'

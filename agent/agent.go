@@ -169,9 +169,9 @@ func New(o Options) (*Agent, error) {
 		Reserve:       outboxReserve,
 		MinFree:       minFree(filepath.Dir(cfg.StorePath())),
 		Uplinks:       names,
-		// Twice the window, so that acks nearly always ride with the next
-		// window's commit rather than race it with one of their own.
-		AckDelay: 2 * cfg.Pipeline.CommitInterval.Duration,
+		// Twice the longest window, so that acks nearly always ride with
+		// the next window's commit rather than race it with one of their own.
+		AckDelay: cfg.Pipeline.AckDelay(),
 		Logger:   o.Logger, // the store adds its component
 		Now:      o.Now,
 	})
@@ -223,6 +223,9 @@ func New(o Options) (*Agent, error) {
 		Now:            o.Now,
 		Rand:           o.Rand,
 		OnDurable:      onDurable,
+
+		CommitMinRecords:  cfg.Pipeline.CommitMinRecords,
+		CommitIntervalMax: cfg.Pipeline.CommitIntervalMax.Duration,
 	})
 	if err != nil {
 		st.Close()

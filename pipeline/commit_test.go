@@ -100,3 +100,66 @@ func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
 		})
 	}
 }
+
+// At a trickle the window stretches: a window that ends holding fewer than
+// CommitMinRecords records waits for more and commits as soon as they are
+// there, and CommitIntervalMax ends it whatever it holds.
+func TestCommitWindowStretchesAtLowRates(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		minRecords int
+		max        time.Duration
+		emit       int // observations after agent.boot
+		want       []int
+	}{
+		{"waits for the minimum", 5, time.Hour, 4, []int{5}},
+		{"the max ends it", 1000, 400 * time.Millisecond, 1, []int{2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const interval = 50 * time.Millisecond
+			box := &countingOutbox{Store: openStore(t, 0)}
+			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box, BatchMax: 256, SignWorkers: 1,
+				CommitInterval: interval, CommitMinRecords: tc.minRecords, CommitIntervalMax: tc.max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- p.Run(ctx) }()
+			obs := counters(tc.emit)
+			start := time.Now()
+			if err := p.Emit(ctx, obs[0]); err != nil {
+				t.Fatal(err)
+			}
+			// Several windows of commit_interval pass: nothing may be stored.
+			time.Sleep(6 * interval)
+			if _, signed, stored := p.Counts(); stored != 0 || signed == 0 {
+				t.Fatalf("after a few windows: signed %d, stored %d; want signed, nothing stored", signed, stored)
+			}
+			for _, o := range obs[1:] {
+				if err := p.Emit(ctx, o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := uint64(tc.emit) + 1
+			deadline := time.Now().Add(30 * time.Second)
+			for box.Head().Seq != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("the stretched window never closed: store head %d, want %d", box.Head().Seq, want)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if el := time.Since(start); tc.max < time.Hour && el < tc.max {
+				t.Fatalf("committed %v after the first record, before commit_interval_max %v", el, tc.max)
+			}
+			p.CloseInput()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if _, records := box.count(); records != int(want) || len(box.commits) != len(tc.want) || box.commits[0] != tc.want[0] {
+				t.Fatalf("commits %v, want %v", box.commits, tc.want)
+			}
+		})
+	}
+}

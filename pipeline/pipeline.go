@@ -57,6 +57,14 @@ type Opts struct {
 	// Announce is signed right after the agent.boot record, in its batch
 	// (the agent.update records of this start).
 	Announce []drivers.Observation
+
+	// CommitMinRecords and CommitIntervalMax stretch the window at low
+	// rates, where a commit of a few records writes as many pages as one of
+	// hundreds: a window that ends holding fewer than CommitMinRecords
+	// records waits for them, but ends at CommitIntervalMax after it opened
+	// whatever it holds. 0 (or a max not above CommitInterval) = no stretch.
+	CommitMinRecords  int
+	CommitIntervalMax time.Duration
 }
 
 // Pipeline turns observations into signed, durable records:
@@ -312,7 +320,8 @@ func (p *Pipeline) announceRemainingGaps(ctx context.Context, seq *sequencer) er
 
 // sequenceLoop builds and signs batches as observations come and hands them
 // to the committer. With a CommitInterval it holds signed batches and hands
-// them over together: when the window that the first of them opened ends,
+// them over together: when the window that the first of them opened ends
+// (or, stretched, when CommitMinRecords wait or CommitIntervalMax ends),
 // when BatchMax records wait, or when the input closes. Holding them here
 // rather than in the committer wakes the committer once per window instead
 // of once per batch. Held records are signed but not durable: no uplink can
@@ -331,9 +340,10 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
 	var (
-		held   batch
-		window *time.Timer
-		due    <-chan time.Time
+		held      batch
+		window    *time.Timer
+		due       <-chan time.Time
+		stretched bool // the window outlived CommitInterval, waiting for CommitMinRecords
 	)
 	defer func() {
 		if window != nil {
@@ -342,7 +352,7 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 	}()
 	handOver := func() error {
 		b := held
-		held, due = batch{}, nil
+		held, due, stretched = batch{}, nil, false
 		if window != nil {
 			window.Stop()
 		}
@@ -365,6 +375,11 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 				}
 				pending = append(pending, o)
 			case <-due:
+				if stretch := p.o.CommitIntervalMax - p.o.CommitInterval; !stretched && stretch > 0 && len(held.entries) < p.o.CommitMinRecords {
+					stretched = true
+					window.Reset(stretch)
+					continue
+				}
 				if err := handOver(); err != nil {
 					return err
 				}
@@ -400,7 +415,8 @@ func (p *Pipeline) sequenceLoop(ctx context.Context, seq *sequencer, out chan<- 
 		case closed:
 			return handOver()
 		case len(held.entries) == 0:
-		case p.o.CommitInterval <= 0 || len(held.entries) >= p.o.BatchMax:
+		case p.o.CommitInterval <= 0 || len(held.entries) >= p.o.BatchMax,
+			stretched && len(held.entries) >= p.o.CommitMinRecords:
 			if err := handOver(); err != nil {
 				return err
 			}

@@ -39,6 +39,7 @@ func TestSteadyState(t *testing.T) {
 		{1000, 20 * time.Second},
 		{100, 20 * time.Second},
 		{10, 40 * time.Second},
+		{1, 90 * time.Second}, // the window stretches here (pipeline.commit_min_records)
 	} {
 		t.Run(fmt.Sprintf("%d_pkt_per_s", sc.rate), func(t *testing.T) { steadyLoRa(t, sc.rate, sc.duration) })
 	}
