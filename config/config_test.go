@@ -58,6 +58,9 @@ func TestDefault(t *testing.T) {
 		{"pipeline.batch_max", c.Pipeline.BatchMax, 256},
 		{"pipeline.queue_len", c.Pipeline.QueueLen, 1024},
 		{"pipeline.commit_interval", c.Pipeline.CommitInterval.Duration, 2 * time.Second},
+		{"pipeline.commit_min_records", c.Pipeline.CommitMinRecords, 16},
+		{"pipeline.commit_interval_max", c.Pipeline.CommitIntervalMax.Duration, 20 * time.Second},
+		{"ack delay: twice the stretched window", c.Pipeline.AckDelay(), 40 * time.Second},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "auto"},
 		{"drivers", len(c.Drivers.Sim), 0},
@@ -343,6 +346,10 @@ intervall = "2s"
 			[]wantProblem{{"pipeline.batch_max", 3, ErrInvalid, `invalid value 0: must be between 1 and 8192`}}},
 		{"commit interval too long", "version = 1\n[pipeline]\ncommit_interval = \"2m\"\n",
 			[]wantProblem{{"pipeline.commit_interval", 3, ErrInvalid, `invalid value "2m": must be between 0s and 1m`}}},
+		{"commit min records zero", "version = 1\n[pipeline]\ncommit_min_records = 0\n",
+			[]wantProblem{{"pipeline.commit_min_records", 3, ErrInvalid, `invalid value 0: must be between 1 and 8192`}}},
+		{"commit interval max too long", "version = 1\n[pipeline]\ncommit_interval_max = \"61s\"\n",
+			[]wantProblem{{"pipeline.commit_interval_max", 3, ErrInvalid, `invalid value "1m1s": must be between 0s and 1m`}}},
 		{"queue too long", "version = 1\n[pipeline]\nqueue_len = 1000001\n",
 			[]wantProblem{{"pipeline.queue_len", 3, ErrInvalid, `must be between 1 and 1000000`}}},
 		{"log level", "version = 1\n[log]\nlevel = \"verbose\"\n",
@@ -697,5 +704,25 @@ func TestServerURLCredentialsRefusedAndRedacted(t *testing.T) {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Acks wait twice the longest window a commit can have, and no longer when the window never stretches.
+func TestPipelineAckDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pl   Pipeline
+		want time.Duration
+	}{
+		{"stretching", Pipeline{CommitInterval: D(2 * time.Second), CommitMinRecords: 16, CommitIntervalMax: D(20 * time.Second)}, 40 * time.Second},
+		{"min 1 never stretches", Pipeline{CommitInterval: D(2 * time.Second), CommitMinRecords: 1, CommitIntervalMax: D(20 * time.Second)}, 4 * time.Second},
+		{"max below the interval", Pipeline{CommitInterval: D(5 * time.Second), CommitMinRecords: 16, CommitIntervalMax: D(time.Second)}, 10 * time.Second},
+		{"0s commits at once", Pipeline{CommitMinRecords: 16, CommitIntervalMax: D(20 * time.Second)}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.pl.AckDelay(); got != tc.want {
+				t.Fatalf("AckDelay() = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -61,15 +61,23 @@ batch_max = %d
 # Observations buffered before drivers have to wait. 1 to %d.
 queue_len = %d
 # Durability window: signed records wait up to this long to be written to disk together (sooner
-# when batch_max of them wait), and uplink acknowledgements wait as long to ride along with them.
-# What a power cut or crash can cost: the records signed in the last commit_interval (they were
-# never sent, nor reported stored, and the chain goes on from the last stored record), and the
-# acknowledgements of the last commit_interval (those records are sent again; receivers drop the
-# duplicates). Nothing already reported stored is lost. Longer spares the SD card: each commit
-# rewrites five or six 4 KiB pages whatever it holds (at 10 records/s: ~2.3 KB written per record
-# with "1s", ~1.4 KB with "2s"). "0s" = write each batch at once (two fdatasyncs per batch and per
-# acknowledgement, tens of KB per record at a trickle). 0s to %s.
+# when batch_max of them wait), and uplink acknowledgements wait to ride along with them. Each commit
+# rewrites five to seven 4 KiB pages whatever it holds, so at low rates the window stretches: one that
+# ends holding fewer than commit_min_records records waits for more (and commits as soon as they are
+# there), but never past commit_interval_max after it opened.
+# What a power cut or crash can cost: the records signed in the last commit_interval or, at a trickle,
+# fewer than commit_min_records records signed in the last commit_interval_max (they were never sent,
+# nor reported stored, and the chain goes on from the last stored record); and the acknowledgements
+# of the last 2 × the longest window (those records are sent again; receivers drop the duplicates).
+# Nothing already reported stored is lost. Written to disk per record with the defaults: ~1.6 KB at
+# 1 record/s (a 15 s window), ~1.4 KB at 10/s, ~0.6 KB at 100/s; at 1 record/s a 2 s window wrote
+# ~9 KB per record. "0s" = write each batch at once (two fdatasyncs per batch and per
+# acknowledgement, tens of KB per record at a trickle; no stretching). 0s to %s.
 commit_interval = %q
+# 1 = never stretch the window. 1 to %d.
+commit_min_records = %d
+# At most %s; not above commit_interval = never stretch.
+commit_interval_max = %q
 
 [log]
 # Least important level logged: %s.
@@ -116,6 +124,8 @@ rotate_interval = %q
 		maxBatch, d.Pipeline.BatchMax,
 		maxQueueLen, d.Pipeline.QueueLen,
 		formatDuration(maxCommitInterval), d.Pipeline.CommitInterval.String(),
+		maxBatch, d.Pipeline.CommitMinRecords,
+		formatDuration(maxCommitInterval), d.Pipeline.CommitIntervalMax.String(),
 		quoteList(logLevels), d.Log.Level,
 		quoteList(logFormats), d.Log.Format,
 		quoteList(simKinds), formatDuration(simDefaultInterval()), formatDuration(minSimInterval),
