@@ -171,8 +171,8 @@ func Default() Config {
 			QueueLen:       1024,
 			CommitInterval: D(2 * time.Second),
 
-			CommitMinRecords:  16,
-			CommitIntervalMax: D(20 * time.Second),
+			CommitMinRecords:  20,
+			CommitIntervalMax: D(30 * time.Second),
 		},
 		Log: Log{Level: "info", Format: "auto"},
 		Uplinks: Uplinks{

@@ -69,10 +69,11 @@ queue_len = %d
 # fewer than commit_min_records records signed in the last commit_interval_max (they were never sent,
 # nor reported stored, and the chain goes on from the last stored record); and the acknowledgements
 # of the last 2 × the longest window (those records are sent again; receivers drop the duplicates).
-# Nothing already reported stored is lost. Written to disk per record with the defaults: ~1.6 KB at
-# 1 record/s (a 15 s window), ~1.4 KB at 10/s, ~0.6 KB at 100/s; at 1 record/s a 2 s window wrote
-# ~9 KB per record. "0s" = write each batch at once (two fdatasyncs per batch and per
-# acknowledgement, tens of KB per record at a trickle; no stretching). 0s to %s.
+# Nothing already reported stored is lost. With the defaults a commit holds at least 20 records
+# unless 30 s pass, and the daemon writes ~1.6 KB per record at 1 record/s (a 19 s window; a 2 s
+# one wrote ~9 KB), ~1.4 KB at 10/s and ~0.6 KB at 100/s (both 2 s windows). "0s" = write each
+# batch at once (two fdatasyncs per batch and per acknowledgement, tens of KB per record at a
+# trickle; no stretching). 0s to %s.
 commit_interval = %q
 # 1 = never stretch the window. 1 to %d.
 commit_min_records = %d
