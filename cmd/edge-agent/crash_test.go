@@ -47,13 +47,29 @@ func TestCrashSIGKILLNoWindow(t *testing.T) {
 	crashTest(t, kills, "[pipeline]\ncommit_interval = \"0s\"\n")
 }
 
-func crashTest(t *testing.T, kills int, extra string) {
+// TestCrashSIGKILLStretchedWindow is the same at a trickle, where the window
+// stretches (pipeline.commit_min_records): kills land while signed records
+// wait past commit_interval for more, and what status reported stored must
+// still survive.
+func TestCrashSIGKILLStretchedWindow(t *testing.T) {
+	kills := 8
+	if testing.Short() {
+		kills = 4
+	}
+	crashTestAt(t, kills, "[pipeline]\ncommit_interval = \"100ms\"\ncommit_min_records = 20\ncommit_interval_max = \"1s\"\n", "20ms", 50)
+}
+
+func crashTest(t *testing.T, kills int, extra string) { crashTestAt(t, kills, extra, "200us", 1000) }
+
+// crashTestAt runs the crash test with the load source at one record per
+// interval, and wants at least minRecords records in the whole run.
+func crashTestAt(t *testing.T, kills int, extra, interval string, minRecords uint64) {
 	dir := t.TempDir()
 	cfgPath := writeConfig(t, dir, extra+`
 [[drivers.sim]]
 name = "load"
 kind = "counter"
-interval = "200us"
+interval = "`+interval+`"
 
 [uplinks.file]
 enabled = true
@@ -208,7 +224,7 @@ rotate_interval = "1s"
 	if reportedMax == 0 {
 		t.Fatal("status never reported a stored head: the durability check did not run")
 	}
-	if c.LastSeq < 1000 {
+	if c.LastSeq < minRecords {
 		t.Fatalf("only %d records in the whole run: the load source is not loading", c.LastSeq)
 	}
 }
