@@ -118,7 +118,7 @@ func TestCommitWindowStretchesAtLowRates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const interval = 50 * time.Millisecond
 			box := &countingOutbox{Store: openStore(t, 0)}
-			p, err := NewPipeline(PipelineOpts{Signer: testSigner(t), Outbox: box, BatchMax: 256, SignWorkers: 1,
+			p, err := New(Opts{Signer: testSigner(t), Outbox: box, BatchMax: 256, SignWorkers: 1,
 				CommitInterval: interval, CommitMinRecords: tc.minRecords, CommitIntervalMax: tc.max})
 			if err != nil {
 				t.Fatal(err)
