@@ -35,6 +35,22 @@ func (c *countingOutbox) count() (commits, records int) {
 	return len(c.commits), records
 }
 
+// runCounted starts a pipeline with one signer over o.Outbox; Run's result
+// arrives on done, and ctx ends with the test.
+func runCounted(t *testing.T, o Opts) (*Pipeline, context.Context, <-chan error) {
+	t.Helper()
+	o.Signer, o.SignWorkers = testSigner(t), 1
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return p, ctx, done
+}
+
 // A commit interval holds signed records out of the store (and out of
 // Counts' stored figure) until the window ends, then commits them together;
 // BatchMax still cuts a commit short.
@@ -52,15 +68,7 @@ func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			box := &countingOutbox{Store: openStore(t, 0)}
-			p, err := New(Opts{Signer: testSigner(t), Outbox: box,
-				BatchMax: tc.batchMax, CommitInterval: tc.interval, SignWorkers: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
+			p, ctx, done := runCounted(t, Opts{Outbox: box, BatchMax: tc.batchMax, CommitInterval: tc.interval})
 			for i, o := range counters(tc.emit) {
 				if err := p.Emit(ctx, o); err != nil {
 					t.Fatal(err)
@@ -118,15 +126,8 @@ func TestCommitWindowStretchesAtLowRates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const interval = 50 * time.Millisecond
 			box := &countingOutbox{Store: openStore(t, 0)}
-			p, err := New(Opts{Signer: testSigner(t), Outbox: box, BatchMax: 256, SignWorkers: 1,
+			p, ctx, done := runCounted(t, Opts{Outbox: box, BatchMax: 256,
 				CommitInterval: interval, CommitMinRecords: tc.minRecords, CommitIntervalMax: tc.max})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- p.Run(ctx) }()
 			obs := counters(tc.emit)
 			start := time.Now()
 			if err := p.Emit(ctx, obs[0]); err != nil {
