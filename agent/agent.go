@@ -75,7 +75,7 @@ type Agent struct {
 	pipeline *pipeline.Pipeline
 	drivers  []drivers.Driver
 	uplinks  []uplink.Uplink
-	started  time.Time
+	started  atomic.Pointer[time.Time] // set when Run starts; read by Status from any goroutine
 
 	// The device key (#13): the long-term key, the session signer that
 	// signs records when the key is hardware, the manufacturer certificate.
@@ -370,7 +370,8 @@ func (a *Agent) Close() error {
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.store.Close()
 	defer keys.Close(a.device)
-	a.started = a.o.Now()
+	started := a.o.Now()
+	a.started.Store(&started)
 	a.log.Info("starting", "version", a.o.Version, "device_id", a.signer.DeviceID(),
 		"chain", fmt.Sprintf("%x", a.store.Head().Chain), "head_seq", a.store.Head().Seq,
 		"drivers", len(a.drivers), "uplinks", len(a.uplinks))

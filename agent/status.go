@@ -35,7 +35,7 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 	ps := a.pipeline.Stats()
 	boot := a.pipeline.BootID()
 	doc := &status.Doc{
-		Schema: status.SchemaVersion, Time: now.UTC(), Started: a.started.UTC(),
+		Schema: status.SchemaVersion, Time: now.UTC(), Started: a.startedAt().UTC(),
 		Identity: status.Identity{
 			DeviceID: a.signer.DeviceID(), PublicKey: hex.EncodeToString(a.signer.KeyID()),
 			Version: a.o.Version, Commit: a.o.Commit, GoVersion: runtime.Version(), BootID: hex.EncodeToString(boot[:]),
@@ -177,4 +177,12 @@ func (a *Agent) watchAcks(ctx context.Context) {
 			a.mu.Unlock()
 		}
 	}
+}
+
+// startedAt is when Run started, the zero time before.
+func (a *Agent) startedAt() time.Time {
+	if t := a.started.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
 }
