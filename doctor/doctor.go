@@ -4,7 +4,10 @@
 // the checks read its status document; when it does not, doctor says so and
 // checks what it can directly: the config, the key, device nodes and the
 // service user's access to them, the data directory and its filesystem, the
-// outbox (read-only), the brokers and peers, disk space and the clock.
+// outbox (read-only), the brokers and peers, disk space and the clock. The
+// device nodes, directories and drivers' servers are the ones the drivers
+// the daemon would build say they open (drivers.DeviceLister, handed in
+// through Setup.ProbeDrivers), never re-derived from the config.
 //
 // Everything a check touches on the host (the passwd and group files,
 // /proc/mounts, statfs, the dialer, the clock) is injected through Host, so

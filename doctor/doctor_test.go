@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/edge-agent/edge-agent/doctor"
+	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/status/statustest"
 	"github.com/edge-agent/edge-agent/store"
@@ -81,6 +83,20 @@ func TestOfflineChecks(t *testing.T) {
 			s.Devices = []doctor.Device{{Driver: "gps", What: "GNSS receiver", Path: deviceNode(t, b, "ttyAMA0", 20)}}
 			b.setUser(t, 1000, "dialout")
 		}, "gps device", doctor.OK, "edge-agent may open it", ""},
+		{"no node matches a driver's pattern", func(t *testing.T, b *box, s *doctor.Setup) {
+			s.Devices = []doctor.Device{{Driver: "radio", What: "GPIO chip", Path: filepath.Join(b.root, "dev", "gpiochip*"), Kind: drivers.DeviceNodeReadOnly}}
+		}, "radio device", doctor.Fail, "GPIO chip not found: nothing matches", "check the wiring"},
+		{"read-only nodes by pattern, group-readable", func(t *testing.T, b *box, s *doctor.Setup) {
+			for _, n := range []string{"gpiochip0", "gpiochip1"} {
+				os.Chmod(deviceNode(t, b, n, 21), 0o640) // read is all a GPIO chip needs
+			}
+			s.Devices = []doctor.Device{{Driver: "radio", What: "GPIO chip", Path: filepath.Join(b.root, "dev", "gpiochip*"), Kind: drivers.DeviceNodeReadOnly}}
+			b.setUser(t, 1000, "i2c") // the stand-ins are in group i2c (gid 21)
+		}, "radio device", doctor.OK, "gpiochip1; edge-agent may open them", ""},
+		{"a read-only node the user's group cannot read", func(t *testing.T, b *box, s *doctor.Setup) {
+			s.Devices = []doctor.Device{{Driver: "radio", What: "GPIO chip", Path: deviceNode(t, b, "gpiochip0", 21), Kind: drivers.DeviceNodeReadOnly}}
+			b.setUser(t, 1000, "dialout")
+		}, "radio device", doctor.Fail, "user edge-agent cannot open", "usermod -aG i2c edge-agent"},
 		{"data dir missing", func(t *testing.T, b *box, s *doctor.Setup) {
 			s.Config.Device.DataDir = filepath.Join(b.root, "nowhere")
 		}, "data dir", doctor.Warn, "does not exist yet", "install -d -o edge-agent"},
@@ -135,13 +151,11 @@ func TestSetupListsSPIRadio(t *testing.T) {
 	b := newBox(t)
 	data, _ := os.ReadFile(b.cfgPath)
 	writeFile(t, b.cfgPath, string(data)+"[[drivers.lora]]\nname = \"radio\"\nmode = \"sx127x\"\nspi = \"/dev/spidev0.0\"\ngateway_eui = \"b827ebfffe6e3c01\"\nfreq_hz = 868100000\n")
-	s := doctor.LoadSetup(b.cfgPath)
-	if s.ConfigErr != nil {
-		t.Fatalf("LoadSetup: %v", s.ConfigErr)
-	}
-	want := doctor.Device{Driver: "radio", What: "SX127x radio (SPI)", Path: "/dev/spidev0.0"}
-	if len(s.Devices) != 1 || s.Devices[0] != want {
-		t.Errorf("Devices = %+v, want [%+v]", s.Devices, want)
+	s := b.setup(t) // the devices are the drivers' own list
+	want := []doctor.Device{{Driver: "radio", What: "SX127x radio (SPI)", Path: "/dev/spidev0.0", Kind: drivers.DeviceNode},
+		{Driver: "radio", What: "GPIO chip (reset GPIO17, DIO0 GPIO4)", Path: "/dev/gpiochip*", Kind: drivers.DeviceNodeReadOnly}}
+	if !slices.Equal(s.Devices, want) {
+		t.Errorf("Devices = %+v, want %+v", s.Devices, want)
 	}
 }
 
@@ -464,13 +478,10 @@ enabled = true
 bootstrap = ["/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWQ3eWW38AdPpzhdTSGrQmxzezRMMidxAcRUCDTjKECbCx"]
 collectors = ["12D3KooWQ3eWW38AdPpzhdTSGrQmxzezRMMidxAcRUCDTjKECbCx"]
 `)
-	s := doctor.LoadSetup(b.cfgPath)
-	if s.ConfigErr != nil {
-		t.Fatalf("LoadSetup: %v", s.ConfigErr)
-	}
+	s := b.setup(t) // the devices and drivers' servers are the drivers' own list
 	wantDev := []doctor.Device{
-		{Driver: "gps0", What: "GNSS receiver (serial)", Path: "/dev/ttyAMA0"},
-		{Driver: "bme0", What: "I²C bus", Path: "/dev/i2c-1"},
+		{Driver: "gps0", What: "GNSS receiver (serial)", Path: "/dev/ttyAMA0", Kind: drivers.DeviceNode},
+		{Driver: "bme0", What: "I²C bus", Path: "/dev/i2c-1", Kind: drivers.DeviceNode},
 	}
 	if fmt.Sprint(s.Devices) != fmt.Sprint(wantDev) {
 		t.Errorf("Devices = %+v\nwant %+v", s.Devices, wantDev)

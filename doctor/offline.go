@@ -17,6 +17,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/keys"
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -89,8 +90,17 @@ func (h *Host) offlineChecks(s Setup) []Check {
 				"fix the [[drivers.*]] block the message names, then `edge-agent config check`"
 		}})
 	}
+	seen := map[string]int{}
 	for _, d := range s.Devices {
-		checks = append(checks, h.checkDevice(d, svc, s.Listen[d.Driver]))
+		// A driver's probe looks at its first device; a second one (an
+		// SX127x's GPIO chips) is checked for access only.
+		n := seen[d.Driver] + 1
+		seen[d.Driver] = n
+		name, listen := d.Driver+" device", s.Listen[d.Driver]
+		if n > 1 {
+			name, listen = fmt.Sprintf("%s device %d", d.Driver, n), nil
+		}
+		checks = append(checks, h.checkDevice(name, d, svc, listen))
 	}
 	checks = append(checks,
 		h.checkDataDir(cfg.Device.DataDir, svc),
@@ -228,47 +238,76 @@ func (h *Host) checkKey(uri string, svc *account) Check {
 	}}
 }
 
-func (h *Host) checkDevice(d Device, svc *account, listen func(context.Context) error) Check {
-	return Check{d.Driver + " device", func(ctx context.Context) (Level, string, string) {
-		fi, err := os.Stat(d.Path)
-		if errors.Is(err, fs.ErrNotExist) && d.Dir {
-			return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, d.Path),
-				"check the camera software's output directory and that its storage is mounted"
-		}
-		if errors.Is(err, fs.ErrNotExist) {
-			return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, d.Path),
-				"check the wiring and that the interface is enabled (raspi-config → Interface Options, or dtparam/dtoverlay in /boot/firmware/config.txt), then reboot"
-		}
-		if err != nil {
-			return Fail, fmt.Sprintf("%s at %s: %v", d.What, d.Path, err), "run doctor with sudo"
-		}
-		need, usable := uint32(accRead|accWrite), "; it sends usable data"
-		if d.Dir {
-			need, usable = accRead|accList, "; its driver can read it"
-		}
-		if svc == nil || canAccess(svc, fi, need) {
-			msg := fmt.Sprintf("%s present at %s", d.What, d.Path)
-			if svc != nil {
-				msg += fmt.Sprintf("; %s may open it", svc.name)
+func (h *Host) checkDevice(name string, d Device, svc *account, listen func(context.Context) error) Check {
+	return Check{name, func(ctx context.Context) (Level, string, string) {
+		paths := []string{d.Path}
+		if strings.ContainsAny(d.Path, "*?[") { // the driver opens every match
+			paths, _ = filepath.Glob(d.Path)
+			if len(paths) == 0 {
+				return Fail, fmt.Sprintf("%s not found: nothing matches %s", d.What, d.Path), nextNoNode
 			}
-			if listen != nil {
-				if err := listen(ctx); err != nil {
-					return Fail, fmt.Sprintf("%s at %s: %s", d.What, d.Path, oneLine(err)), "fix what the message names, then run doctor again"
-				}
-				msg += usable
+		}
+		for _, p := range paths {
+			if level, msg, next := h.checkNode(d, p, svc); level != OK {
+				return level, msg, next
 			}
-			return OK, msg, ""
 		}
-		group := h.groupName(fileGID(fi))
-		msg := fmt.Sprintf("user %s cannot open %s (group %s, mode %04o)", svc.name, d.Path, group, fi.Mode().Perm())
-		if d.Dir {
-			return Fail, msg, fmt.Sprintf("give user %s read and execute access: `setfacl -m u:%s:rx %s`, or add it to group %s with mode 0750", svc.name, svc.name, d.Path, group)
+		msg := fmt.Sprintf("%s present at %s", d.What, strings.Join(paths, ", "))
+		if svc != nil && len(paths) > 1 {
+			msg += fmt.Sprintf("; %s may open them", svc.name)
+		} else if svc != nil {
+			msg += fmt.Sprintf("; %s may open it", svc.name)
 		}
-		if fi.Mode().Perm()>>3&(accRead|accWrite) == accRead|accWrite {
-			return Fail, msg, fmt.Sprintf("add user %s to group %s: `usermod -aG %s %s`, then `systemctl restart edge-agent`", svc.name, group, group, svc.name)
+		if listen != nil {
+			if err := listen(ctx); err != nil {
+				return Fail, fmt.Sprintf("%s at %s: %s", d.What, d.Path, oneLine(err)), "fix what the message names, then run doctor again"
+			}
+			if d.Kind == drivers.DeviceDir {
+				msg += "; its driver can read it"
+			} else {
+				msg += "; it sends usable data"
+			}
 		}
-		return Fail, msg, fmt.Sprintf("give group %s read/write with a udev rule (GROUP=\"%s\", MODE=\"0660\") and add user %s to it", group, group, svc.name)
+		return OK, msg, ""
 	}}
+}
+
+const nextNoNode = "check the wiring and that the interface is enabled (raspi-config → Interface Options, or dtparam/dtoverlay in /boot/firmware/config.txt), then reboot"
+
+// checkNode checks that path exists and that the service user has the
+// access d's driver needs; OK says nothing more.
+func (h *Host) checkNode(d Device, path string, svc *account) (Level, string, string) {
+	dir := d.Kind == drivers.DeviceDir
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) && dir {
+		return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, path),
+			"check the camera software's output directory and that its storage is mounted"
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, path), nextNoNode
+	}
+	if err != nil {
+		return Fail, fmt.Sprintf("%s at %s: %v", d.What, path, err), "run doctor with sudo"
+	}
+	need := uint32(accRead | accWrite)
+	switch d.Kind {
+	case drivers.DeviceDir:
+		need = accRead | accList
+	case drivers.DeviceNodeReadOnly:
+		need = accRead
+	}
+	if svc == nil || canAccess(svc, fi, need) {
+		return OK, "", ""
+	}
+	group := h.groupName(fileGID(fi))
+	msg := fmt.Sprintf("user %s cannot open %s (group %s, mode %04o)", svc.name, path, group, fi.Mode().Perm())
+	if dir {
+		return Fail, msg, fmt.Sprintf("give user %s read and execute access: `setfacl -m u:%s:rx %s`, or add it to group %s with mode 0750", svc.name, svc.name, path, group)
+	}
+	if uint32(fi.Mode().Perm()>>3)&need == need {
+		return Fail, msg, fmt.Sprintf("add user %s to group %s: `usermod -aG %s %s`, then `systemctl restart edge-agent`", svc.name, group, group, svc.name)
+	}
+	return Fail, msg, fmt.Sprintf("give group %s read/write with a udev rule (GROUP=\"%s\", MODE=\"0660\") and add user %s to it", group, group, svc.name)
 }
 
 func (h *Host) checkDataDir(dir string, svc *account) Check {

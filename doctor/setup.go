@@ -11,8 +11,9 @@ import (
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
-// Setup is what the config says the box should have, in the terms the checks
-// need. Build it with LoadSetup; tests build it by hand.
+// Setup is what the box should have, in the terms the checks need: the
+// config, and what the drivers built from it open. Build it with LoadSetup
+// and ProbeDrivers; tests build it by hand.
 type Setup struct {
 	ConfigPath string
 	Config     *config.Config // nil when the file did not load
@@ -20,29 +21,34 @@ type Setup struct {
 	// Socket is the status socket doctor asked, for the message when no
 	// daemon answers.
 	Socket string
-	// Devices are the device nodes the configured drivers open.
+	// Devices are the device nodes and directories the drivers open, as
+	// the drivers list them: ProbeDrivers fills it.
 	Devices []Device
 	// Listen, by driver name, reads a device for a few seconds and says
 	// whether what it sends is usable (a GNSS receiver at the wrong baud
 	// rate, or without checksums, is present but useless). Used only with
-	// the daemon down: it holds the port otherwise. ProbeDrivers fills it
-	// from the drivers' own Probe.
+	// the daemon down, on the driver's first device: it holds the port
+	// otherwise. ProbeDrivers fills it from the drivers' own Probe.
 	Listen map[string]func(ctx context.Context) error
 	// DriversErr is why the daemon's drivers could not be built from the
 	// config (a file they read, a family this build lacks).
 	DriversErr error
-	// Endpoints are the brokers and bootstrap peers the uplinks dial.
+	// Endpoints are the servers the drivers dial (ProbeDrivers adds them)
+	// and the brokers and bootstrap peers the uplinks dial.
 	Endpoints []Endpoint
 }
 
-// Device is a device node a driver needs.
+// Device is a device node or directory a driver opens (drivers.Device).
 type Device struct {
 	Driver string // instance name, e.g. "gps"
 	What   string // "GNSS receiver", "I²C bus", "SPI radio": what to look for on the board
-	Path   string // e.g. /dev/ttyAMA0, /dev/i2c-1
-	// Dir is set for a directory the driver reads (a camera's): the
-	// service user needs to list it, not to write it.
-	Dir bool
+	// Path is e.g. /dev/ttyAMA0, /dev/i2c-1, or a pattern the driver opens
+	// every match of (/dev/gpiochip*).
+	Path string
+	// Kind is the access the driver needs: read and write for a node
+	// (drivers.DeviceNode, also the zero Kind), read for a read-only node,
+	// list and read for a directory (a camera's).
+	Kind drivers.DeviceKind
 }
 
 // Endpoint is a network service an uplink connects to.
@@ -56,54 +62,20 @@ type Endpoint struct {
 	CAFile, CertFile, KeyFile string
 }
 
-// LoadSetup reads the config at path and lists the devices and endpoints it
-// names. A config that does not load is kept as ConfigErr: doctor reports it
-// and still checks what needs no config.
+// LoadSetup reads the config at path and lists the uplinks' endpoints. A
+// config that does not load is kept as ConfigErr: doctor reports it and
+// still checks what needs no config.
 //
-// Each driver family and uplink with a device node or a server adds its
-// entries here when its config section exists. What each device sends is
-// judged by its driver's Probe: see ProbeDrivers.
+// The devices come from the drivers, not from here: ProbeDrivers lists what
+// each driver the daemon would build says it opens, so a config key and the
+// path the driver opens cannot disagree.
 func LoadSetup(path string) Setup {
 	s := Setup{ConfigPath: path}
 	s.Config, s.ConfigErr = config.Load(path)
 	if s.Config == nil {
 		return s
 	}
-	// [[drivers.sim]] and [uplinks.file] touch no device and no network;
-	// a udp-mode LoRa driver listens and sends to its upstreams over UDP,
-	// which has no handshake to probe: the running daemon reports those.
-	for _, l := range s.Config.Drivers.LoRa {
-		if l.Mode == "sx127x" && strings.HasPrefix(l.SPI, "/dev/") {
-			s.Devices = append(s.Devices, Device{Driver: l.Name, What: "SX127x radio (SPI)", Path: l.SPI})
-		}
-	}
-	for _, g := range s.Config.Drivers.GNSS {
-		switch g.Source {
-		case "serial":
-			s.Devices = append(s.Devices, Device{Driver: g.Name, What: "GNSS receiver (serial)", Path: g.Device})
-		case "gpsd":
-			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "gpsd", Addr: g.GPSDAddr})
-		}
-	}
-	for _, e := range s.Config.Drivers.Env {
-		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "I²C bus", Path: i2cNode(e.Bus)})
-	}
-	for _, c := range s.Config.Drivers.Camera {
-		s.Devices = append(s.Devices, Device{Driver: c.Name, What: "camera directory", Path: c.Dir, Dir: true})
-	}
-	// OBD adapters and RTU meters are asked once with the daemon down: AT Z
-	// finds a wrong baud rate, one Modbus poll a wrong slave id or swapped
-	// A/B wires (timeouts), parity (CRC errors) or profile (exceptions).
-	for _, o := range s.Config.Drivers.OBD {
-		s.Devices = append(s.Devices, Device{Driver: o.Name, What: "OBD-II adapter (ELM327, serial)", Path: o.Device})
-	}
-	for _, e := range s.Config.Drivers.Energy {
-		if e.Transport == "tcp" {
-			s.Endpoints = append(s.Endpoints, Endpoint{Uplink: "modbus", Addr: e.Addr})
-			continue
-		}
-		s.Devices = append(s.Devices, Device{Driver: e.Name, What: "RS-485 adapter (Modbus RTU)", Path: e.Device})
-	}
+	// [uplinks.file] touches no network.
 	if m := s.Config.Uplinks.MQTT; m.Enabled {
 		for _, srv := range m.Servers {
 			addr, tls, err := brokerAddr(srv)
@@ -143,14 +115,6 @@ func multiaddrTCP(ma string) (string, bool) {
 	return net.JoinHostPort(host, port), true
 }
 
-// i2cNode turns a bus given as a number ("1") into its device node.
-func i2cNode(bus string) string {
-	if strings.HasPrefix(bus, "/") {
-		return bus
-	}
-	return "/dev/i2c-" + bus
-}
-
 // brokerAddr is a broker URL's host:port (with MQTT's default ports) and
 // whether it speaks TLS.
 func brokerAddr(raw string) (string, bool, error) {
@@ -170,14 +134,29 @@ func brokerAddr(raw string) (string, bool, error) {
 }
 
 // ProbeDrivers takes the drivers the daemon would run for s.Config
-// (agent.BuildDrivers builds them; buildErr is its error) and, with the
-// daemon down, asks each configured device's driver for its Probe: the
-// driver's own code says whether the hardware answers (a GNSS receiver's
-// sentences, an ELM327's AT Z, one Modbus poll, a BME280's chip id, the
-// camera directory listing), not a second copy of it here.
+// (agent.BuildDrivers builds them; buildErr is its error) and lists what
+// each says it opens (drivers.DeviceLister): its device nodes and
+// directories become Devices, the servers it dials (gpsd, Modbus TCP)
+// Endpoints. With the daemon down, each driver's Probe judges its first
+// device: the driver's own code says whether the hardware answers (a GNSS
+// receiver's sentences, an ELM327's AT Z, one Modbus poll, a BME280's chip
+// id, the camera directory listing), not a second copy of it here.
+//
+// Drivers that open nothing (simulated ones, the LoRa packet forwarders'
+// UDP and MQTT taps) add nothing: the running daemon reports those.
 func (s *Setup) ProbeDrivers(ds []drivers.Driver, buildErr error) {
 	s.DriversErr = buildErr
+	var servers []Endpoint
 	for _, d := range ds {
+		if l, ok := d.(drivers.DeviceLister); ok {
+			for _, dev := range l.Devices() {
+				if dev.Kind == drivers.DeviceTCP {
+					servers = append(servers, Endpoint{Uplink: dev.What, Addr: dev.Path})
+					continue
+				}
+				s.Devices = append(s.Devices, Device{Driver: d.Name(), What: dev.What, Path: dev.Path, Kind: dev.Kind})
+			}
+		}
 		p, ok := d.(drivers.Prober)
 		if !ok {
 			continue
@@ -193,4 +172,7 @@ func (s *Setup) ProbeDrivers(ds []drivers.Driver, buildErr error) {
 			return err
 		}
 	}
+	// The drivers' servers first, as the checks of the drivers' devices
+	// come before the uplinks'.
+	s.Endpoints = append(servers, s.Endpoints...)
 }

@@ -1,7 +1,8 @@
 // Package drivers defines what every hardware driver emits and how the daemon
 // runs it. Each hardware family lives in a subpackage (gnss, lora, env, camera,
 // sim); this package holds only the shared contract: the Observation, the
-// Driver interface, and the observation data types that verifiers rely on.
+// Driver interface, the observation data types that verifiers rely on, and
+// the Device list through which a driver tells doctor what it opens.
 //
 // A driver never blocks the rest of the daemon: it hands observations to an
 // Emit function, which applies backpressure by blocking while the pipeline is
@@ -129,4 +130,42 @@ type FixSink func(Fix)
 // outcome is Skipped or Failed and what to do about it.
 type Prober interface {
 	Probe(ctx context.Context) (Probe, error)
+}
+
+// Device is something on the host a driver opens: a device node, a
+// directory, or a server it dials. Doctor checks each for existence and for
+// the service user's access, from the driver's own list, so a config key and
+// the path the driver opens cannot disagree.
+type Device struct {
+	Kind DeviceKind
+	// Path is a device node or directory, or a filepath.Match pattern when
+	// the driver opens every match (/dev/gpiochip*); host:port for
+	// DeviceTCP.
+	Path string
+	// What says what to look for on the board ("GNSS receiver (serial)");
+	// for DeviceTCP, the protocol spoken ("gpsd", "modbus").
+	What string
+}
+
+// DeviceKind is how a driver opens a Device, and so what access it needs.
+type DeviceKind uint8
+
+const (
+	// DeviceNode is opened for reading and writing: a serial port, an I²C
+	// bus, a spidev.
+	DeviceNode DeviceKind = iota + 1
+	// DeviceNodeReadOnly is opened for reading only: a GPIO chip, whose
+	// line requests need no write access.
+	DeviceNodeReadOnly
+	// DeviceDir is a directory whose files the driver lists and reads.
+	DeviceDir
+	// DeviceTCP is a server at host:port the driver connects to.
+	DeviceTCP
+)
+
+// DeviceLister is implemented by drivers that open devices. Devices lists
+// them as the driver will open them, defaults applied, without touching
+// them; the first is the one Probe looks at.
+type DeviceLister interface {
+	Devices() []Device
 }

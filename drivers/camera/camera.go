@@ -114,8 +114,9 @@ type Dev struct {
 }
 
 var (
-	_ drivers.Driver = (*Dev)(nil)
-	_ drivers.Prober = (*Dev)(nil)
+	_ drivers.Driver       = (*Dev)(nil)
+	_ drivers.Prober       = (*Dev)(nil)
+	_ drivers.DeviceLister = (*Dev)(nil)
 )
 
 // New returns a Dev for o.Dir. It does not touch the filesystem; Probe says
@@ -191,6 +192,11 @@ func kindOf(m fs.FileMode) string {
 
 // Name implements drivers.Driver.
 func (d *Dev) Name() string { return d.name }
+
+// Devices implements drivers.DeviceLister: the camera's directory.
+func (d *Dev) Devices() []drivers.Device {
+	return []drivers.Device{{Kind: drivers.DeviceDir, Path: d.opts.Dir, What: "camera directory"}}
+}
 
 // Stats returns a snapshot of the counters.
 func (d *Dev) Stats() Stats {

@@ -102,8 +102,9 @@ type Dev struct {
 }
 
 var (
-	_ drivers.Driver = (*Dev)(nil)
-	_ drivers.Prober = (*Dev)(nil)
+	_ drivers.Driver       = (*Dev)(nil)
+	_ drivers.Prober       = (*Dev)(nil)
+	_ drivers.DeviceLister = (*Dev)(nil)
 )
 
 // New returns a Dev; o may be nil for the defaults.
@@ -166,6 +167,15 @@ func parity(p string) serial.Parity {
 
 // Name implements drivers.Driver.
 func (d *Dev) Name() string { return d.name }
+
+// Devices implements drivers.DeviceLister: the RS-485 adapter, or the
+// Modbus TCP server.
+func (d *Dev) Devices() []drivers.Device {
+	if d.o.Transport == TransportTCP {
+		return []drivers.Device{{Kind: drivers.DeviceTCP, Path: d.o.Addr, What: "modbus"}}
+	}
+	return []drivers.Device{{Kind: drivers.DeviceNode, Path: d.o.Device, What: "RS-485 adapter (Modbus RTU)"}}
+}
 
 // Stats returns a copy of the driver's state.
 func (d *Dev) Stats() Stats {

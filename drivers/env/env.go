@@ -101,8 +101,9 @@ type Dev struct {
 }
 
 var (
-	_ drivers.Driver = (*Dev)(nil)
-	_ drivers.Prober = (*Dev)(nil)
+	_ drivers.Driver       = (*Dev)(nil)
+	_ drivers.Prober       = (*Dev)(nil)
+	_ drivers.DeviceLister = (*Dev)(nil)
 )
 
 // New returns a Dev that opens the bus named in o.Bus when it runs or probes.
@@ -198,6 +199,18 @@ func parseBus(s string) (int, error) {
 // Name implements drivers.Driver.
 func (d *Dev) Name() string { return d.name }
 
+// Devices implements drivers.DeviceLister: the I²C bus's node, none for a
+// bus the caller opened (NewWithBus).
+func (d *Dev) Devices() []drivers.Device {
+	if d.bus != nil {
+		return nil
+	}
+	return []drivers.Device{{Kind: drivers.DeviceNode, Path: d.node(), What: "I²C bus"}}
+}
+
+// node is the device node of the bus: what openBus opens.
+func (d *Dev) node() string { return fmt.Sprintf("%s/i2c-%d", d.devDir, d.busNum) }
+
 // Last returns the last successful reading and when it was taken; ok is false
 // until the first one.
 func (d *Dev) Last() (s drivers.EnvSample, at time.Time, ok bool) {
@@ -239,7 +252,7 @@ func (d *Dev) openBus() (i2c.Bus, func(), error) {
 	if d.bus != nil {
 		return d.bus, func() {}, nil
 	}
-	node := fmt.Sprintf("%s/i2c-%d", d.devDir, d.busNum)
+	node := d.node()
 	// Open the node ourselves first: periph's sysfs flattens the errno into
 	// text, and "absent" and "not allowed" lead to different outcomes.
 	f, err := os.OpenFile(node, os.O_RDWR, 0)

@@ -101,8 +101,9 @@ type Dev struct {
 }
 
 var (
-	_ drivers.Driver = (*Dev)(nil)
-	_ drivers.Prober = (*Dev)(nil)
+	_ drivers.Driver       = (*Dev)(nil)
+	_ drivers.Prober       = (*Dev)(nil)
+	_ drivers.DeviceLister = (*Dev)(nil)
 )
 
 // New validates o (nil means DefaultOpts) and returns a Dev. It does not
@@ -150,6 +151,14 @@ func New(name string, o *Opts) (*Dev, error) {
 
 // Name returns the instance name; it is Observation.Source.
 func (d *Dev) Name() string { return d.name }
+
+// Devices implements drivers.DeviceLister: the serial port, or gpsd.
+func (d *Dev) Devices() []drivers.Device {
+	if d.o.Source == SourceGPSD {
+		return []drivers.Device{{Kind: drivers.DeviceTCP, Path: d.o.GPSDAddr, What: "gpsd"}}
+	}
+	return []drivers.Device{{Kind: drivers.DeviceNode, Path: d.o.Device, What: "GNSS receiver (serial)"}}
+}
 
 // Stats returns a snapshot of the counters. Safe from any goroutine.
 func (d *Dev) Stats() Stats {

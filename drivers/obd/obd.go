@@ -113,8 +113,9 @@ type Dev struct {
 }
 
 var (
-	_ drivers.Driver = (*Dev)(nil)
-	_ drivers.Prober = (*Dev)(nil)
+	_ drivers.Driver       = (*Dev)(nil)
+	_ drivers.Prober       = (*Dev)(nil)
+	_ drivers.DeviceLister = (*Dev)(nil)
 )
 
 // New returns a Dev; o may be nil for the defaults.
@@ -151,6 +152,11 @@ func New(name string, o *Opts) (*Dev, error) {
 
 // Name implements drivers.Driver.
 func (d *Dev) Name() string { return d.name }
+
+// Devices implements drivers.DeviceLister: the adapter's serial port.
+func (d *Dev) Devices() []drivers.Device {
+	return []drivers.Device{{Kind: drivers.DeviceNode, Path: d.o.Device, What: "OBD-II adapter (ELM327, serial)"}}
+}
 
 // Stats returns a copy of the driver's state.
 func (d *Dev) Stats() Stats {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/edge-agent/edge-agent/drivers"
@@ -33,8 +34,9 @@ type BoardStats struct {
 }
 
 var (
-	_ drivers.Driver = (*BoardDev)(nil)
-	_ drivers.Prober = (*BoardDev)(nil)
+	_ drivers.Driver       = (*BoardDev)(nil)
+	_ drivers.Prober       = (*BoardDev)(nil)
+	_ drivers.DeviceLister = (*BoardDev)(nil)
 )
 
 // NewBoard checks the options and returns a BoardDev; nothing is opened.
@@ -59,6 +61,18 @@ func openBoard(name string, b Board, o *Opts) (*Dev, io.Closer, error) {
 
 // Name is the instance name.
 func (d *BoardDev) Name() string { return d.name }
+
+// Devices implements drivers.DeviceLister: the spidev node (none for a
+// periph registry name such as "SPI0.0"), and the GPIO chips, all of which
+// periph's gpioioctl opens to find the reset and DIO0 lines by name.
+func (d *BoardDev) Devices() []drivers.Device {
+	var ds []drivers.Device
+	if strings.Contains(d.board.SPI, "/") {
+		ds = append(ds, drivers.Device{Kind: drivers.DeviceNode, Path: d.board.SPI, What: "SX127x radio (SPI)"})
+	}
+	return append(ds, drivers.Device{Kind: drivers.DeviceNodeReadOnly, Path: "/dev/gpiochip*",
+		What: "GPIO chip (reset " + d.board.Reset + ", DIO0 " + d.board.DIO0 + ")"})
+}
 
 // Probe looks for the SPI device node without touching the radio.
 func (d *BoardDev) Probe(ctx context.Context) (drivers.Probe, error) { return ProbeBoard(ctx, d.board) }
