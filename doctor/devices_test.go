@@ -5,6 +5,7 @@ package doctor_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,4 +118,54 @@ device = %q
 			t.Errorf("%s: probe says %v; want it to name %s, the device doctor checks", name, err, paths[0])
 		}
 	}
+}
+
+// TestLoRaSourcesAreChecked: concentratord's event socket and a gateway
+// bridge's broker are what those LoRa modes open, so doctor checks them
+// with the daemon down: the socket exists and the service user may
+// connect to it, the broker answers, and each failure names the key.
+func TestLoRaSourcesAreChecked(t *testing.T) {
+	b := newBox(t)
+	sock := filepath.Join(b.root, "run", "concentratord_event")
+	data, _ := os.ReadFile(b.cfgPath)
+	writeFile(t, b.cfgPath, string(data)+fmt.Sprintf(`
+[[drivers.lora]]
+name = "conc"
+mode = "concentratord"
+event_url = "ipc://%s"
+[[drivers.lora]]
+name = "bridge"
+mode = "mqtt"
+mqtt_server = "tcp://127.0.0.1:1"
+[[drivers.lora]]
+name = "fwd"
+upstreams = []
+listen = "127.0.0.1:0"
+`, sock))
+	s := b.setup(t)
+	if len(s.Devices) != 1 || s.Devices[0].Path != sock || s.Devices[0].Kind != drivers.DeviceSocket {
+		t.Errorf("devices %+v, want only concentratord's socket %s (udp mode opens nothing)", s.Devices, sock)
+	}
+	r := b.diagnose(t, s)
+	expect(t, r, "conc device", doctor.Fail, "concentratord event socket not found", "event_url of [[drivers.lora]]")
+	expect(t, r, "lora broker 127.0.0.1:1", doctor.Fail, "unreachable", "mqtt_server of [[drivers.lora]]")
+
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chown(sock, 0, 21); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sock, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	b.setUser(t, 1000, "dialout")
+	expect(t, b.diagnose(t, s), "conc device", doctor.Fail, "user edge-agent cannot open "+sock, "usermod -aG i2c edge-agent")
+	b.setUser(t, 1000, "i2c") // the socket's group (gid 21)
+	expect(t, b.diagnose(t, s), "conc device", doctor.OK, "concentratord event socket present at "+sock+"; edge-agent may open it; its driver's probe passes", "")
 }

@@ -172,6 +172,10 @@ func nextUnreachable(e Endpoint) string {
 		where = "gpsd_addr of [[drivers.gnss]]"
 	case "modbus":
 		where = "addr of [[drivers.energy]]"
+	case "concentratord":
+		where = "event_url of [[drivers.lora]]"
+	case "lora broker":
+		where = "mqtt_server of [[drivers.lora]]"
 	}
 	return fmt.Sprintf("check the network (`ping %s`) and the server address in %s; is the service running there?", hostOf(e.Addr), where)
 }

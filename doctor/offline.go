@@ -262,9 +262,12 @@ func (h *Host) checkDevice(name string, d Device, svc *account, listen func(cont
 			if err := listen(ctx); err != nil {
 				return Fail, fmt.Sprintf("%s at %s: %s", d.What, d.Path, oneLine(err)), "fix what the message names, then run doctor again"
 			}
-			if d.Kind == drivers.DeviceDir {
+			switch d.Kind {
+			case drivers.DeviceDir:
 				msg += "; its driver can read it"
-			} else {
+			case drivers.DeviceSocket:
+				msg += "; its driver's probe passes"
+			default:
 				msg += "; it sends usable data"
 			}
 		}
@@ -283,6 +286,10 @@ func (h *Host) checkNode(d Device, path string, svc *account) (Level, string, st
 		return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, path),
 			"check the camera software's output directory and that its storage is mounted"
 	}
+	if errors.Is(err, fs.ErrNotExist) && d.Kind == drivers.DeviceSocket {
+		return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, path),
+			"start the service that creates it (`systemctl status chirpstack-concentratord`), or fix the driver's path to it (event_url of [[drivers.lora]])"
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return Fail, fmt.Sprintf("%s not found: %s does not exist", d.What, path), nextNoNode
 	}
@@ -295,6 +302,8 @@ func (h *Host) checkNode(d Device, path string, svc *account) (Level, string, st
 		need = accRead | accList
 	case drivers.DeviceNodeReadOnly:
 		need = accRead
+	case drivers.DeviceSocket:
+		need = accWrite // connect(2) on a Unix socket
 	}
 	if svc == nil || canAccess(svc, fi, need) {
 		return OK, "", ""

@@ -159,6 +159,9 @@ const (
 	DeviceNodeReadOnly
 	// DeviceDir is a directory whose files the driver lists and reads.
 	DeviceDir
+	// DeviceSocket is a Unix socket the driver connects to (another
+	// service's, such as concentratord's): connecting needs write access.
+	DeviceSocket
 	// DeviceTCP is a server at host:port the driver connects to.
 	DeviceTCP
 )
