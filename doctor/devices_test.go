@@ -169,3 +169,14 @@ listen = "127.0.0.1:0"
 	b.setUser(t, 1000, "i2c") // the socket's group (gid 21)
 	expect(t, b.diagnose(t, s), "conc device", doctor.OK, "concentratord event socket present at "+sock+"; edge-agent may open it; its driver's probe passes", "")
 }
+
+// TestOnlyVehicleDriversCount: a box with only an OBD-II adapter or only a
+// meter observes something; it is not "no drivers configured".
+func TestOnlyVehicleDriversCount(t *testing.T) {
+	for _, block := range []string{"[[drivers.obd]]\nname = \"car\"\n", "[[drivers.energy]]\nname = \"meter\"\n"} {
+		b := newBox(t)
+		writeFile(t, b.cfgPath, fmt.Sprintf("version = 1\n[device]\nkey = %q\ndata_dir = %q\n[uplinks.file]\nenabled = true\n%s",
+			"file:"+filepath.Join(b.root, "var", "lib", "edge-agent", "device.key"), filepath.Join(b.root, "var", "lib", "edge-agent"), block))
+		expect(t, b.diagnose(t, b.setup(t)), "drivers and uplinks", doctor.OK, "1 drivers, uplinks file", "")
+	}
+}

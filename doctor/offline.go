@@ -123,7 +123,7 @@ func checkConfigured(cfg *config.Config) Check {
 			return Warn, "not checked: the config did not load", "fix the config first"
 		}
 		d := cfg.Drivers
-		drivers := len(d.Sim) + len(d.GNSS) + len(d.Env) + len(d.Camera) + len(d.LoRa)
+		drivers := len(d.Sim) + len(d.GNSS) + len(d.Env) + len(d.Camera) + len(d.LoRa) + len(d.OBD) + len(d.Energy)
 		u := cfg.Uplinks
 		var ups []string
 		for _, x := range []struct {
