@@ -90,6 +90,11 @@ func TestImportRules(t *testing.T) {
 		{"seqrange", nil, "seq range arithmetic is a leaf every part may share"},
 		{"ratelog", nil, "the rate-limited logger is a leaf every part may share"},
 	}
+	// Leaves that hold one concept each; any package may use them.
+	shared := []string{"clock", "backoff"}
+	for i := range rules {
+		rules[i].mayUse = append(rules[i].mayUse, shared...)
+	}
 	for _, p := range listPackages(t, "./...") {
 		lp := local(p.ImportPath)
 		for _, r := range rules {
@@ -120,6 +125,18 @@ func TestDeviceBinaryLinksNoNetworkStore(t *testing.T) {
 	for _, p := range listPackages(t, "-deps", "./cmd/edge-agent") {
 		if strings.HasPrefix(p.ImportPath, "github.com/jackc/") || local(p.ImportPath) == "collect/pgstore" {
 			t.Errorf("edge-agent links %s: it belongs to cmd/edge-collector only", p.ImportPath)
+		}
+	}
+}
+
+// TestDeviceBinaryLinksNoTestHelpers: the fakes in …test packages
+// (clocktest, driverstest, storetest, …) and condtest are for tests; the
+// device binary links none of them, nor package testing.
+func TestDeviceBinaryLinksNoTestHelpers(t *testing.T) {
+	for _, p := range listPackages(t, "-deps", "./cmd/edge-agent") {
+		lp := local(p.ImportPath)
+		if p.ImportPath == "testing" || (lp != "" && strings.HasSuffix(lp, "test")) {
+			t.Errorf("edge-agent links %s: test helpers stay out of the device binary", p.ImportPath)
 		}
 	}
 }

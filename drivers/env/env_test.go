@@ -16,6 +16,7 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
+	"github.com/edge-agent/edge-agent/backoff"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -337,7 +338,7 @@ func TestReadErrorsAreRetriedAndRateLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.backoff = backoff{min: time.Millisecond, max: 4 * time.Millisecond}
+	d.backoff = backoff.New(time.Millisecond, 4*time.Millisecond, nil)
 
 	obs := runFor(t, d, 2)
 	closePlayback(t, p)
@@ -350,20 +351,6 @@ func TestReadErrorsAreRetriedAndRateLimited(t *testing.T) {
 	}
 	if n := logs.count("sensor recovered"); n != 1 {
 		t.Errorf("logged recovery %d times, want 1", n)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	b := backoff{min: time.Second, max: 10 * time.Second}
-	for _, tt := range []struct {
-		failures int
-		want     time.Duration
-	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second}, {5, 10 * time.Second}, {60, 10 * time.Second}} {
-		t.Run(fmt.Sprint(tt.failures), func(t *testing.T) {
-			if got := b.after(tt.failures); got != tt.want {
-				t.Errorf("after(%d) = %v, want %v", tt.failures, got, tt.want)
-			}
-		})
 	}
 }
 
