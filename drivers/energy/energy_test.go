@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -66,17 +67,6 @@ func run(t *testing.T, d *Dev) *collector {
 	return c
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func opts(transport, where, profile string) *Opts {
 	o := &Opts{Transport: transport, Profile: profile, Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond}
 	if transport == TransportTCP {
@@ -126,7 +116,7 @@ func TestProfiles(t *testing.T) {
 				t.Fatalf("probe: %v %v", p, err)
 			}
 			c := run(t, d)
-			waitFor(t, "2 samples", func() bool { return len(c.samples()) >= 2 })
+			condtest.WaitFor(t, 10*time.Second, "2 samples", func() bool { return len(c.samples()) >= 2 })
 			got := c.samples()[1]
 			w := tt.want
 			near := func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
@@ -170,7 +160,7 @@ func TestFaults(t *testing.T) {
 	s.mu.Unlock()
 	d, _ = New("meter", opts(TransportRTU, path, ProfileSDM630))
 	c := run(t, d)
-	waitFor(t, "a sample after CRC errors", func() bool { return len(c.samples()) > 0 })
+	condtest.WaitFor(t, 10*time.Second, "a sample after CRC errors", func() bool { return len(c.samples()) > 0 })
 	if p, err := d.Probe(context.Background()); p != drivers.Loaded {
 		t.Errorf("probe while running: %v %v", p, err) // the first poll failed on CRC: it must not decide
 	}
@@ -178,17 +168,17 @@ func TestFaults(t *testing.T) {
 		t.Errorf("crc errors not counted: %+v", st)
 	}
 	s.setFloat(sdmFrequency, float32(math.NaN()))
-	waitFor(t, "a NaN refused", func() bool { return d.Stats().Errors["malformed"] > 0 })
+	condtest.WaitFor(t, 10*time.Second, "a NaN refused", func() bool { return d.Stats().Errors["malformed"] > 0 })
 	s.setFloat(sdmFrequency, 50)
 	s.mu.Lock()
 	s.silent = true
 	s.mu.Unlock()
-	waitFor(t, "timeouts", func() bool { return d.Stats().Errors["timeout"] >= 2 && !d.Stats().Connected })
+	condtest.WaitFor(t, 10*time.Second, "timeouts", func() bool { return d.Stats().Errors["timeout"] >= 2 && !d.Stats().Connected })
 	s.mu.Lock()
 	s.silent = false
 	s.mu.Unlock()
 	n := len(c.samples())
-	waitFor(t, "recovery", func() bool { return len(c.samples()) > n && d.Stats().Connected })
+	condtest.WaitFor(t, 10*time.Second, "recovery", func() bool { return len(c.samples()) > n && d.Stats().Connected })
 }
 
 func TestCounterRollbackAndJump(t *testing.T) {
@@ -196,9 +186,9 @@ func TestCounterRollbackAndJump(t *testing.T) {
 	sdm630(s)
 	d, _ := New("meter", opts(TransportTCP, serveTCP(t, s), ProfileSDM630))
 	c := run(t, d)
-	waitFor(t, "a sample", func() bool { return len(c.samples()) > 0 })
+	condtest.WaitFor(t, 10*time.Second, "a sample", func() bool { return len(c.samples()) > 0 })
 	s.setFloat(sdmImportKWh, 900) // the meter was reset, or swapped
-	waitFor(t, "import_back", func() bool { return d.Stats().Flags["import_back"] == 1 })
+	condtest.WaitFor(t, 10*time.Second, "import_back", func() bool { return d.Stats().Flags["import_back"] == 1 })
 	var back drivers.EnergySample
 	for _, x := range c.samples() {
 		if len(x.Flags) > 0 {
@@ -210,7 +200,7 @@ func TestCounterRollbackAndJump(t *testing.T) {
 		t.Errorf("rollback sample %+v: want the value as read, flagged", back)
 	}
 	s.setFloat(sdmExportKWh, 5000) // 5 MWh in 20 ms: beyond any SDM630
-	waitFor(t, "export_jump", func() bool { return d.Stats().Flags["export_jump"] == 1 })
+	condtest.WaitFor(t, 10*time.Second, "export_jump", func() bool { return d.Stats().Flags["export_jump"] == 1 })
 	// A rise within the rating is not flagged.
 	prev := d.Stats().Flags
 	s.setFloat(sdmExportKWh, 5000.01)

@@ -398,4 +398,3 @@ func (d *Dev) setLast(s drivers.EnvSample, at time.Time) {
 	defer d.mu.Unlock()
 	d.last, d.lastAt, d.hasLast = s, at, true
 }
-

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
@@ -92,7 +93,7 @@ func (s *server) noObs(tb testing.TB) {
 // settle waits until the worker has handled everything the reader queued.
 func (s *server) settle(tb testing.TB) {
 	tb.Helper()
-	waitFor(tb, "worker idle", func() bool { return s.dev.queued.Load() == s.dev.processed.Load() })
+	condtest.WaitFor(tb, 5*time.Second, "worker idle", func() bool { return s.dev.queued.Load() == s.dev.processed.Load() })
 }
 
 // forwarder plays a gateway over a real loopback socket.
@@ -196,18 +197,6 @@ func (l *logBuffer) String() string {
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 var errTest = errors.New("test")

@@ -12,6 +12,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
@@ -58,7 +59,7 @@ func event(field protowire.Number, m []byte) []byte { return pb{}.bytes(field, m
 func TestConcentratord(t *testing.T) {
 	ep := "ipc://" + filepath.Join(t.TempDir(), "concentratord_event")
 	s := startSource(t, Opts{Mode: ModeConcentratord, EventURL: ep, StatInterval: time.Nanosecond}, 64)
-	waitFor(t, "not connected while absent", func() bool { return s.dev.Stats().LastError != "" })
+	condtest.WaitFor(t, 5*time.Second, "not connected while absent", func() bool { return s.dev.Stats().LastError != "" })
 
 	pub := zmq4.NewPub(context.Background())
 	if err := pub.Listen(ep); err != nil {
@@ -96,7 +97,7 @@ func TestConcentratord(t *testing.T) {
 
 	// concentratord restarts: the subscriber reconnects by itself.
 	pub.Close()
-	waitFor(t, "disconnect noticed", func() bool { return !s.dev.Stats().Connected })
+	condtest.WaitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !s.dev.Stats().Connected })
 	pub = zmq4.NewPub(context.Background())
 	if err := pub.Listen(ep); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestMQTTSource(t *testing.T) {
 		t.Run(marshaler, func(t *testing.T) {
 			b := mqtttest.Start(t, mqtttest.Config{})
 			s := startSource(t, Opts{Mode: ModeMQTT, MQTT: MQTTOpts{Server: b.URL(), Topic: "eu868", Marshaler: marshaler}, StatInterval: time.Nanosecond}, 64)
-			waitFor(t, "subscribed", func() bool { return s.dev.Stats().Connected })
+			condtest.WaitFor(t, 5*time.Second, "subscribed", func() bool { return s.dev.Stats().Connected })
 			c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("bridge-" + marshaler).SetProtocolVersion(4))
 			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatalf("connect: %v", tok.Error())
@@ -142,7 +143,7 @@ func TestMQTTSource(t *testing.T) {
 			if *st.RXNb != 12 || *st.TXNb != 1 || *st.Lati != 46.5 {
 				t.Fatalf("lora.stat %+v", st)
 			}
-			waitFor(t, "garbage counted", func() bool { return s.dev.Stats().Malformed[marshaler] == 1 })
+			condtest.WaitFor(t, 5*time.Second, "garbage counted", func() bool { return s.dev.Stats().Malformed[marshaler] == 1 })
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -152,17 +153,6 @@ func startDev(t *testing.T, d *Dev, c *collector) {
 	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // partialCar answers speed, RPM and coolant; its bitmap also lists fuel
 // level, which it then answers NO DATA; it has no odometer.
 func partialCar() *car {
@@ -200,7 +190,7 @@ func TestAdapterClones(t *testing.T) {
 			}
 			var col collector
 			startDev(t, d, &col)
-			waitFor(t, "3 samples", func() bool { return len(col.kind(drivers.KindVehicleOBD)) >= 3 })
+			condtest.WaitFor(t, 10*time.Second, "3 samples", func() bool { return len(col.kind(drivers.KindVehicleOBD)) >= 3 })
 			s := col.kind(drivers.KindVehicleOBD)[0].Data.(drivers.VehicleOBD)
 			if s.SpeedKmh == nil || *s.SpeedKmh != 50 || *s.RPM != 1726 || *s.CoolantC != 83 || s.FuelPct != nil || s.OdometerKm != nil {
 				t.Errorf("sample = %+v", s)
@@ -255,7 +245,7 @@ func TestIgnitionOff(t *testing.T) {
 		if kline {
 			want = statusBusInit
 		}
-		waitFor(t, "no_vehicle", func() bool { st := d.Stats(); return st.State == StateNoVehicle && st.Quirks[want] >= 2 })
+		condtest.WaitFor(t, 10*time.Second, "no_vehicle", func() bool { st := d.Stats(); return st.State == StateNoVehicle && st.Quirks[want] >= 2 })
 		if n := len(col.kind(drivers.KindVehicleOBD)); n != 0 {
 			t.Fatalf("%d samples with the ignition off", n)
 		}
@@ -263,10 +253,10 @@ func TestIgnitionOff(t *testing.T) {
 			t.Error("ignition off made the driver reconnect")
 		}
 		c.setOff(false)
-		waitFor(t, "samples after ignition on", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > 0 })
+		condtest.WaitFor(t, 10*time.Second, "samples after ignition on", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > 0 })
 		// Switched off while driving: NO DATA to everything, then a new search.
 		c.setOff(true)
-		waitFor(t, "no_vehicle again", func() bool { return d.Stats().State == StateNoVehicle })
+		condtest.WaitFor(t, 10*time.Second, "no_vehicle again", func() bool { return d.Stats().State == StateNoVehicle })
 	}
 }
 
@@ -281,16 +271,16 @@ func TestUnplugReplug(t *testing.T) {
 	d, _ := New("car", fastOpts(link))
 	var col collector
 	startDev(t, d, &col)
-	waitFor(t, "samples", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > 0 })
+	condtest.WaitFor(t, 10*time.Second, "samples", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > 0 })
 	sim.unplug()
 	os.Remove(link)
-	waitFor(t, "disconnected", func() bool { return d.Stats().State == StateDisconnected })
+	condtest.WaitFor(t, 10*time.Second, "disconnected", func() bool { return d.Stats().State == StateDisconnected })
 	n := len(col.kind(drivers.KindVehicleOBD))
 	sim2 := newELMSim(t, c, clone{})
 	if err := os.Symlink(sim2.path(), link); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "samples after replug", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > n+2 })
+	condtest.WaitFor(t, 10*time.Second, "samples after replug", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > n+2 })
 	if st := d.Stats(); st.Reconnect == 0 || st.State != StateOK {
 		t.Errorf("stats after replug: %+v", st)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
@@ -55,7 +56,7 @@ func BenchmarkMeshLatency(b *testing.B) {
 		}
 		ns = append(ns, node(b, byte(100+i), boot, nil))
 	}
-	waitFor(b, 60*time.Second, "every node in a mesh", func() bool {
+	condtest.WaitFor(b, 60*time.Second, "every node in a mesh", func() bool {
 		for _, n := range ns {
 			if len(n.MeshPeers()) == 0 {
 				return false
@@ -84,7 +85,7 @@ func BenchmarkMeshLatency(b *testing.B) {
 			time.Sleep(10 * time.Millisecond) // a steady rate, not one burst: this measures latency
 		}
 		want := (nodes - 1) * perNode
-		waitFor(b, 60*time.Second, fmt.Sprintf("%d records at the collector", want), func() bool {
+		condtest.WaitFor(b, 60*time.Second, fmt.Sprintf("%d records at the collector", want), func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(lat) >= want
@@ -160,7 +161,7 @@ func BenchmarkMeshLatencyStandard(b *testing.B) {
 		}()
 		ms = append(ms, member{std: s})
 	}
-	waitFor(b, 60*time.Second, "every node in a mesh", func() bool {
+	condtest.WaitFor(b, 60*time.Second, "every node in a mesh", func() bool {
 		for _, m := range ms {
 			if m.n != nil && len(m.n.MeshPeers()) == 0 || m.std != nil && len(m.std.ps.ListPeers(p2p.RecordTopic("test"))) == 0 {
 				return false

@@ -2,7 +2,6 @@ package p2p_test
 
 import (
 	"bytes"
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,21 +44,4 @@ func signOne(tb testing.TB, s attest.Signer, chain [16]byte, seq uint64, prev [3
 		tb.Fatalf("sign: %v", err)
 	}
 	return raw, attest.PayloadHash(p)
-}
-
-// waitFor polls cond until it holds; it fails tb after timeout. Used only
-// for conditions driven by other goroutines that expose no event.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-t.C:
-		}
-	}
 }

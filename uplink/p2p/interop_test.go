@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 	"github.com/edge-agent/edge-agent/uplink/uplinktest"
 )
@@ -114,11 +115,11 @@ func (s *standardNode) collect(ctx context.Context, tb testing.TB, network strin
 // gossipsub peer, lists it in the record topic, and can ping it.
 func (s *standardNode) checkSpeaksStandard(tb testing.TB, network string, p peer.ID) {
 	tb.Helper()
-	waitFor(tb, 20*time.Second, "identify: the standard node to learn the protocols of "+p.String(), func() bool {
+	condtest.WaitFor(tb, 20*time.Second, "identify: the standard node to learn the protocols of "+p.String(), func() bool {
 		ps, _ := s.h.Peerstore().GetProtocols(p)
 		return slices.Contains(ps, protocol.ID("/ipfs/id/1.0.0")) && slices.Contains(ps, pubsub.GossipSubID_v11)
 	})
-	waitFor(tb, 20*time.Second, "gossipsub: the standard node to list "+p.String()+" on the record topic", func() bool {
+	condtest.WaitFor(tb, 20*time.Second, "gossipsub: the standard node to list "+p.String()+" on the record topic", func() bool {
 		return slices.Contains(s.ps.ListPeers("edge-agent/"+network+"/att/1"), p)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -188,7 +189,7 @@ func TestStandardCollector(t *testing.T) {
 			runUplink(t, o, q)
 			agent, _ := peer.Decode(signer.DeviceID())
 			if listen != nil {
-				waitFor(t, 20*time.Second, "the standard node to connect to the agent", func() bool {
+				condtest.WaitFor(t, 20*time.Second, "the standard node to connect to the agent", func() bool {
 					cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 					defer ccancel()
 					return std.h.Connect(cctx, peer.AddrInfo{ID: agent, Addrs: []ma.Multiaddr{listen}}) == nil
@@ -225,7 +226,7 @@ func TestStandardRelay(t *testing.T) {
 		got[r.Claims.Seq] = from
 		mu.Unlock()
 	})
-	waitFor(t, 20*time.Second, "the standard node to have both agents in its record mesh", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the standard node to have both agents in its record mesh", func() bool {
 		return len(std.ps.ListPeers(p2p.RecordTopic(network))) == 2 && len(a.MeshPeers()) == 1 && len(b.MeshPeers()) == 1
 	})
 	dev := newSigner(t, 73)
@@ -236,7 +237,7 @@ func TestStandardRelay(t *testing.T) {
 	if err := std.rec.Publish(context.Background(), recs[1]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "agent b to receive both records through the standard node", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "agent b to receive both records through the standard node", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == 2
