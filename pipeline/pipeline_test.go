@@ -12,18 +12,13 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/store"
+	"github.com/edge-agent/edge-agent/store/storetest"
 )
 
-func testSigner(t testing.TB) attest.Signer {
-	t.Helper()
-	s, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k.pem"), fixedRand{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func testSigner(t testing.TB) attest.Signer { return attesttest.NewSigner(t, 1) }
 
 // fixedRand is a deterministic reader for keys and ids in tests.
 type fixedRand struct{}
@@ -37,12 +32,7 @@ func (fixedRand) Read(p []byte) (int, error) {
 
 func openStore(t testing.TB, maxBytes int64, uplinks ...string) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{MaxBytes: maxBytes, Uplinks: uplinks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Temp(t, store.Options{MaxBytes: maxBytes, Uplinks: uplinks})
 }
 
 // runPipeline feeds obs through a pipeline into box and waits for the drain.

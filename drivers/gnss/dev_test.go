@@ -18,6 +18,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/driverstest"
 )
 
 // fakePort is a pseudo-terminal standing in for a serial receiver: the
@@ -46,18 +47,11 @@ func (p *fakePort) unplug() {
 	p.slave.Close()
 }
 
-// collector gathers what a running Dev hands out.
+// collector gathers what a running Dev hands out: observations and fixes.
 type collector struct {
+	driverstest.Recorder
 	mu    sync.Mutex
-	obs   []drivers.Observation
 	fixes []drivers.Fix
-}
-
-func (c *collector) emit(_ context.Context, o drivers.Observation) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.obs = append(c.obs, o)
-	return nil
 }
 
 func (c *collector) onFix(f drivers.Fix) {
@@ -69,26 +63,13 @@ func (c *collector) onFix(f drivers.Fix) {
 func (c *collector) snapshot() ([]drivers.Observation, []drivers.Fix) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]drivers.Observation(nil), c.obs...), append([]drivers.Fix(nil), c.fixes...)
+	return c.All(), append([]drivers.Fix(nil), c.fixes...)
 }
 
 // startDev runs d until the test ends and checks that Run returns nil.
 func startDev(tb testing.TB, d *Dev, c *collector) {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, c.emit) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("Run returned %v after cancel, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			tb.Errorf("Run did not return within 5s of cancel")
-		}
-	})
+	driverstest.Start(tb, d, c.Emit)
 }
 
 func TestSerialPTY(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
@@ -19,7 +20,7 @@ import (
 // BenchmarkCheck is what one core verifies per second: decode, canonical
 // checks and the Ed25519 signature of a small record.
 func BenchmarkCheck(b *testing.B) {
-	s := newSigner(b, 11)
+	s := attesttest.NewSigner(b, 11)
 	recs := chainOf(b, s, [16]byte{3}, 64)
 	var c p2p.Checker
 	b.ReportAllocs()
@@ -66,7 +67,7 @@ func BenchmarkMeshLatency(b *testing.B) {
 	})
 	signers := make([]attest.Signer, nodes)
 	for i := 1; i < nodes; i++ {
-		signers[i] = newSigner(b, byte(200+i))
+		signers[i] = attesttest.NewSigner(b, byte(200+i))
 	}
 	b.ResetTimer()
 	for b.Loop() {
@@ -171,7 +172,7 @@ func BenchmarkMeshLatencyStandard(b *testing.B) {
 	})
 	signers := make([]attest.Signer, nodes)
 	for _, i := range agents {
-		signers[i] = newSigner(b, byte(200+i))
+		signers[i] = attesttest.NewSigner(b, byte(200+i))
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -1,23 +1,11 @@
 package p2p_test
 
 import (
-	"bytes"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
 )
-
-// newSigner makes a device key in a temporary directory.
-func newSigner(tb testing.TB, seed byte) attest.Signer {
-	tb.Helper()
-	s, err := attest.CreateKey("file:"+filepath.Join(tb.TempDir(), "device.key"), bytes.NewReader(bytes.Repeat([]byte{seed}, 32)))
-	if err != nil {
-		tb.Fatalf("create key: %v", err)
-	}
-	return s
-}
 
 // chainOf signs n records of one chain starting at seq 1.
 func chainOf(tb testing.TB, s attest.Signer, chain [16]byte, n int) [][]byte {

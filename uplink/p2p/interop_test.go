@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 	"github.com/edge-agent/edge-agent/uplink/uplinktest"
@@ -170,7 +171,7 @@ func TestStandardCollector(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			std := newStandardNode(t, network)
-			signer := newSigner(t, 61)
+			signer := attesttest.NewSigner(t, 61)
 			o := p2p.DefaultOpts()
 			o.Signer, o.Network = signer, network
 			o.Collectors = []string{std.h.ID().String()}
@@ -229,7 +230,7 @@ func TestStandardRelay(t *testing.T) {
 	condtest.WaitFor(t, 20*time.Second, "the standard node to have both agents in its record mesh", func() bool {
 		return len(std.ps.ListPeers(p2p.RecordTopic(network))) == 2 && len(a.MeshPeers()) == 1 && len(b.MeshPeers()) == 1
 	})
-	dev := newSigner(t, 73)
+	dev := attesttest.NewSigner(t, 73)
 	recs := chainOf(t, dev, [16]byte{7, 3}, 2)
 	if err := a.PublishRecord(context.Background(), recs[0]); err != nil {
 		t.Fatal(err)
@@ -280,11 +281,11 @@ func TestStandardSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Cancel()
-	signer := newSigner(t, 91)
+	signer := attesttest.NewSigner(t, 91)
 	o := p2p.DefaultOpts()
 	o.Signer, o.Network = signer, network
 	o.Bootstrap = []string{h.Addrs()[0].String() + "/p2p/" + h.ID().String()}
-	o.Collectors = []string{newSigner(t, 92).DeviceID()} // not this node
+	o.Collectors = []string{attesttest.NewSigner(t, 92).DeviceID()} // not this node
 	q := uplinktest.NewQueue()
 	q.Add(chainOf(t, signer, [16]byte{9, 1}, 3)...)
 	runUplink(t, o, q)
