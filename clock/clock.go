@@ -1,7 +1,6 @@
 // Package clock is the time source components take, so that tests can
 // replace the wall clock (clock/clocktest.Fake) and advance it instead of
-// sleeping. Real is the wall clock; its methods are safe for concurrent use,
-// and implementations must be too.
+// sleeping. Real is the wall clock. A Clock is safe for concurrent use.
 package clock
 
 import (
@@ -12,51 +11,45 @@ import (
 // Clock tells the time and makes timers.
 type Clock interface {
 	Now() time.Time
-	// NewTimer is time.NewTimer.
-	NewTimer(d time.Duration) Timer
-	// AfterFunc is time.AfterFunc.
-	AfterFunc(d time.Duration, f func()) Timer
-}
-
-// Timer is a *time.Timer behind an interface. A timer from AfterFunc has a
-// nil C.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-	Reset(d time.Duration) bool
+	// NewTimer is time.NewTimer as its channel and its Stop. (Funcs, not a
+	// Timer interface: a call through an interface method keeps every
+	// linked type's method of that name, a cost in the device binary.)
+	NewTimer(d time.Duration) (c <-chan time.Time, stop func() bool)
+	// AfterFunc is time.AfterFunc's Stop.
+	AfterFunc(d time.Duration, f func()) (stop func() bool)
 }
 
 // Real is the wall clock.
-type Real struct{}
+var Real Clock = new(wall)
 
-func (Real) Now() time.Time { return time.Now() }
+// wall has pointer methods only, so the binary carries one method set.
+type wall struct{}
 
-func (Real) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+func (*wall) Now() time.Time { return time.Now() }
 
-func (Real) AfterFunc(d time.Duration, f func()) Timer { return realTimer{time.AfterFunc(d, f)} }
+func (*wall) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
 
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time        { return t.t.C }
-func (t realTimer) Stop() bool                 { return t.t.Stop() }
-func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
+func (*wall) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // Or is c, or Real when c is nil: options structs leave Clock unset.
 func Or(c Clock) Clock {
 	if c == nil {
-		return Real{}
+		return Real
 	}
 	return c
 }
 
 // Sleep waits d on c. It returns ctx.Err() if ctx ends first, else nil.
 func Sleep(ctx context.Context, c Clock, d time.Duration) error {
-	t := c.NewTimer(d)
-	defer t.Stop()
+	ch, stop := c.NewTimer(d)
 	select {
 	case <-ctx.Done():
+		stop()
 		return ctx.Err()
-	case <-t.C():
+	case <-ch:
 		return nil
 	}
 }

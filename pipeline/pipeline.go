@@ -16,7 +16,6 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/backoff"
-	"github.com/edge-agent/edge-agent/clock"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/ratelog"
 	"github.com/edge-agent/edge-agent/seqrange"
@@ -460,7 +459,7 @@ func (h *batch) merge(b batch) {
 
 // commit appends one batch, retrying until it is durable or ctx ends.
 func (p *Pipeline) commit(ctx context.Context, b batch) error {
-	bo := backoff.New(100*time.Millisecond, 30*time.Second, clock.Real{})
+	bo := backoff.New(100*time.Millisecond, 30*time.Second, nil) // the wall clock
 	for {
 		_, err := p.o.Outbox.Append(b.entries, b.announced)
 		if err == nil {

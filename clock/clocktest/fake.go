@@ -37,17 +37,17 @@ func (f *Fake) Now() time.Time {
 }
 
 // NewTimer is a timer that fires when the clock is advanced d past now.
-func (f *Fake) NewTimer(d time.Duration) clock.Timer {
+func (f *Fake) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	t := &timer{f: f, c: make(chan time.Time, 1)}
-	t.Reset(d)
-	return t
+	t.start(d)
+	return t.c, t.stop
 }
 
 // AfterFunc runs fn in the Advance that reaches now+d.
-func (f *Fake) AfterFunc(d time.Duration, fn func()) clock.Timer {
+func (f *Fake) AfterFunc(d time.Duration, fn func()) func() bool {
 	t := &timer{f: f, fn: fn}
-	t.Reset(d)
-	return t
+	t.start(d)
+	return t.stop
 }
 
 // Advance moves the clock forward by d, firing every timer due on the way in
@@ -149,27 +149,22 @@ type timer struct {
 	fn func()
 }
 
-func (t *timer) C() <-chan time.Time { return t.c }
-
-// Stop and Reset also drop an unread tick, as time.Timer does since Go 1.23.
-func (t *timer) Stop() bool {
+// stop also drops an unread tick, as time.Timer's Stop does since Go 1.23.
+func (t *timer) stop() bool {
 	t.f.mu.Lock()
 	defer t.f.mu.Unlock()
 	t.drain()
 	return t.remove()
 }
 
-func (t *timer) Reset(d time.Duration) bool {
+func (t *timer) start(d time.Duration) {
 	f := t.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t.drain()
-	was := t.remove()
 	t.at = f.now.Add(d)
 	f.timers = append(f.timers, t)
 	close(f.changed)
 	f.changed = make(chan struct{})
-	return was
 }
 
 func (t *timer) drain() {

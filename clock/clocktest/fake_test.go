@@ -15,7 +15,7 @@ func TestTimersFireInOrderDuringAdvance(t *testing.T) {
 	for _, d := range []time.Duration{3 * time.Second, time.Second, 2 * time.Second} {
 		clk.AfterFunc(d, func() { fired = append(fired, clk.Now().Sub(t0)) })
 	}
-	late := clk.NewTimer(10 * time.Second)
+	late, _ := clk.NewTimer(10 * time.Second)
 	clk.Advance(2500 * time.Millisecond)
 	if len(fired) != 2 || fired[0] != time.Second || fired[1] != 2*time.Second {
 		t.Fatalf("after 2.5s fired at %v, want [1s 2s]", fired)
@@ -27,13 +27,13 @@ func TestTimersFireInOrderDuringAdvance(t *testing.T) {
 		t.Fatalf("Next = %v, %v; want 500ms, true", d, ok)
 	}
 	select {
-	case <-late.C():
+	case <-late:
 		t.Fatal("a 10s timer fired at 2.5s")
 	default:
 	}
 	clk.Advance(10 * time.Second)
 	select {
-	case at := <-late.C():
+	case at := <-late:
 		if !at.Equal(t0.Add(10 * time.Second)) {
 			t.Errorf("timer ticked %v, want t0+10s", at.Sub(t0))
 		}
@@ -45,38 +45,40 @@ func TestTimersFireInOrderDuringAdvance(t *testing.T) {
 	}
 }
 
-func TestStopAndReset(t *testing.T) {
+func TestStop(t *testing.T) {
 	clk := clocktest.NewFake(t0)
-	tm := clk.NewTimer(time.Second)
-	if !tm.Stop() {
-		t.Fatal("Stop of a pending timer = false")
+	tick, stop := clk.NewTimer(time.Second)
+	if !stop() {
+		t.Fatal("stop of a pending timer = false")
 	}
-	if tm.Stop() {
-		t.Fatal("second Stop = true")
+	if stop() {
+		t.Fatal("second stop = true")
 	}
 	clk.Advance(time.Hour)
 	select {
-	case <-tm.C():
+	case <-tick:
 		t.Fatal("a stopped timer fired")
 	default:
 	}
-	// A fired, unread tick is dropped by Reset, as time.Timer does.
-	tm.Reset(time.Second)
+	// A fired, unread tick is dropped by stop, as time.Timer's Stop does.
+	tick, stop = clk.NewTimer(time.Second)
 	clk.Advance(time.Second)
-	if tm.Reset(time.Minute) {
-		t.Fatal("Reset of a fired timer = true")
+	if stop() {
+		t.Fatal("stop of a fired timer = true")
 	}
-	clk.Advance(30 * time.Second)
 	select {
-	case <-tm.C():
-		t.Fatal("the tick from before Reset was kept")
+	case <-tick:
+		t.Fatal("the tick was kept after stop")
 	default:
 	}
-	clk.Advance(30 * time.Second)
-	select {
-	case <-tm.C():
-	default:
-		t.Fatal("the reset timer did not fire a minute later")
+	ran := false
+	stopFn := clk.AfterFunc(time.Second, func() { ran = true })
+	if !stopFn() {
+		t.Fatal("stop of a pending AfterFunc = false")
+	}
+	clk.Advance(time.Minute)
+	if ran {
+		t.Fatal("a stopped AfterFunc ran")
 	}
 }
 
@@ -84,7 +86,8 @@ func TestWaitPendingSeesATimerFromAnotherGoroutine(t *testing.T) {
 	clk := clocktest.NewFake(t0)
 	done := make(chan struct{})
 	go func() {
-		<-clk.NewTimer(time.Minute).C()
+		tick, _ := clk.NewTimer(time.Minute)
+		<-tick
 		close(done)
 	}()
 	if d := clk.AdvanceNext(t); d != time.Minute {

@@ -346,13 +346,10 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 	failures := 0
 	bo := d.backoff
 	clk := bo.Clock()
-	timer := clk.NewTimer(0)
-	defer timer.Stop()
+	var wait time.Duration // before the next reading
 	for {
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, clk, wait) != nil {
 			return nil
-		case <-timer.C():
 		}
 		start := clk.Now()
 		var sample drivers.EnvSample
@@ -367,11 +364,10 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 		if err != nil {
 			failures++
 			s = nil
-			wait := bo.Next()
+			wait = bo.Next()
 			if ok, n := limit.Allow(d.opts.Now()); ok {
 				d.log.Warn("reading failed; retrying", "err", err, "failures", failures, "retry_in", wait, "suppressed", n)
 			}
-			timer.Reset(wait)
 			continue
 		}
 		if failures > 0 {
@@ -389,7 +385,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 			return fmt.Errorf("env: emit: %w", err)
 		}
 		// Keep the period at Interval, not Interval plus conversion time.
-		timer.Reset(max(d.opts.Interval-clk.Now().Sub(start), 0))
+		wait = max(d.opts.Interval-clk.Now().Sub(start), 0)
 	}
 }
 
