@@ -13,6 +13,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/attesttest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/store/storetest"
@@ -207,15 +208,7 @@ func TestLocationStamp(t *testing.T) {
 
 func waitStored(t testing.TB, p *Pipeline) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		o, _, s := p.Counts()
-		if s == o+1 {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatal("pipeline did not store the observation")
+	condtest.WaitFor(t, 10*time.Second, "the pipeline to store the observation", func() bool { o, _, s := p.Counts(); return s == o+1 })
 }
 
 func TestQuotaEvictionIsAnnounced(t *testing.T) {

@@ -46,17 +46,11 @@ func startServer(tb testing.TB, o Opts, obsBuf int) *server {
 		}
 	}
 	go func() { s.done <- d.Run(ctx, emit) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if ap, ok := d.Addr(); ok {
-			s.addr = net.UDPAddrFromAddrPort(ap)
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("server did not bind")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	condtest.WaitFor(tb, 5*time.Second, "the server to bind", func() bool {
+		ap, ok := d.Addr()
+		s.addr = net.UDPAddrFromAddrPort(ap)
+		return ok
+	})
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-s.done; err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/clock/clocktest"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
@@ -272,7 +273,8 @@ func TestMuxUnresolvable(t *testing.T) {
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 	}
 	named := Upstream{Name: "named", Addr: fmt.Sprintf("ns.example:%d", nsB.addr.Port())}
-	s := startServer(t, Opts{Upstreams: ups(upTo("a", nsA), named), LookupHost: lookup}, 64)
+	clk := clocktest.NewFake(time.Now()) // the retry waits; the resolver's own slowness stays wall time
+	s := startServer(t, Opts{Upstreams: ups(upTo("a", nsA), named), LookupHost: lookup, Clock: clk}, 64)
 	f := newForwarder(t, s, gwA)
 	start := time.Now()
 	for i := range 5 {
@@ -293,7 +295,13 @@ func TestMuxUnresolvable(t *testing.T) {
 	mu.Lock()
 	fail = false
 	mu.Unlock()
+	if d := clk.AdvanceNext(t); d != backoffMin {
+		t.Fatalf("first retry of the lookup after %v, want %v", d, backoffMin)
+	}
 	condtest.WaitFor(t, 5*time.Second, "resolved after backoff", func() bool { return s.dev.Stats().Upstreams[1].Resolved.IsValid() })
+	if st := s.dev.Stats().Upstreams[1]; st.ResolveFailures != 1 {
+		t.Errorf("%d failed lookups before the name resolved, want 1 (the retry waits on the clock)", st.ResolveFailures)
+	}
 	f.pushAcked(t, 2, 99, rxpk(99))
 	condtest.WaitFor(t, 5*time.Second, "named receives", func() bool { return nsB.count(gwmp.PushData) == 1 })
 }

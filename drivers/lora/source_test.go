@@ -12,6 +12,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edge-agent/edge-agent/clock/clocktest"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
@@ -55,15 +56,20 @@ func event(field protowire.Number, m []byte) []byte { return pb{}.bytes(field, m
 
 // TestConcentratord subscribes to a real ZeroMQ PUB publishing gw.Event
 // frames as concentratord does, starting before the publisher exists and
-// surviving its restart.
+// surviving its restart. The reconnect backoff runs on a fake clock: the
+// test sees each wait and ends it, rather than sleeping through it.
 func TestConcentratord(t *testing.T) {
 	ep := "ipc://" + filepath.Join(t.TempDir(), "concentratord_event")
-	s := startSource(t, Opts{Mode: ModeConcentratord, EventURL: ep, StatInterval: time.Nanosecond}, 64)
+	clk := clocktest.NewFake(time.Now())
+	s := startSource(t, Opts{Mode: ModeConcentratord, EventURL: ep, StatInterval: time.Nanosecond, Clock: clk}, 64)
 	condtest.WaitFor(t, 5*time.Second, "not connected while absent", func() bool { return s.dev.Stats().LastError != "" })
 
 	pub := zmq4.NewPub(context.Background())
 	if err := pub.Listen(ep); err != nil {
 		t.Fatal(err)
+	}
+	if d := clk.AdvanceNext(t); d != backoffMin {
+		t.Fatalf("first reconnect after %v, want %v", d, backoffMin)
 	}
 	good := csUplink(dataUp, -57, 9.5, 2, 0xD15A0001)
 	first := publishUntil(t, s, func() { _ = pub.Send(zmq4.NewMsg(event(1, good))) }, drivers.KindLoRaRX)
@@ -103,6 +109,9 @@ func TestConcentratord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
+	if d := clk.AdvanceNext(t); d != backoffMin { // a session that delivered starts the backoff over
+		t.Fatalf("reconnect after a restart waited %v, want %v", d, backoffMin)
+	}
 	publishUntil(t, s, func() { _ = pub.Send(zmq4.NewMsg(event(1, good))) }, drivers.KindLoRaRX)
 }
 
