@@ -21,16 +21,6 @@ import (
 
 func testSigner(t testing.TB) attest.Signer { return attesttest.NewSigner(t, 1) }
 
-// fixedRand is a deterministic reader for keys and ids in tests.
-type fixedRand struct{}
-
-func (fixedRand) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(i * 7)
-	}
-	return len(p), nil
-}
-
 func openStore(t testing.TB, maxBytes int64, uplinks ...string) *store.Store {
 	t.Helper()
 	return storetest.Temp(t, store.Options{MaxBytes: maxBytes, Uplinks: uplinks})

@@ -20,9 +20,11 @@ type recordingTB struct {
 	cleanups []func()
 }
 
-func (r *recordingTB) Helper()                           {}
-func (r *recordingTB) Cleanup(f func())                  { r.cleanups = append(r.cleanups, f) }
-func (r *recordingTB) Errorf(format string, args ...any) { r.errs = append(r.errs, fmt.Sprintf(format, args...)) }
+func (r *recordingTB) Helper()          {}
+func (r *recordingTB) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+func (r *recordingTB) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
 
 func (r *recordingTB) end() {
 	for i := len(r.cleanups) - 1; i >= 0; i-- {
