@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,7 +20,6 @@ func TestSuperviseBacksOffOnTheClock(t *testing.T) {
 	clk := clocktest.NewFake(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	a := &Agent{o: Options{Clock: clk}, log: slog.New(slog.DiscardHandler), failures: map[string]string{}}
 	ctx, cancel := context.WithCancel(context.Background())
-	runs := make(chan int, 100)
 	n := 0
 	longRun := 12
 	fn := func(context.Context) error {
@@ -27,7 +27,6 @@ func TestSuperviseBacksOffOnTheClock(t *testing.T) {
 		if n == longRun {
 			clk.Advance(2 * time.Minute) // this run lasted two minutes
 		}
-		runs <- n
 		return errors.New("broken")
 	}
 	done := make(chan struct{})
@@ -37,13 +36,9 @@ func TestSuperviseBacksOffOnTheClock(t *testing.T) {
 		a.supervise(ctx, "driver x", fn, func(s driverState) { states = append(states, s.state) })
 	}()
 	want := []time.Duration{1e9, 2e9, 4e9, 8e9, 16e9, 32e9, 64e9, 128e9, 256e9, 300e9, 300e9, 1e9, 2e9}
-	for i, w := range want {
-		<-runs
-		if got := clk.AdvanceNext(t); got != w {
-			t.Fatalf("wait after failure %d = %v, want %v", i+1, got, w)
-		}
+	if got := clk.Waits(t, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("restarts waited %v, want %v", got, want)
 	}
-	<-runs
 	clk.WaitPending(t, 1)
 	cancel()
 	<-done

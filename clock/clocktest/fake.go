@@ -52,6 +52,7 @@ func (f *Fake) AfterFunc(d time.Duration, fn func()) func() bool {
 
 // Advance moves the clock forward by d, firing every timer due on the way in
 // order of its deadline, with Now reading that deadline while it fires.
+// The clock never runs backwards, even when Advances overlap.
 func (f *Fake) Advance(d time.Duration) {
 	f.mu.Lock()
 	end := f.now.Add(d)
@@ -60,13 +61,13 @@ func (f *Fake) Advance(d time.Duration) {
 		f.mu.Lock()
 		i := f.earliest()
 		if i < 0 || f.timers[i].at.After(end) {
-			f.now = end
+			f.set(end)
 			f.mu.Unlock()
 			return
 		}
 		t := f.timers[i]
 		f.timers = slices.Delete(f.timers, i, i+1)
-		f.now = t.at
+		f.set(t.at)
 		at := t.at
 		f.mu.Unlock()
 		if t.fn != nil {
@@ -77,6 +78,14 @@ func (f *Fake) Advance(d time.Duration) {
 			default: // like time.Timer: an unread tick is not queued twice
 			}
 		}
+	}
+}
+
+// set moves now to t, never back: a timer function or another goroutine may
+// have advanced the clock further meanwhile. f.mu is held.
+func (f *Fake) set(t time.Time) {
+	if t.After(f.now) {
+		f.now = t
 	}
 }
 
@@ -128,6 +137,17 @@ func (f *Fake) AdvanceNext(tb testing.TB) time.Duration {
 	d, _ := f.Next()
 	f.Advance(d)
 	return d
+}
+
+// Waits ends the next n waits of a component as AdvanceNext does and
+// returns how long each was: the component's backoff, in order.
+func (f *Fake) Waits(tb testing.TB, n int) []time.Duration {
+	tb.Helper()
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		ds[i] = f.AdvanceNext(tb)
+	}
+	return ds
 }
 
 // earliest is the index of the first timer due, -1 if none. f.mu is held.

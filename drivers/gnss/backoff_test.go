@@ -3,6 +3,7 @@ package gnss
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,24 +21,18 @@ func TestReconnectBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	sessions := make(chan int, 100)
 	n := 0
 	session := func(_ context.Context, _ drivers.Emit, healthy *bool) error {
 		n++
 		*healthy = n == 10
-		sessions <- n
 		return errors.New("unplugged")
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.reconnectLoop(ctx, nil, session) }()
 	want := []time.Duration{250e6, 500e6, 1e9, 2e9, 4e9, 8e9, 16e9, 30e9, 30e9, 250e6, 500e6}
-	for i, w := range want {
-		<-sessions
-		if got := clk.AdvanceNext(t); got != w {
-			t.Fatalf("wait after session %d = %v, want %v", i+1, got, w)
-		}
+	if got := clk.Waits(t, len(want)); !slices.Equal(got, want) {
+		t.Fatalf("reconnects waited %v, want %v", got, want)
 	}
-	<-sessions
 	clk.WaitPending(t, 1)
 	cancel()
 	if err := <-done; err != nil {
