@@ -187,7 +187,11 @@ func TestCounterRollbackAndJump(t *testing.T) {
 	// A rise within the rating is not flagged.
 	prev := d.Stats().Flags
 	s.setFloat(sdmExportKWh, 5000.01)
-	time.Sleep(100 * time.Millisecond)
+	condtest.WaitFor(t, 10*time.Second, "a sample of the new reading", func() bool {
+		all := samples(c)
+		last := all[len(all)-1]
+		return last.ExportWh != nil && *last.ExportWh > 5000000
+	})
 	if now := d.Stats().Flags; now["export_jump"] != prev["export_jump"] || now["export_back"] != 0 {
 		t.Errorf("plausible rise flagged: %v", now)
 	}
