@@ -15,8 +15,9 @@ type Clock interface {
 	// Timer interface: a call through an interface method keeps every
 	// linked type's method of that name, a cost in the device binary.)
 	NewTimer(d time.Duration) (c <-chan time.Time, stop func() bool)
-	// AfterFunc is time.AfterFunc's Stop.
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
+	// No AfterFunc yet: no component needs one (clocktest.Fake has it for
+	// the first that does), and each method here is linked into the device
+	// binary whether called or not.
 }
 
 // Real is the wall clock.
@@ -31,8 +32,6 @@ func (*wall) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	t := time.NewTimer(d)
 	return t.C, t.Stop
 }
-
-func (*wall) AfterFunc(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
 
 // Or is c, or Real when c is nil: options structs leave Clock unset.
 func Or(c Clock) Clock {

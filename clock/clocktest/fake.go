@@ -43,7 +43,8 @@ func (f *Fake) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
 	return t.c, t.stop
 }
 
-// AfterFunc runs fn in the Advance that reaches now+d.
+// AfterFunc runs fn in the Advance that reaches now+d; the func it returns
+// stops that. (clock.Clock has no AfterFunc yet; see there.)
 func (f *Fake) AfterFunc(d time.Duration, fn func()) func() bool {
 	t := &timer{f: f, fn: fn}
 	t.start(d)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
@@ -225,7 +226,10 @@ func (d *Dev) runMQTT(ctx context.Context, emit drivers.Emit) error {
 		default:
 		}
 	})
-	bo := backoff.New(backoffMin, backoffMax, d.o.Clock)
+	// Jittered: the broker may be the network server's, shared by a fleet
+	// of gateways that would otherwise all come back at the same instants
+	// after it restarts. (Concentratord is local: no herd, no jitter.)
+	bo := backoff.New(backoffMin, backoffMax, d.o.Clock).WithJitter(rand.Int64N)
 	redacted := server.Redacted()
 	for ctx.Err() == nil {
 		client := paho.NewClient(o)
