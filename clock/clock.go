@@ -21,7 +21,7 @@ type Clock interface {
 }
 
 // Real is the wall clock.
-var Real Clock = new(wall)
+var Real Clock = &wall{}
 
 // wall has pointer methods only, so the binary carries one method set.
 type wall struct{}
