@@ -79,7 +79,7 @@ func TestReceiptRoundTrip(t *testing.T) {
 // peer id, the ranges of a chain named twice together, a bad signature
 // refused.
 func TestOpenMQTTReceipt(t *testing.T) {
-	s := newSigner(t, 5)
+	s := attesttest.NewSigner(t, 5)
 	key, _ := p2p.HostKey(s)
 	id, _ := peer.IDFromPrivateKey(key)
 	r := &p2p.Receipt{Network: "test", Collector: id, Device: "12D3KooWdevice", Time: 42, Chains: []p2p.ChainRanges{
