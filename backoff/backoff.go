@@ -38,16 +38,10 @@ func (b Backoff) WithJitter(intN func(n int64) int64) Backoff {
 // Next is the wait before the next attempt after a failure: min after New
 // or Reset, then double the last, capped at max.
 func (b *Backoff) Next() time.Duration {
-	if b.next == 0 {
-		b.next = b.min
-	} else if b.next < b.max {
-		b.next *= 2
-	}
-	b.next = max(min(b.next, b.max), b.min)
+	b.next = min(max(2*b.next, b.min), max(b.max, b.min)) // 0 after Reset: min
 	d := b.next
-	if b.jitter != nil && d > 1 {
-		half := d / 2
-		d = half + time.Duration(b.jitter(int64(d-half)+1))
+	if b.jitter != nil {
+		d -= time.Duration(b.jitter(int64(d/2) + 1)) // from d/2 to d
 	}
 	return d
 }

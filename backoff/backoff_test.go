@@ -46,8 +46,8 @@ func TestJitter(t *testing.T) {
 		intN func(int64) int64
 		want time.Duration
 	}{
-		{"lowest", func(int64) int64 { return 0 }, 2 * time.Second},
-		{"highest", func(n int64) int64 { return n - 1 }, 4 * time.Second},
+		{"intN gives 0", func(int64) int64 { return 0 }, 4 * time.Second},
+		{"intN gives n-1", func(n int64) int64 { return n - 1 }, 2 * time.Second},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := backoff.New(time.Second, time.Minute, nil).WithJitter(tt.intN)
