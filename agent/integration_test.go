@@ -11,7 +11,6 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/edge-agent/edge-agent/attest"
-	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/store"
@@ -61,7 +60,6 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 	// records: the loop waits for what the checks below need, so a loaded
 	// machine makes it slower, never wrong. The deadline only stops a stuck
 	// daemon.
-	waitStarted(t, a)
 	fixes := func() uint64 {
 		doc, err := a.Status(context.Background())
 		if err != nil {
@@ -141,15 +139,6 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 	if nFixes < 3 || lora < 10 || stamped < lora/2 {
 		t.Fatalf("%d gnss.fix records, %d lora.rx after the first of which %d carry a position; want fixes and most LoRa records stamped", nFixes, lora, stamped)
 	}
-}
-
-// waitStarted waits until a's Run has stored its boot record. Only then may
-// a test call Status: Run writes the start time Status reads before it
-// starts the pipeline, whose counters are atomics, so seeing the record
-// orders the two (the daemon's own status server starts later in Run).
-func waitStarted(tb testing.TB, a *Agent) {
-	tb.Helper()
-	condtest.WaitFor(tb, 20*time.Second, "the daemon to store its boot record", func() bool { return a.Snapshot().Stored >= 1 })
 }
 
 func locString(l *attest.Location) string {

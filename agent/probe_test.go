@@ -154,12 +154,8 @@ func probeChild(dir, tty string) {
 	fmt.Println("ready")
 	// Wait for the parent's epochs as fixes; a probe that swallowed some
 	// runs into the deadline and reports fewer.
-	deadline := time.Now().Add(time.Minute)
-	for a.Snapshot().Stored < 1 && time.Now().Before(deadline) { // Status may be called once Run has begun (see waitStarted)
-		time.Sleep(10 * time.Millisecond)
-	}
 	var res probeChildResult
-	for ; res.Fixes < probeEpochs && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); res.Fixes < probeEpochs && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		doc, err := a.Status(ctx)
 		if err != nil {
 			fail(err)
@@ -215,7 +211,6 @@ func TestStatusFollowsTheDriverNotTheProbe(t *testing.T) {
 		}
 		return "", ""
 	}
-	waitStarted(t, a)
 	condtest.WaitFor(t, time.Minute, "the probe's verdict on a silent receiver", func() bool {
 		_, reason := state()
 		return strings.Contains(reason, "sent nothing")
