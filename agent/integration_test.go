@@ -56,10 +56,10 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 	wantLat := 48 + 7.038247/60
 	wantLon := 11 + 31.000123/60
 	// Feed one epoch per second of wall time, as a receiver prints them,
-	// until the daemon has turned three into fixes and then stored 20 more
-	// records: the loop waits for what the checks below need, so a loaded
-	// machine makes it slower, never wrong. The deadline only stops a stuck
-	// daemon.
+	// until the daemon has turned three into fixes and then signed 20 more
+	// records (the shutdown commits them): the loop waits for what the
+	// checks below need, so a loaded machine makes it slower, never wrong.
+	// The deadline only stops a stuck daemon.
 	fixes := func() uint64 {
 		doc, err := a.Status(context.Background())
 		if err != nil {
@@ -73,10 +73,10 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 		return 0
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	lastHMS, storedAtFixes := "", uint64(0)
-	for storedAtFixes == 0 || a.Snapshot().Stored < storedAtFixes+20 {
+	lastHMS, signedAtFixes := "", uint64(0)
+	for signedAtFixes == 0 || a.Snapshot().Signed < signedAtFixes+20 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 2 minutes: %d fixes, %d records stored; want 3 fixes and then 20 more records", fixes(), a.Snapshot().Stored)
+			t.Fatalf("after 2 minutes: %d fixes, %d records signed; want 3 fixes and then 20 more records", fixes(), a.Snapshot().Signed)
 		}
 		now := time.Now().UTC()
 		if hms := now.Format("150405") + ".00"; hms != lastHMS { // each second once
@@ -89,8 +89,8 @@ func TestDaemonStampsGNSSPositionFromASerialReceiver(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if storedAtFixes == 0 && fixes() >= 3 {
-			storedAtFixes = a.Snapshot().Stored
+		if signedAtFixes == 0 && fixes() >= 3 {
+			signedAtFixes = a.Snapshot().Signed
 		}
 		time.Sleep(50 * time.Millisecond) // polling the conditions above
 	}
