@@ -31,6 +31,8 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/keys"
+	"github.com/edge-agent/edge-agent/backoff"
+	"github.com/edge-agent/edge-agent/clock"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/pipeline"
@@ -46,7 +48,10 @@ type Options struct {
 	Commit  string
 	Logger  *slog.Logger
 	Now     func() time.Time
-	Rand    io.Reader
+	// Clock runs the restart backoff's timers; nil is the wall clock.
+	// Tests pass a clocktest.Fake (and its Now as Now).
+	Clock clock.Clock
+	Rand  io.Reader
 	// Notifier receives systemd readiness, watchdog and status; nil → none.
 	Notifier Notifier
 	// FlushTimeout bounds the uplinks' final flush at shutdown (default 3s).
@@ -535,9 +540,10 @@ func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Cont
 	if state == nil {
 		state = func(driverState) {}
 	}
-	backoff := time.Second
+	bo := backoff.New(time.Second, 5*time.Minute, a.o.Clock)
+	clk := bo.Clock()
 	for {
-		start := time.Now()
+		start := clk.Now()
 		err := fn(ctx)
 		if ctx.Err() != nil {
 			return
@@ -552,16 +558,14 @@ func (a *Agent) supervise(ctx context.Context, name string, fn func(context.Cont
 		a.mu.Lock()
 		a.failures[name] = err.Error()
 		a.mu.Unlock()
-		if time.Since(start) > time.Minute {
-			backoff = time.Second
+		if clk.Now().Sub(start) > time.Minute {
+			bo.Reset()
 		}
-		a.log.Error("component failed; restarting", "part", name, "err", err, "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		wait := bo.Next()
+		a.log.Error("component failed; restarting", "part", name, "err", err, "retry_in", wait)
+		if bo.Wait(ctx, wait) != nil {
 			return
 		}
-		backoff = min(backoff*2, 5*time.Minute)
 		state(driverState{state: status.StateLoaded, reason: "restarted after: " + err.Error()})
 	}
 }

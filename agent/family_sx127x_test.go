@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers/lora/sx127x"
 )
@@ -38,7 +39,7 @@ spi = "` + filepath.Join(dir, "spidev0.0") + `"
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "the radio's open error in status", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the radio's open error in status", func() bool {
 		doc, err := a.Status(ctx)
 		return err == nil && len(doc.Drivers) == 1 && doc.Drivers[0].LoRa != nil && doc.Drivers[0].LoRa.LastError != ""
 	})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -40,11 +41,11 @@ func TestStopWhileTheDiskRefusesWrites(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	waitFor(t, "100 records stored", func() bool { _, _, s := a.Pipeline().Counts(); return s >= 100 })
+	condtest.WaitFor(t, 20*time.Second, "100 records stored", func() bool { _, _, s := a.Pipeline().Counts(); return s >= 100 })
 
 	chattr(t, "+i", cfg.Store.Path) // every write now fails, as on a read-only remount
 	defer chattr(t, "-i", cfg.Store.Path)
-	waitFor(t, "the pipeline to see the read-only disk", func() bool { return a.Pipeline().Stats().AppendErrors > 0 })
+	condtest.WaitFor(t, 20*time.Second, "the pipeline to see the read-only disk", func() bool { return a.Pipeline().Stats().AppendErrors > 0 })
 	_, _, durable := a.Pipeline().Counts()
 
 	start := time.Now()
@@ -67,14 +68,5 @@ func TestStopWhileTheDiskRefusesWrites(t *testing.T) {
 	defer st.Close()
 	if head := st.Head().Seq; head < durable {
 		t.Fatalf("outbox head %d after the stop, but %d records were reported durable", head, durable)
-	}
-}
-
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }

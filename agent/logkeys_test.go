@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 )
 
@@ -145,7 +147,7 @@ servers = ["tcp://127.0.0.1:1"]
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	waitFor(t, "every driver's probe logged", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "every driver's probe logged", func() bool {
 		s := logs.String()
 		return strings.Count(s, `"msg":"driver skipped`)+strings.Count(s, `"msg":"driver cannot use`)+strings.Count(s, `"msg":"driver found`) >= 6
 	})

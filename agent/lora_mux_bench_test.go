@@ -17,6 +17,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora"
@@ -183,12 +184,7 @@ func muxFigures(b *testing.B) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	var ap netip.AddrPort
-	for deadline := time.Now().Add(10 * time.Second); !ap.IsValid(); time.Sleep(10 * time.Millisecond) {
-		ap, _ = srv.Addr()
-		if time.Now().After(deadline) {
-			b.Fatal("the lora driver did not start")
-		}
-	}
+	condtest.WaitFor(b, 10*time.Second, "the lora driver to start", func() bool { ap, _ = srv.Addr(); return ap.IsValid() })
 	gw, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
 	if err != nil {
 		b.Fatal(err)
@@ -214,7 +210,7 @@ func muxFigures(b *testing.B) {
 		}
 	}
 	sent := sendPaced(b, gw, n, rate, func(i int) []byte { return datagrams[i] })
-	waitCount(b, "uplinks at both upstreams", func() bool { return nsA.count() == n && nsB.count() == n })
+	condtest.WaitFor(b, 60*time.Second, "uplinks at both upstreams", func() bool { return nsA.count() == n && nsB.count() == n })
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 
 	// The same traffic straight to a network server: the baseline.
@@ -224,7 +220,7 @@ func muxFigures(b *testing.B) {
 	}
 	defer direct.Close()
 	sentDirect := sendPaced(b, direct, n, rate, func(i int) []byte { return datagrams[i] })
-	waitCount(b, "direct uplinks", func() bool { return nsDirect.count() == n })
+	condtest.WaitFor(b, 60*time.Second, "direct uplinks", func() bool { return nsDirect.count() == n })
 
 	// Downlinks from a; b is uplink_only and sends some too.
 	downSent := make([]time.Time, downs)
@@ -236,18 +232,14 @@ func muxFigures(b *testing.B) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	waitCount(b, "downlinks at the gateway and TX_ACKs at a", func() bool {
+	condtest.WaitFor(b, 60*time.Second, "downlinks at the gateway and TX_ACKs at a", func() bool {
 		rx.mu.Lock()
 		defer rx.mu.Unlock()
 		nsA.mu.Lock()
 		defer nsA.mu.Unlock()
 		return len(rx.downAt) >= downs && len(nsA.acks) == downs
 	})
-	for deadline := time.Now().Add(60 * time.Second); a.Snapshot().Stored < n*9/10+downs+1; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			b.Fatalf("only %d records durable", a.Snapshot().Stored)
-		}
-	}
+	condtest.WaitFor(b, 60*time.Second, "90% of the records durable", func() bool { return a.Snapshot().Stored >= n*9/10+downs+1 })
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
@@ -339,13 +331,4 @@ func (ns *benchNS) count() int {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	return len(ns.push)
-}
-
-func waitCount(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora"
@@ -53,13 +54,11 @@ func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 	}
 	defer stop()
 	var addr net.Addr
-	for deadline := time.Now().Add(10 * time.Second); addr == nil; time.Sleep(10 * time.Millisecond) {
-		if ap, ok := srv.Addr(); ok {
-			addr = net.UDPAddrFromAddrPort(ap)
-		} else if time.Now().After(deadline) {
-			t.Fatal("the packet forwarder server did not start")
-		}
-	}
+	condtest.WaitFor(t, 10*time.Second, "the packet forwarder server to start", func() bool {
+		ap, ok := srv.Addr()
+		addr = net.UDPAddrFromAddrPort(ap)
+		return ok
+	})
 	conn, err := net.DialUDP("udp", nil, addr.(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -116,11 +115,7 @@ func TestLoRaBurstThroughTheDaemon(t *testing.T) {
 	}
 	// Acks come on receipt now, so this wait holds the whole pipeline time
 	// (minutes under -race on a loaded machine).
-	for deadline := time.Now().Add(180 * time.Second); a.Snapshot().Stored < n+1; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d records durable", a.Snapshot().Stored, n+1)
-		}
-	}
+	condtest.WaitFor(t, 180*time.Second, fmt.Sprintf("%d records durable", n+1), func() bool { return a.Snapshot().Stored >= n+1 })
 	took := time.Since(start)
 	var cpu1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 )
@@ -89,7 +90,7 @@ func TestProbeDoesNotRaceTheDriverUnprivileged(t *testing.T) {
 	}
 	// The receiver talks from the first moment, at 1 Hz.
 	start := time.Now().UTC().Truncate(time.Second).Add(time.Second)
-	const epochs = 4
+	const epochs = probeEpochs
 	for i := 0; i < epochs; i++ {
 		at := start.Add(time.Duration(i) * time.Second)
 		hms, dmy := at.Format("150405.00"), at.Format("020106")
@@ -125,6 +126,9 @@ func TestProbeDoesNotRaceTheDriverUnprivileged(t *testing.T) {
 	}
 }
 
+// probeEpochs is how many epochs the parent writes and the child waits for.
+const probeEpochs = 4
+
 type probeChildResult struct {
 	Fixes  uint64 `json:"fixes"`
 	State  string `json:"state"`
@@ -148,15 +152,18 @@ func probeChild(dir, tty string) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	fmt.Println("ready")
-	time.Sleep(6 * time.Second)
-	doc, err := a.Status(ctx)
-	if err != nil {
-		fail(err)
-	}
+	// Wait for the parent's epochs as fixes; a probe that swallowed some
+	// runs into the deadline and reports fewer.
 	var res probeChildResult
-	for _, d := range doc.Drivers {
-		if d.Name == "gps0" {
-			res.Fixes, res.State, res.Reason = d.Observations["gnss.fix"], d.State, d.Reason
+	for deadline := time.Now().Add(time.Minute); res.Fixes < probeEpochs && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		doc, err := a.Status(ctx)
+		if err != nil {
+			fail(err)
+		}
+		for _, d := range doc.Drivers {
+			if d.Name == "gps0" {
+				res.Fixes, res.State, res.Reason = d.Observations["gnss.fix"], d.State, d.Reason
+			}
 		}
 	}
 	cancel()
@@ -204,24 +211,34 @@ func TestStatusFollowsTheDriverNotTheProbe(t *testing.T) {
 		}
 		return "", ""
 	}
-	time.Sleep(3500 * time.Millisecond) // past the probe window
-	for i := 0; i < 3; i++ {
+	condtest.WaitFor(t, time.Minute, "the probe's verdict on a silent receiver", func() bool {
+		_, reason := state()
+		return strings.Contains(reason, "sent nothing")
+	})
+	// The receiver starts talking at 1 Hz, still without a fix.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
 		hms := time.Now().UTC().Format("150405.00")
 		master.Write([]byte(nmeaSentence("GPRMC,"+hms+",V,,,,,,,011226,,,N") + nmeaSentence("GPGGA,"+hms+",,,,,0,00,99.99,,,,,,")))
-		time.Sleep(time.Second)
-	}
-	if st, reason := state(); st != status.StateLoaded {
-		t.Errorf("driver state %q (%s) while it decodes the receiver, want loaded", st, reason)
+		st, reason := state()
+		if st == status.StateLoaded {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("driver state %q (%s) a minute after the receiver began to talk, want loaded", st, reason)
+		}
 	}
 	// Refused input is in the status document, by reason.
 	master.Write([]byte("$GPGGA,120000.00,,,,,0,00,99.99,,,,,,\r\n" + nmeaSentence("GPGGA,120001.00,,,,,0,00,NaN,,,,,,")))
-	time.Sleep(700 * time.Millisecond)
-	doc, err := a.Status(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := doc.Drivers[0].GNSS
-	if g == nil || g.Sentences == 0 || g.Rejected["no_checksum"] != 1 || g.Rejected["invalid"] != 1 || g.LastReject == "" {
+	var g *status.GNSS
+	condtest.WaitFor(t, 20*time.Second, "the refused input in the status document", func() bool {
+		doc, err := a.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g = doc.Drivers[0].GNSS
+		return g != nil && g.Rejected["no_checksum"] >= 1 && g.Rejected["invalid"] >= 1
+	})
+	if g.Sentences == 0 || g.Rejected["no_checksum"] != 1 || g.Rejected["invalid"] != 1 || g.LastReject == "" {
 		t.Errorf("status does not show the refused input: %+v", g)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 )
@@ -28,15 +29,10 @@ func TestStatusDocument(t *testing.T) {
 	// Through the real socket, as `edge-agent status` reads it.
 	client := &status.Client{Socket: cfg.Status.Socket, Timeout: 5 * time.Second}
 	var doc *status.Doc
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	condtest.WaitFor(t, 20*time.Second, "status to show 51 records delivered and the driver finished", func() bool {
 		doc, err = client.Fetch(ctx)
-		if err == nil && len(doc.Uplinks) == 1 && doc.Uplinks[0].AckedSeq == 51 && len(doc.Drivers) == 1 && doc.Drivers[0].State == status.StateFinished {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never showed 51 records delivered and the driver finished: %+v, %v", doc, err)
-		}
-	}
+		return err == nil && len(doc.Uplinks) == 1 && doc.Uplinks[0].AckedSeq == 51 && len(doc.Drivers) == 1 && doc.Drivers[0].State == status.StateFinished
+	})
 	if doc.Schema != status.SchemaVersion || doc.Identity.DeviceID != a.Signer().DeviceID() || doc.Identity.Commit != "abc" {
 		t.Fatalf("identity %+v", doc.Identity)
 	}

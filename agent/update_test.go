@@ -12,6 +12,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
@@ -59,10 +60,9 @@ func runVersion(t *testing.T, dir, v string) []*attest.Record {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for a.Snapshot().Stored < 4 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Signed, not stored: at this trickle the commit window stretches, and
+	// the shutdown below commits what is signed.
+	condtest.WaitFor(t, 20*time.Second, "4 records signed", func() bool { return a.Snapshot().Signed >= 4 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
@@ -64,7 +65,7 @@ func TestForkEvidence(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 20*time.Second, "the collector in the device's topic", func() bool { return len(n.RecordPeers()) > 0 })
+	condtest.WaitFor(t, 20*time.Second, "the collector in the device's topic", func() bool { return len(n.RecordPeers()) > 0 })
 
 	r1, h1 := sign(t, dev, 1, [32]byte{}, 1)
 	r2a, _ := sign(t, dev, 2, h1, 2)
@@ -74,7 +75,7 @@ func TestForkEvidence(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "the fork to be recorded", func() bool { return col.Stats().Forks == 1 })
+	condtest.WaitFor(t, 20*time.Second, "the fork to be recorded", func() bool { return col.Stats().Forks == 1 })
 	forks, err := col.Forks()
 	if err != nil {
 		t.Fatal(err)
@@ -162,20 +163,5 @@ func TestParseConfig(t *testing.T) {
 				t.Fatalf("err = %v, want ErrConfig", err)
 			}
 		})
-	}
-}
-
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
-		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
@@ -151,7 +152,7 @@ func TestManufacturerIdentity(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, 20*time.Second, "the collector in the topic", func() bool { return len(n.RecordPeers()) > 0 })
+	condtest.WaitFor(t, 20*time.Second, "the collector in the topic", func() bool { return len(n.RecordPeers()) > 0 })
 
 	chains := make([]*deviceChain, len(devices))
 	want := uint64(0)
@@ -164,11 +165,11 @@ func TestManufacturerIdentity(t *testing.T) {
 			want++
 		}
 	}
-	waitFor(t, 20*time.Second, "boot and cert records", func() bool { return col.Stats().Accepted == want })
+	condtest.WaitFor(t, 20*time.Second, "boot and cert records", func() bool { return col.Stats().Accepted == want })
 	for i := range devices {
 		n.PublishRecord(ctx, chains[i].next(t, "test.count", map[string]any{"n": 1}))
 	}
-	waitFor(t, 20*time.Second, "the counter records", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the counter records", func() bool {
 		s := col.Stats()
 		return s.Accepted == want+2 && s.Rejected == 4
 	})

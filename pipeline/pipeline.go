@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/backoff"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/ratelog"
 	"github.com/edge-agent/edge-agent/seqrange"
@@ -458,7 +459,7 @@ func (h *batch) merge(b batch) {
 
 // commit appends one batch, retrying until it is durable or ctx ends.
 func (p *Pipeline) commit(ctx context.Context, b batch) error {
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(100*time.Millisecond, 30*time.Second, nil) // the wall clock
 	for {
 		_, err := p.o.Outbox.Append(b.entries, b.announced)
 		if err == nil {
@@ -471,14 +472,12 @@ func (p *Pipeline) commit(ctx context.Context, b batch) error {
 		p.readOnlyDisk.Store(errors.Is(err, syscall.EROFS) || strings.Contains(err.Error(), "read-only file system")) // bbolt does not wrap every error
 		msg := err.Error()
 		p.lastAppendErr.Store(&msg)
+		wait := bo.Next()
 		p.o.Logger.Error("cannot store signed records; holding them and retrying",
-			"err", err, "records", len(b.entries), "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
+			"err", err, "records", len(b.entries), "retry_in", wait)
+		if err := bo.Wait(ctx, wait); err != nil {
+			return err
 		}
-		backoff = min(backoff*2, 30*time.Second)
 	}
 	p.readOnlyDisk.Store(false)
 	now := p.o.Now()

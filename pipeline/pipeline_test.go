@@ -12,37 +12,18 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/store"
+	"github.com/edge-agent/edge-agent/store/storetest"
 )
 
-func testSigner(t testing.TB) attest.Signer {
-	t.Helper()
-	s, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k.pem"), fixedRand{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// fixedRand is a deterministic reader for keys and ids in tests.
-type fixedRand struct{}
-
-func (fixedRand) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = byte(i * 7)
-	}
-	return len(p), nil
-}
+func testSigner(t testing.TB) attest.Signer { return attesttest.NewSigner(t, 1) }
 
 func openStore(t testing.TB, maxBytes int64, uplinks ...string) *store.Store {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "outbox.db"), store.Options{MaxBytes: maxBytes, Uplinks: uplinks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.Temp(t, store.Options{MaxBytes: maxBytes, Uplinks: uplinks})
 }
 
 // runPipeline feeds obs through a pipeline into box and waits for the drain.
@@ -217,15 +198,7 @@ func TestLocationStamp(t *testing.T) {
 
 func waitStored(t testing.TB, p *Pipeline) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		o, _, s := p.Counts()
-		if s == o+1 {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	t.Fatal("pipeline did not store the observation")
+	condtest.WaitFor(t, 10*time.Second, "the pipeline to store the observation", func() bool { o, _, s := p.Counts(); return s == o+1 })
 }
 
 func TestQuotaEvictionIsAnnounced(t *testing.T) {

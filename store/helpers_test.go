@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/store"
+	"github.com/edge-agent/edge-agent/store/storetest"
 	"github.com/edge-agent/edge-agent/uplink"
 )
 
@@ -29,14 +30,10 @@ func testOptions(tb testing.TB, seed uint64) (store.Options, *testClock) {
 	}, clk
 }
 
+// openStore opens path and runs the consistency check when the test ends.
 func openStore(tb testing.TB, path string, opts store.Options) *store.Store {
 	tb.Helper()
-	s, err := store.Open(path, opts)
-	if err != nil {
-		tb.Fatalf("Open(%s): %v", path, err)
-	}
-	tb.Cleanup(func() { _ = s.Close() })
-	return s
+	return storetest.Open(tb, path, opts)
 }
 
 func dbPath(tb testing.TB) string {

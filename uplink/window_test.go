@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink"
 	"github.com/edge-agent/edge-agent/uplink/uplinktest"
 )
@@ -447,17 +448,6 @@ func runWindow(t *testing.T, w *uplink.Window, q uplink.Queue, l uplink.Link) (c
 	return func() error { stop(); return <-done }
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // TestWindowCoalescesAcks: with the clock standing still, a thousand
 // confirmations make one Ack, on the way out, and nothing is sent while
 // the link is not ready.
@@ -469,9 +459,9 @@ func TestWindowCoalescesAcks(t *testing.T) {
 	in := &instant{}
 	stop := runWindow(t, w, q, in.link())
 	asked := func() int { in.mu.Lock(); defer in.mu.Unlock(); return in.asked }
-	waitFor(t, "a look at the gate", func() bool { return asked() > 0 })
+	condtest.WaitFor(t, 20*time.Second, "a look at the gate", func() bool { return asked() > 0 })
 	clk.step(0) // a tick: the closed gate is checked again
-	waitFor(t, "a second look at the gate", func() bool { return asked() > 1 })
+	condtest.WaitFor(t, 20*time.Second, "a second look at the gate", func() bool { return asked() > 1 })
 	if s := in.sends(); len(s) != 0 {
 		t.Fatalf("sent %v while the link was not ready", s)
 	}
@@ -479,7 +469,7 @@ func TestWindowCoalescesAcks(t *testing.T) {
 	in.ready = true
 	in.mu.Unlock()
 	clk.step(0)
-	waitFor(t, "1000 confirmations", func() bool { return w.Stats().Confirmed == 1000 })
+	condtest.WaitFor(t, 20*time.Second, "1000 confirmations", func() bool { return w.Stats().Confirmed == 1000 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +495,7 @@ func TestWindowGivesUp(t *testing.T) {
 	ctx := context.Background()
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx, q, in.link()) }()
-	waitFor(t, "the first send", func() bool { return len(in.sends()) == 1 })
+	condtest.WaitFor(t, 20*time.Second, "the first send", func() bool { return len(in.sends()) == 1 })
 	var err error
 	for err == nil {
 		clk.step(time.Second)
@@ -550,7 +540,7 @@ func TestWindowSkipsUndecodable(t *testing.T) {
 	w := uplink.NewWindow(uplink.WindowOpts{Name: "test", Size: 8, MinReceipts: 1, FlushEvery: time.Nanosecond})
 	in := &instant{ready: true}
 	stop := runWindow(t, w, q, in.link())
-	waitFor(t, "two sends", func() bool { return len(in.sends()) == 2 })
+	condtest.WaitFor(t, 20*time.Second, "two sends", func() bool { return len(in.sends()) == 2 })
 	w.Receive(uplink.Receipt{Collector: "a", Chains: map[[16]byte][][2]uint64{chain: {{1, 1}}}})
 	q.WaitAcked(t, 1, 20*time.Second)
 	w.Receive(uplink.Receipt{Collector: "a", Chains: map[[16]byte][][2]uint64{chain: {{3, 3}}}})

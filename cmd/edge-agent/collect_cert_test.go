@@ -21,6 +21,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
@@ -77,11 +78,7 @@ func TestCollectManufacturerStatus(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(20 * time.Second); len(n.RecordPeers()) == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the collector never joined the topic")
-		}
-	}
+	condtest.WaitFor(t, 20*time.Second, "the collector to join the topic", func() bool { return len(n.RecordPeers()) > 0 })
 	publish := func(s attest.Signer, seq uint64, prev [32]byte, kind string, obs any) [32]byte {
 		cl := attest.Claims{Chain: [16]byte{9}, Seq: seq, Prev: prev, Time: time.Now().UnixNano(), Kind: kind, Source: "agent", Obs: obs}
 		p, err := attest.EncodePayload(&cl)
@@ -98,11 +95,7 @@ func TestCollectManufacturerStatus(t *testing.T) {
 	h := publish(genuine, 1, [32]byte{}, attest.KindBoot, attest.Boot{Version: "t", Reason: attest.BootNewChain})
 	publish(genuine, 2, h, attest.KindCert, attest.Cert{DER: certDER})
 	publish(plain, 1, [32]byte{}, attest.KindBoot, attest.Boot{Version: "t", Reason: attest.BootNewChain})
-	for deadline := time.Now().Add(20 * time.Second); c.Stats().Accepted < 3; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %+v, want 3 accepted", c.Stats())
-		}
-	}
+	condtest.WaitFor(t, 20*time.Second, "3 records accepted", func() bool { return c.Stats().Accepted >= 3 })
 	c.Close()
 
 	run := func(args ...string) (string, string) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/collect"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
 
@@ -46,13 +47,7 @@ servers = ["`+broker.URL()+`"]
 `)
 	cmd := startAgent(t, cfgPath, dir)
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for col.Stats().Accepted < n+1 { // the counter records and the boot record
-		if time.Now().After(deadline) {
-			t.Fatalf("collector accepted %d of %d records", col.Stats().Accepted, n+1)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	condtest.WaitFor(t, 60*time.Second, "the collector to accept the counter records and the boot record", func() bool { return col.Stats().Accepted >= n+1 })
 	col.Close()
 	out := filepath.Join(dir, "collected.cbor")
 	if _, err := col.ExportFile(out); err != nil {

@@ -90,6 +90,11 @@ func TestImportRules(t *testing.T) {
 		{"seqrange", nil, "seq range arithmetic is a leaf every part may share"},
 		{"ratelog", nil, "the rate-limited logger is a leaf every part may share"},
 	}
+	// Leaves that hold one concept each; any package may use them.
+	shared := []string{"clock", "backoff"}
+	for i := range rules {
+		rules[i].mayUse = append(rules[i].mayUse, shared...)
+	}
 	for _, p := range listPackages(t, "./...") {
 		lp := local(p.ImportPath)
 		for _, r := range rules {
@@ -120,6 +125,18 @@ func TestDeviceBinaryLinksNoNetworkStore(t *testing.T) {
 	for _, p := range listPackages(t, "-deps", "./cmd/edge-agent") {
 		if strings.HasPrefix(p.ImportPath, "github.com/jackc/") || local(p.ImportPath) == "collect/pgstore" {
 			t.Errorf("edge-agent links %s: it belongs to cmd/edge-collector only", p.ImportPath)
+		}
+	}
+}
+
+// TestDeviceBinaryLinksNoTestHelpers: the fakes in …test packages
+// (clocktest, driverstest, storetest, attesttest, …) and condtest are for
+// tests. Each imports package testing, so the device binary links neither
+// testing nor any package of the module that imports it.
+func TestDeviceBinaryLinksNoTestHelpers(t *testing.T) {
+	for _, p := range listPackages(t, "-deps", "./cmd/edge-agent") {
+		if p.ImportPath == "testing" || (local(p.ImportPath) != "" && slices.Contains(p.Imports, "testing")) {
+			t.Errorf("edge-agent links %s: test helpers stay out of the device binary", p.ImportPath)
 		}
 	}
 }

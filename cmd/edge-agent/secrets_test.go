@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/status"
 )
 
@@ -42,17 +43,11 @@ password = "`+secret+`"
 	cmd := startAgent(t, cfg, dir)
 	var doc *status.Doc
 	client := &status.Client{Socket: filepath.Join(dir, "status.sock"), Timeout: 5 * time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	condtest.WaitFor(t, 20*time.Second, "an uplink error in the status document", func() bool {
 		var err error
-		if doc, err = client.Fetch(t.Context()); err == nil && len(doc.Uplinks) > 0 && doc.Uplinks[0].LastError != "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no uplink error in the status document: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		doc, err = client.Fetch(t.Context())
+		return err == nil && len(doc.Uplinks) > 0 && doc.Uplinks[0].LastError != ""
+	})
 	_, doctorOut, doctorErr := cli(t, "doctor", "-c", cfg)
 	_, statusOut, _ := cli(t, "status", "--json", "--socket", filepath.Join(dir, "status.sock"))
 	cmd.Process.Signal(syscall.SIGTERM)

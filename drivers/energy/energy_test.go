@@ -7,11 +7,12 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/driverstest"
 )
 
 func TestCRC(t *testing.T) {
@@ -33,48 +34,20 @@ func TestCRC(t *testing.T) {
 	}
 }
 
-type collector struct {
-	mu  sync.Mutex
-	obs []drivers.EnergySample
-}
-
-func (c *collector) emit(_ context.Context, o drivers.Observation) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.obs = append(c.obs, o.Data.(drivers.EnergySample))
-	return nil
-}
-
-func (c *collector) samples() []drivers.EnergySample {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]drivers.EnergySample(nil), c.obs...)
-}
-
-func run(t *testing.T, d *Dev) *collector {
-	t.Helper()
-	c := &collector{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, c.emit) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run = %v", err)
-		}
-	})
-	return c
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+// samples is what r recorded, as energy samples.
+func samples(r *driverstest.Recorder) []drivers.EnergySample {
+	var out []drivers.EnergySample
+	for _, o := range r.All() {
+		out = append(out, o.Data.(drivers.EnergySample))
 	}
+	return out
+}
+
+func run(t *testing.T, d *Dev) *driverstest.Recorder {
+	t.Helper()
+	r := &driverstest.Recorder{}
+	driverstest.Start(t, d, r.Emit)
+	return r
 }
 
 func opts(transport, where, profile string) *Opts {
@@ -126,8 +99,8 @@ func TestProfiles(t *testing.T) {
 				t.Fatalf("probe: %v %v", p, err)
 			}
 			c := run(t, d)
-			waitFor(t, "2 samples", func() bool { return len(c.samples()) >= 2 })
-			got := c.samples()[1]
+			condtest.WaitFor(t, 10*time.Second, "2 samples", func() bool { return len(samples(c)) >= 2 })
+			got := samples(c)[1]
 			w := tt.want
 			near := func(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 			if got.Profile != w.Profile || got.Model != w.Model || !eq(got.ImportWh, w.ImportWh) || !eq(got.ExportWh, w.ExportWh) ||
@@ -170,7 +143,7 @@ func TestFaults(t *testing.T) {
 	s.mu.Unlock()
 	d, _ = New("meter", opts(TransportRTU, path, ProfileSDM630))
 	c := run(t, d)
-	waitFor(t, "a sample after CRC errors", func() bool { return len(c.samples()) > 0 })
+	condtest.WaitFor(t, 10*time.Second, "a sample after CRC errors", func() bool { return len(samples(c)) > 0 })
 	if p, err := d.Probe(context.Background()); p != drivers.Loaded {
 		t.Errorf("probe while running: %v %v", p, err) // the first poll failed on CRC: it must not decide
 	}
@@ -178,17 +151,17 @@ func TestFaults(t *testing.T) {
 		t.Errorf("crc errors not counted: %+v", st)
 	}
 	s.setFloat(sdmFrequency, float32(math.NaN()))
-	waitFor(t, "a NaN refused", func() bool { return d.Stats().Errors["malformed"] > 0 })
+	condtest.WaitFor(t, 10*time.Second, "a NaN refused", func() bool { return d.Stats().Errors["malformed"] > 0 })
 	s.setFloat(sdmFrequency, 50)
 	s.mu.Lock()
 	s.silent = true
 	s.mu.Unlock()
-	waitFor(t, "timeouts", func() bool { return d.Stats().Errors["timeout"] >= 2 && !d.Stats().Connected })
+	condtest.WaitFor(t, 10*time.Second, "timeouts", func() bool { return d.Stats().Errors["timeout"] >= 2 && !d.Stats().Connected })
 	s.mu.Lock()
 	s.silent = false
 	s.mu.Unlock()
-	n := len(c.samples())
-	waitFor(t, "recovery", func() bool { return len(c.samples()) > n && d.Stats().Connected })
+	n := len(samples(c))
+	condtest.WaitFor(t, 10*time.Second, "recovery", func() bool { return len(samples(c)) > n && d.Stats().Connected })
 }
 
 func TestCounterRollbackAndJump(t *testing.T) {
@@ -196,11 +169,11 @@ func TestCounterRollbackAndJump(t *testing.T) {
 	sdm630(s)
 	d, _ := New("meter", opts(TransportTCP, serveTCP(t, s), ProfileSDM630))
 	c := run(t, d)
-	waitFor(t, "a sample", func() bool { return len(c.samples()) > 0 })
+	condtest.WaitFor(t, 10*time.Second, "a sample", func() bool { return len(samples(c)) > 0 })
 	s.setFloat(sdmImportKWh, 900) // the meter was reset, or swapped
-	waitFor(t, "import_back", func() bool { return d.Stats().Flags["import_back"] == 1 })
+	condtest.WaitFor(t, 10*time.Second, "import_back", func() bool { return d.Stats().Flags["import_back"] == 1 })
 	var back drivers.EnergySample
-	for _, x := range c.samples() {
+	for _, x := range samples(c) {
 		if len(x.Flags) > 0 {
 			back = x
 			break
@@ -210,11 +183,15 @@ func TestCounterRollbackAndJump(t *testing.T) {
 		t.Errorf("rollback sample %+v: want the value as read, flagged", back)
 	}
 	s.setFloat(sdmExportKWh, 5000) // 5 MWh in 20 ms: beyond any SDM630
-	waitFor(t, "export_jump", func() bool { return d.Stats().Flags["export_jump"] == 1 })
+	condtest.WaitFor(t, 10*time.Second, "export_jump", func() bool { return d.Stats().Flags["export_jump"] == 1 })
 	// A rise within the rating is not flagged.
 	prev := d.Stats().Flags
 	s.setFloat(sdmExportKWh, 5000.01)
-	time.Sleep(100 * time.Millisecond)
+	condtest.WaitFor(t, 10*time.Second, "a sample of the new reading", func() bool {
+		all := samples(c)
+		last := all[len(all)-1]
+		return last.ExportWh != nil && *last.ExportWh > 5000000
+	})
 	if now := d.Stats().Flags; now["export_jump"] != prev["export_jump"] || now["export_back"] != 0 {
 		t.Errorf("plausible rise flagged: %v", now)
 	}

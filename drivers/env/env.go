@@ -33,6 +33,8 @@ import (
 	"periph.io/x/devices/v3/bmxx80"
 	"periph.io/x/host/v3/sysfs"
 
+	"github.com/edge-agent/edge-agent/backoff"
+	"github.com/edge-agent/edge-agent/clock"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/ratelog"
 )
@@ -69,6 +71,8 @@ type Opts struct {
 	Logger *slog.Logger
 	// Now is the clock that stamps each reading.
 	Now func() time.Time
+	// Clock runs the reading and retry timers; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // DefaultOpts returns the options used for any field left zero.
@@ -92,7 +96,7 @@ type Dev struct {
 	devDir  string              // where to look for i2c-N; tests point it at an empty directory
 	osrs    bmxx80.Oversampling // one setting for all three channels
 	log     *slog.Logger
-	backoff backoff
+	backoff backoff.Backoff // a template: each Run starts from its minimum
 
 	mu      sync.Mutex
 	last    drivers.EnvSample
@@ -164,7 +168,7 @@ func newDev(name string, o *Opts) (*Dev, error) {
 		devDir:  "/dev",
 		osrs:    osrs,
 		log:     opts.Logger.With("component", "env", "driver", name),
-		backoff: backoff{min: time.Second, max: max(opts.Interval, time.Minute)},
+		backoff: backoff.New(time.Second, max(opts.Interval, time.Minute), opts.Clock),
 	}, nil
 }
 
@@ -353,15 +357,14 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 
 	limit := ratelog.New(time.Minute, 1)
 	failures := 0
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	bo := d.backoff
+	clk := bo.Clock()
+	var wait time.Duration // before the next reading
 	for {
-		select {
-		case <-ctx.Done():
+		if clock.Sleep(ctx, clk, wait) != nil {
 			return nil
-		case <-timer.C:
 		}
-		start := time.Now()
+		start := clk.Now()
 		var sample drivers.EnvSample
 		if s == nil {
 			// After an error the chip may have been power-cycled and lost
@@ -374,16 +377,16 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 		if err != nil {
 			failures++
 			s = nil
-			wait := d.backoff.after(failures)
+			wait = bo.Next()
 			if ok, n := limit.Allow(d.opts.Now()); ok {
 				d.log.Warn("reading failed; retrying", "err", err, "failures", failures, "retry_in", wait, "suppressed", n)
 			}
-			timer.Reset(wait)
 			continue
 		}
 		if failures > 0 {
 			d.log.Info("sensor recovered", "failures", failures)
 			failures = 0
+			bo.Reset()
 		}
 		at := d.opts.Now()
 		d.setLast(sample, at)
@@ -395,7 +398,7 @@ func (d *Dev) Run(ctx context.Context, emit drivers.Emit) error {
 			return fmt.Errorf("env: emit: %w", err)
 		}
 		// Keep the period at Interval, not Interval plus conversion time.
-		timer.Reset(max(d.opts.Interval-time.Since(start), 0))
+		wait = max(d.opts.Interval-clk.Now().Sub(start), 0)
 	}
 }
 
@@ -403,15 +406,4 @@ func (d *Dev) setLast(s drivers.EnvSample, at time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.last, d.lastAt, d.hasLast = s, at, true
-}
-
-// backoff doubles the wait after each consecutive failure, from min to max.
-type backoff struct{ min, max time.Duration }
-
-func (b backoff) after(failures int) time.Duration {
-	w := b.min
-	for i := 1; i < failures && w < b.max; i++ {
-		w *= 2
-	}
-	return min(w, b.max)
 }

@@ -16,7 +16,9 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
+	"github.com/edge-agent/edge-agent/backoff"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/driverstest"
 )
 
 // calib holds the trimming parameters of datasheet section 4.2.2, table 16.
@@ -150,37 +152,20 @@ func compensate(c calib, adcT, adcP, adcH int32) (tempC, pressPa, humPct float64
 	return tempC, pressPa, humPct
 }
 
-// collector is an Emit that records observations and cancels the run after n.
-type collector struct {
-	mu     sync.Mutex
-	obs    []drivers.Observation
-	n      int
-	cancel context.CancelFunc
-}
-
-func (c *collector) emit(ctx context.Context, o drivers.Observation) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.obs = append(c.obs, o)
-	if len(c.obs) >= c.n {
-		c.cancel()
-	}
-	return ctx.Err()
-}
-
 // runFor runs d until it has emitted n observations, failing after a timeout.
 func runFor(tb testing.TB, d *Dev, n int) []drivers.Observation {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c := &collector{n: n, cancel: cancel}
-	if err := d.Run(ctx, c.emit); err != nil {
+	var c driverstest.Recorder
+	c.After(n, cancel)
+	if err := d.Run(ctx, c.Emit); err != nil {
 		tb.Fatalf("Run: %v", err)
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		tb.Fatalf("Run: timed out after %d of %d observations", len(c.obs), n)
+		tb.Fatalf("Run: timed out after %d of %d observations", c.Len(), n)
 	}
-	return c.obs
+	return c.All()
 }
 
 func closePlayback(tb testing.TB, p *i2ctest.Playback) {
@@ -337,7 +322,7 @@ func TestReadErrorsAreRetriedAndRateLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.backoff = backoff{min: time.Millisecond, max: 4 * time.Millisecond}
+	d.backoff = backoff.New(time.Millisecond, 4*time.Millisecond, nil)
 
 	obs := runFor(t, d, 2)
 	closePlayback(t, p)
@@ -350,20 +335,6 @@ func TestReadErrorsAreRetriedAndRateLimited(t *testing.T) {
 	}
 	if n := logs.count("sensor recovered"); n != 1 {
 		t.Errorf("logged recovery %d times, want 1", n)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	b := backoff{min: time.Second, max: 10 * time.Second}
-	for _, tt := range []struct {
-		failures int
-		want     time.Duration
-	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {4, 8 * time.Second}, {5, 10 * time.Second}, {60, 10 * time.Second}} {
-		t.Run(fmt.Sprint(tt.failures), func(t *testing.T) {
-			if got := b.after(tt.failures); got != tt.want {
-				t.Errorf("after(%d) = %v, want %v", tt.failures, got, tt.want)
-			}
-		})
 	}
 }
 

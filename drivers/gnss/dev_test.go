@@ -16,7 +16,9 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/driverstest"
 )
 
 // fakePort is a pseudo-terminal standing in for a serial receiver: the
@@ -45,18 +47,11 @@ func (p *fakePort) unplug() {
 	p.slave.Close()
 }
 
-// collector gathers what a running Dev hands out.
+// collector gathers what a running Dev hands out: observations and fixes.
 type collector struct {
+	driverstest.Recorder
 	mu    sync.Mutex
-	obs   []drivers.Observation
 	fixes []drivers.Fix
-}
-
-func (c *collector) emit(_ context.Context, o drivers.Observation) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.obs = append(c.obs, o)
-	return nil
 }
 
 func (c *collector) onFix(f drivers.Fix) {
@@ -68,37 +63,13 @@ func (c *collector) onFix(f drivers.Fix) {
 func (c *collector) snapshot() ([]drivers.Observation, []drivers.Fix) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]drivers.Observation(nil), c.obs...), append([]drivers.Fix(nil), c.fixes...)
+	return c.All(), append([]drivers.Fix(nil), c.fixes...)
 }
 
 // startDev runs d until the test ends and checks that Run returns nil.
 func startDev(tb testing.TB, d *Dev, c *collector) {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, c.emit) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("Run returned %v after cancel, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			tb.Errorf("Run did not return within 5s of cancel")
-		}
-	})
-}
-
-func waitFor(tb testing.TB, what string, timeout time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	driverstest.Start(tb, d, c.Emit)
 }
 
 func TestSerialPTY(t *testing.T) {
@@ -125,11 +96,11 @@ func TestSerialPTY(t *testing.T) {
 			}
 			startDev(t, d, c)
 			// Write only once the driver has put the tty in raw mode.
-			waitFor(t, "port open", 5*time.Second, func() bool { return d.Stats().Connected })
+			condtest.WaitFor(t, 5*time.Second, "port open", func() bool { return d.Stats().Connected })
 			if _, err := port.master.Write(readFile(t, tt.file)); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, fmt.Sprintf("%d epochs", tt.wantEps), 5*time.Second, func() bool {
+			condtest.WaitFor(t, 5*time.Second, fmt.Sprintf("%d epochs", tt.wantEps), func() bool {
 				_, fixes := c.snapshot()
 				return len(fixes) >= tt.wantEps
 			})
@@ -177,18 +148,18 @@ func TestSerialReplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	startDev(t, d, c)
-	waitFor(t, "port open", 5*time.Second, func() bool { return d.Stats().Connected })
+	condtest.WaitFor(t, 5*time.Second, "port open", func() bool { return d.Stats().Connected })
 	first.master.Write(readFile(t, "standard.nmea"))
-	waitFor(t, "2 epochs before unplug", 5*time.Second, func() bool { _, f := c.snapshot(); return len(f) >= 2 })
+	condtest.WaitFor(t, 5*time.Second, "2 epochs before unplug", func() bool { _, f := c.snapshot(); return len(f) >= 2 })
 
 	first.unplug()
-	waitFor(t, "disconnect", 5*time.Second, func() bool { return !d.Stats().Connected })
+	condtest.WaitFor(t, 5*time.Second, "disconnect", func() bool { return !d.Stats().Connected })
 
 	second := newFakePort(t)
 	repoint(second.path())
-	waitFor(t, "reconnect", 10*time.Second, func() bool { st := d.Stats(); return st.Connected && st.Reconnects == 1 })
+	condtest.WaitFor(t, 10*time.Second, "reconnect", func() bool { st := d.Stats(); return st.Connected && st.Reconnects == 1 })
 	second.master.Write(readFile(t, "noisy.nmea"))
-	waitFor(t, "epochs after replug", 5*time.Second, func() bool { _, f := c.snapshot(); return len(f) >= 2+5 })
+	condtest.WaitFor(t, 5*time.Second, "epochs after replug", func() bool { _, f := c.snapshot(); return len(f) >= 2+5 })
 	st := d.Stats()
 	if st.BadChecksum == 0 || st.Garbled == 0 || st.Sentences < 9+8 {
 		t.Errorf("counters did not survive the replug: %+v", st.Counts)
@@ -325,7 +296,7 @@ func TestGPSD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "gpsd listening", 10*time.Second, func() bool {
+	condtest.WaitFor(t, 10*time.Second, "gpsd listening", func() bool {
 		p, _ := d.Probe(context.Background())
 		return p == drivers.Loaded
 	})
@@ -333,7 +304,7 @@ func TestGPSD(t *testing.T) {
 	// gpsd may report the first epochs as 2D until it has seen a GSA and an
 	// altitude: wait for its settled 3D solution.
 	var f drivers.Fix
-	waitFor(t, "a 3D gpsd fix", 20*time.Second, func() bool {
+	condtest.WaitFor(t, 20*time.Second, "a 3D gpsd fix", func() bool {
 		obs, _ := c.snapshot()
 		for _, o := range obs {
 			if fx := o.Data.(drivers.Fix); fx.Mode == drivers.Fix3D {
@@ -356,14 +327,14 @@ func TestGPSD(t *testing.T) {
 	// gpsd goes away and comes back on the same port: the client reconnects.
 	cancel()
 	cmd.Wait()
-	waitFor(t, "gpsd loss noticed", 5*time.Second, func() bool { return !d.Stats().Connected })
+	condtest.WaitFor(t, 5*time.Second, "gpsd loss noticed", func() bool { return !d.Stats().Connected })
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	cmd2 := exec.CommandContext(ctx2, gpsd, "-N", "-n", "-G", "-S", fmt.Sprint(tcp), "-F", ctl, port.path())
 	if err := cmd2.Start(); err != nil {
 		t.Fatalf("restart gpsd: %v", err)
 	}
 	t.Cleanup(func() { cancel2(); cmd2.Wait() })
-	waitFor(t, "reconnect to gpsd", 15*time.Second, func() bool { st := d.Stats(); return st.Connected && st.Reconnects >= 1 })
+	condtest.WaitFor(t, 15*time.Second, "reconnect to gpsd", func() bool { st := d.Stats(); return st.Connected && st.Reconnects >= 1 })
 }
 
 func TestProbeGPSDAbsent(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edge-agent/edge-agent/backoff"
+	"github.com/edge-agent/edge-agent/clock"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -39,6 +41,7 @@ type Opts struct {
 	OnFix                  drivers.FixSink
 	Logger                 *slog.Logger
 	Now                    func() time.Time
+	Clock                  clock.Clock // runs the reconnect backoff; nil is the wall clock
 }
 
 // DefaultOpts returns a serial receiver on the Raspberry Pi's primary UART
@@ -211,7 +214,7 @@ func (e errEmit) Unwrap() error { return e.err }
 type session func(ctx context.Context, emit drivers.Emit, healthy *bool) error
 
 func (d *Dev) reconnectLoop(ctx context.Context, emit drivers.Emit, run session) error {
-	backoff := minBackoff
+	bo := backoff.New(minBackoff, maxBackoff, d.o.Clock)
 	var lastErr string
 	for attempt := 0; ; attempt++ {
 		healthy := false
@@ -227,22 +230,18 @@ func (d *Dev) reconnectLoop(ctx context.Context, emit drivers.Emit, run session)
 			return fmt.Errorf("gnss: %s: emit: %w", d.name, ee.err)
 		}
 		if healthy {
-			backoff = minBackoff
+			bo.Reset()
 		}
+		wait := bo.Next()
 		// Log a failure once, not every backoff: a receiver that stays
 		// unplugged for a day must not fill the journal.
 		if msg := fmt.Sprint(err); msg != lastErr {
-			d.log.Warn("gnss source lost; reconnecting", "err", err, "retry_in", backoff)
+			d.log.Warn("gnss source lost; reconnecting", "err", err, "retry_in", wait)
 			lastErr = msg
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if bo.Wait(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/edge-agent/edge-agent/condtest"
 )
 
 // gpsdBinary finds the gpsd that scripts/install-test-deps.sh installs.
@@ -44,7 +46,7 @@ func TestRealGPSDOneRecordPerEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	startDev(t, d, c)
-	waitFor(t, "gpsd connection", 10*time.Second, func() bool { return d.Stats().Connected })
+	condtest.WaitFor(t, 10*time.Second, "gpsd connection", func() bool { return d.Stats().Connected })
 	time.Sleep(300 * time.Millisecond) // WATCH takes effect
 	const n = 5
 	for i := 0; i < n; i++ {
@@ -55,7 +57,7 @@ func TestRealGPSDOneRecordPerEpoch(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	waitFor(t, "the last epoch", 5*time.Second, func() bool {
+	condtest.WaitFor(t, 5*time.Second, "the last epoch", func() bool {
 		obs, _ := c.snapshot()
 		return len(obs) > 0 && asMap(t, obs[len(obs)-1].Data)["t"] == uint64(epoch0.Add((n-1)*time.Second).UnixNano())
 	})

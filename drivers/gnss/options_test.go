@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edge-agent/edge-agent/condtest"
 )
 
 // Some timing receivers never send "*hh": their sentences are used only
@@ -52,7 +54,7 @@ func TestProbeHandsItsBytesToTheSession(t *testing.T) {
 	}
 	second := ublox(epoch0.Add(time.Second), 31.2, 0)
 	port.master.Write([]byte(second[0].data + second[1].data))
-	waitFor(t, "two records", 5*time.Second, func() bool { obs, _ := c.snapshot(); return len(obs) == 2 })
+	condtest.WaitFor(t, 5*time.Second, "two records", func() bool { obs, _ := c.snapshot(); return len(obs) == 2 })
 	if st := d.Stats(); st.Reconnects != 0 {
 		t.Errorf("%d reconnects", st.Reconnects)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -60,7 +61,7 @@ func replay(t *testing.T, set func(*Opts), script []step) (records, epochs []map
 		t.Fatal(err)
 	}
 	startDev(t, d, c)
-	waitFor(t, "port open", 5*time.Second, func() bool { return d.Stats().Connected })
+	condtest.WaitFor(t, 5*time.Second, "port open", func() bool { return d.Stats().Connected })
 	for _, s := range script {
 		if _, err := port.master.Write([]byte(s.data)); err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
@@ -148,7 +149,7 @@ drain:
 		}
 	}
 	// The drop counter is polled: it is right without another datagram.
-	waitFor(t, "drop counter polled", func() bool { st := s.dev.Stats(); return st.SocketDrops+uint64(got) == n })
+	condtest.WaitFor(t, 5*time.Second, "drop counter polled", func() bool { st := s.dev.Stats(); return st.SocketDrops+uint64(got) == n })
 	st := s.dev.Stats()
 	if st.SocketDrops == 0 || st.SocketDrops+uint64(got) != n {
 		t.Fatalf("handled %d + dropped %d != sent %d", got, st.SocketDrops, n)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
@@ -45,17 +46,11 @@ func startServer(tb testing.TB, o Opts, obsBuf int) *server {
 		}
 	}
 	go func() { s.done <- d.Run(ctx, emit) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if ap, ok := d.Addr(); ok {
-			s.addr = net.UDPAddrFromAddrPort(ap)
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("server did not bind")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	condtest.WaitFor(tb, 5*time.Second, "the server to bind", func() bool {
+		ap, ok := d.Addr()
+		s.addr = net.UDPAddrFromAddrPort(ap)
+		return ok
+	})
 	tb.Cleanup(func() {
 		cancel()
 		if err := <-s.done; err != nil {
@@ -92,7 +87,7 @@ func (s *server) noObs(tb testing.TB) {
 // settle waits until the worker has handled everything the reader queued.
 func (s *server) settle(tb testing.TB) {
 	tb.Helper()
-	waitFor(tb, "worker idle", func() bool { return s.dev.queued.Load() == s.dev.processed.Load() })
+	condtest.WaitFor(tb, 5*time.Second, "worker idle", func() bool { return s.dev.queued.Load() == s.dev.processed.Load() })
 }
 
 // forwarder plays a gateway over a real loopback socket.
@@ -196,18 +191,6 @@ func (l *logBuffer) String() string {
 
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// waitFor polls cond until it holds or 5 s pass.
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 var errTest = errors.New("test")

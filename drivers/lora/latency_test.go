@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkRelayLatency(b *testing.B) {
 				sent[i] = time.Now()
 				_, _ = c.Write(append(gwmp.AppendHeader(nil, gwmp.Header{Version: 2, Token: uint16(i), ID: gwmp.PushData, EUI: gwA}), rxpk(i)...))
 			}
-			waitFor(b, "all", func() bool { return ns.count(gwmp.PushData) == n })
+			condtest.WaitFor(b, 5*time.Second, "all", func() bool { return ns.count(gwmp.PushData) == n })
 			ns.mu.Lock()
 			defer ns.mu.Unlock()
 			out := make([]time.Duration, n)

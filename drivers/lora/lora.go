@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/edge-agent/edge-agent/clock"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 	"github.com/edge-agent/edge-agent/ratelog"
@@ -117,6 +118,8 @@ type Opts struct {
 	Logger *slog.Logger
 	// Now stamps observations and tracks gateway liveness.
 	Now func() time.Time
+	// Clock runs the reconnect and re-resolve timers; nil is the wall clock.
+	Clock clock.Clock
 	// Token returns PULL_RESP tokens; nil means math/rand/v2.
 	Token func() uint16
 	// LookupHost resolves upstream host names; nil means net.DefaultResolver.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
@@ -195,7 +196,7 @@ func TestStatRate(t *testing.T) {
 	advance(29 * time.Second)
 	f.pushAcked(t, 2, 2, fmt.Sprintf(stat, "20140112T085957Z", 2))
 	f.pull(t, 2, 3)
-	waitFor(t, "stat skipped", func() bool { return s.dev.Stats().StatSkipped == 1 })
+	condtest.WaitFor(t, 5*time.Second, "stat skipped", func() bool { return s.dev.Stats().StatSkipped == 1 })
 	s.noObs(t)
 	advance(time.Second)
 	f.pushAcked(t, 2, 4, fmt.Sprintf(stat, "2014-01-12T08:59:58Z", 3))
@@ -383,7 +384,7 @@ func TestEmitErrorStopsRun(t *testing.T) {
 	go func() {
 		done <- d.Run(context.Background(), func(context.Context, drivers.Observation) error { return errTest })
 	}()
-	waitFor(t, "bind", func() bool { _, ok := d.Addr(); return ok })
+	condtest.WaitFor(t, 5*time.Second, "bind", func() bool { _, ok := d.Addr(); return ok })
 	ap, _ := d.Addr()
 	s := &server{addr: net.UDPAddrFromAddrPort(ap)}
 	f := newForwarder(t, s, testEUI)

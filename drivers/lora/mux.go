@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edge-agent/edge-agent/backoff"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 	"github.com/edge-agent/edge-agent/ratelog"
 )
@@ -161,7 +162,7 @@ func (u *upstream) resolve(ctx context.Context) {
 		u.fail(err, u.d.o.Now())
 		return
 	}
-	backoff := backoffMin
+	bo := backoff.New(backoffMin, backoffMax, u.d.o.Clock)
 	for {
 		rctx, cancel := context.WithTimeout(ctx, resolveTimeout)
 		addrs, err := u.d.o.LookupHost(rctx, host)
@@ -177,11 +178,10 @@ func (u *upstream) resolve(ctx context.Context) {
 		if err != nil {
 			u.mu.Lock()
 			u.st.ResolveFailures++
-			u.resolveErr, u.backoff = err, backoff
+			wait = bo.Next()
+			u.resolveErr, u.backoff = err, wait
 			u.mu.Unlock()
 			u.fail(err, now)
-			wait = backoff
-			backoff = min(2*backoff, backoffMax)
 		} else {
 			ap := netip.AddrPortFrom(pick(addrs).Unmap(), uint16(port))
 			u.mu.Lock()
@@ -190,12 +190,10 @@ func (u *upstream) resolve(ctx context.Context) {
 			}
 			u.addr, u.resolveErr, u.backoff = ap, nil, 0
 			u.mu.Unlock()
-			backoff = backoffMin
+			bo.Reset()
 		}
-		select {
-		case <-ctx.Done():
+		if bo.Wait(ctx, wait) != nil {
 			return
-		case <-time.After(wait):
 		}
 	}
 }

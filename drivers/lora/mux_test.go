@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/clock/clocktest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
@@ -66,7 +68,7 @@ func TestMuxTwoUpstreams(t *testing.T) {
 		f.expectAck(t, 2, uint16(100+i), gwmp.PushAck)
 	}
 	for _, ns := range []*fakeNS{nsA, nsB} {
-		waitFor(t, "uplinks at the upstream", func() bool { return ns.count(gwmp.PushData) == 20 })
+		condtest.WaitFor(t, 5*time.Second, "uplinks at the upstream", func() bool { return ns.count(gwmp.PushData) == 20 })
 		var pushes [][]byte
 		for _, b := range ns.received() {
 			if gwmp.Identifier(b[3]) == gwmp.PushData {
@@ -105,7 +107,7 @@ func TestMuxTwoUpstreams(t *testing.T) {
 		t.Fatalf("uplink_only upstream's downlink reached the gateway: %+v", p)
 	}
 	f.txAck(t, 0x0A0A, `{"txpk_ack":{"error":"NONE"}}`)
-	waitFor(t, "TX_ACK at upstream a", func() bool { return len(nsA.acks()) == 1 })
+	condtest.WaitFor(t, 5*time.Second, "TX_ACK at upstream a", func() bool { return len(nsA.acks()) == 1 })
 	if a := nsA.acks()[0]; a.Token != 0x0A0A || a.EUI != gwA {
 		t.Fatalf("TX_ACK at a: %+v", a)
 	}
@@ -152,7 +154,7 @@ func TestMuxTokenCollision(t *testing.T) {
 	// Answer in reverse order, with different verdicts.
 	f.txAck(t, second.Token, `{"txpk_ack":{"error":"TOO_LATE"}}`)
 	f.txAck(t, first.Token, `{"txpk_ack":{"warn":"TX_POWER","value":"12"}}`)
-	waitFor(t, "TX_ACKs", func() bool { return len(nsA.acks()) == 1 && len(nsC.acks()) == 1 })
+	condtest.WaitFor(t, 5*time.Second, "TX_ACKs", func() bool { return len(nsA.acks()) == 1 && len(nsC.acks()) == 1 })
 	a, c := nsA.acks()[0], nsC.acks()[0]
 	if a.Token != 0x1234 || a.Ack == nil || a.Ack.TxpkAck.Warn != "TX_POWER" {
 		t.Errorf("a got %+v", a)
@@ -202,7 +204,7 @@ func TestMuxGatewayFilter(t *testing.T) {
 	fa, fb := newForwarder(t, s, gwA), newForwarder(t, s, gwB)
 	fa.pushAcked(t, 2, 1, rxpk(1))
 	fb.pushAcked(t, 2, 2, rxpk(2))
-	waitFor(t, "uplinks", func() bool { return nsAll.count(gwmp.PushData) == 2 && nsOnlyB.count(gwmp.PushData) == 1 })
+	condtest.WaitFor(t, 5*time.Second, "uplinks", func() bool { return nsAll.count(gwmp.PushData) == 2 && nsOnlyB.count(gwmp.PushData) == 1 })
 	if len(nsOnlyB.sources(gwA)) != 0 || len(nsOnlyB.sources(gwB)) != 1 {
 		t.Fatalf("filtered upstream saw %v / %v", nsOnlyB.sources(gwA), nsOnlyB.sources(gwB))
 	}
@@ -216,15 +218,15 @@ func TestMuxUpstreamDisappears(t *testing.T) {
 	s := startServer(t, Opts{Upstreams: ups(upTo("a", nsA), upTo("b", nsB))}, 256)
 	f := newForwarder(t, s, gwA)
 	f.pushAcked(t, 2, 1, rxpk(1))
-	waitFor(t, "first uplink at a", func() bool { return nsA.count(gwmp.PushData) == 1 })
+	condtest.WaitFor(t, 5*time.Second, "first uplink at a", func() bool { return nsA.count(gwmp.PushData) == 1 })
 	nsA.stop()
 	for i := 2; i < 12; i++ {
 		f.pushAcked(t, 2, uint16(i), rxpk(i))
 		time.Sleep(5 * time.Millisecond)
 	}
-	waitFor(t, "a unreachable", func() bool { return s.dev.Stats().Upstreams[0].State == UpstreamUnreachable })
+	condtest.WaitFor(t, 5*time.Second, "a unreachable", func() bool { return s.dev.Stats().Upstreams[0].State == UpstreamUnreachable })
 	if got := nsB.count(gwmp.PushData); got != 11 {
-		waitFor(t, "b keeps receiving", func() bool { return nsB.count(gwmp.PushData) == 11 })
+		condtest.WaitFor(t, 5*time.Second, "b keeps receiving", func() bool { return nsB.count(gwmp.PushData) == 11 })
 	}
 	for range 11 {
 		s.nextKind(t, drivers.KindLoRaRX)
@@ -239,8 +241,8 @@ func TestMuxUpstreamDisappears(t *testing.T) {
 	nsA.restart()
 	before := nsA.count(gwmp.PushData)
 	f.pushAcked(t, 2, 50, rxpk(50))
-	waitFor(t, "a receives again", func() bool { return nsA.count(gwmp.PushData) == before+1 })
-	waitFor(t, "a ok again", func() bool { return s.dev.Stats().Upstreams[0].State == UpstreamOK })
+	condtest.WaitFor(t, 5*time.Second, "a receives again", func() bool { return nsA.count(gwmp.PushData) == before+1 })
+	condtest.WaitFor(t, 5*time.Second, "a ok again", func() bool { return s.dev.Stats().Upstreams[0].State == UpstreamOK })
 }
 
 // TestMuxUnresolvable: an upstream whose name does not resolve is retried
@@ -271,7 +273,8 @@ func TestMuxUnresolvable(t *testing.T) {
 		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 	}
 	named := Upstream{Name: "named", Addr: fmt.Sprintf("ns.example:%d", nsB.addr.Port())}
-	s := startServer(t, Opts{Upstreams: ups(upTo("a", nsA), named), LookupHost: lookup}, 64)
+	clk := clocktest.NewFake(time.Now()) // the retry waits; the resolver's own slowness stays wall time
+	s := startServer(t, Opts{Upstreams: ups(upTo("a", nsA), named), LookupHost: lookup, Clock: clk}, 64)
 	f := newForwarder(t, s, gwA)
 	start := time.Now()
 	for i := range 5 {
@@ -280,11 +283,11 @@ func TestMuxUnresolvable(t *testing.T) {
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Fatalf("5 acked pushes took %v while the resolver hangs", d)
 	}
-	waitFor(t, "a receives", func() bool { return nsA.count(gwmp.PushData) == 5 })
+	condtest.WaitFor(t, 5*time.Second, "a receives", func() bool { return nsA.count(gwmp.PushData) == 5 })
 	for range 5 {
 		s.nextKind(t, drivers.KindLoRaRX)
 	}
-	waitFor(t, "first lookup failed", func() bool { return s.dev.Stats().Upstreams[1].ResolveFailures > 0 })
+	condtest.WaitFor(t, 5*time.Second, "first lookup failed", func() bool { return s.dev.Stats().Upstreams[1].ResolveFailures > 0 })
 	st := s.dev.Stats().Upstreams[1]
 	if st.State != UpstreamUnresolved || st.Unsent != 5 || st.ResolveFailures == 0 || st.LastError == "" {
 		t.Fatalf("named %+v", st)
@@ -292,9 +295,15 @@ func TestMuxUnresolvable(t *testing.T) {
 	mu.Lock()
 	fail = false
 	mu.Unlock()
-	waitFor(t, "resolved after backoff", func() bool { return s.dev.Stats().Upstreams[1].Resolved.IsValid() })
+	if d := clk.AdvanceNext(t); d != backoffMin {
+		t.Fatalf("first retry of the lookup after %v, want %v", d, backoffMin)
+	}
+	condtest.WaitFor(t, 5*time.Second, "resolved after backoff", func() bool { return s.dev.Stats().Upstreams[1].Resolved.IsValid() })
+	if st := s.dev.Stats().Upstreams[1]; st.ResolveFailures != 1 {
+		t.Errorf("%d failed lookups before the name resolved, want 1 (the retry waits on the clock)", st.ResolveFailures)
+	}
 	f.pushAcked(t, 2, 99, rxpk(99))
-	waitFor(t, "named receives", func() bool { return nsB.count(gwmp.PushData) == 1 })
+	condtest.WaitFor(t, 5*time.Second, "named receives", func() bool { return nsB.count(gwmp.PushData) == 1 })
 }
 
 type netDNSError struct{}
@@ -320,7 +329,7 @@ func TestAckOnReceipt(t *testing.T) {
 		t.Fatalf("median PUSH_ACK %v with the pipeline stalled; want well under the forwarder's 100 ms", p50)
 	}
 	t.Logf("PUSH_ACK with the pipeline stalled: median %v, slowest %v", took[len(took)/2], took[len(took)-1])
-	waitFor(t, "relayed while stalled", func() bool { return ns.count(gwmp.PushData) == 200 })
+	condtest.WaitFor(t, 5*time.Second, "relayed while stalled", func() bool { return ns.count(gwmp.PushData) == 200 })
 	for range 200 {
 		s.nextKind(t, drivers.KindLoRaRX)
 	}
@@ -355,7 +364,7 @@ func TestGatewayTable(t *testing.T) {
 	mu.Lock()
 	now = now.Add(2 * time.Minute)
 	mu.Unlock()
-	waitFor(t, "expiry", func() bool { return len(s.dev.Stats().Gateways) == 0 })
+	condtest.WaitFor(t, 5*time.Second, "expiry", func() bool { return len(s.dev.Stats().Gateways) == 0 })
 	fs[9].pushAcked(t, 2, 77, rxpk(77))
 	if st := s.dev.Stats(); st.GatewaysExpired != 3 || len(st.Gateways) != 1 || st.Gateways[0].EUI != "0102030405060709" {
 		t.Fatalf("after expiry %+v", st)
@@ -368,7 +377,7 @@ func TestGatewayTable(t *testing.T) {
 	if _, ok := fb.recvTimeout(t, 50*time.Millisecond); ok {
 		t.Fatal("gateway outside the allow-list was acked")
 	}
-	waitFor(t, "refusal counted", func() bool { return allowed.dev.Stats().Malformed["gateway_not_allowed"] == 1 })
+	condtest.WaitFor(t, 5*time.Second, "refusal counted", func() bool { return allowed.dev.Stats().Malformed["gateway_not_allowed"] == 1 })
 	if st := allowed.dev.Stats(); len(st.Gateways) != 1 {
 		t.Fatalf("allow-list table %+v", st.Gateways)
 	}
@@ -432,7 +441,7 @@ func TestMuxDownlinkFlood(t *testing.T) {
 	// A loaded machine may drop some at the link socket; what arrived
 	// must add up.
 	var last uint64
-	waitFor(t, "downlinks settle", func() bool {
+	condtest.WaitFor(t, 5*time.Second, "downlinks settle", func() bool {
 		d := s.dev.Stats().Upstreams[0].Downlinks
 		settled := d == last && d > maxPending
 		last = d

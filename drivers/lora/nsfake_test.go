@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
 )
 
@@ -116,7 +117,7 @@ func (ns *fakeNS) restart() {
 // downlink sends a PULL_RESP to where gateway eui pulls from.
 func (ns *fakeNS) downlink(tb testing.TB, eui gwmp.EUI, token uint16, pk gwmp.TXPK) {
 	tb.Helper()
-	waitFor(tb, "gateway's PULL_DATA at the network server", func() bool {
+	condtest.WaitFor(tb, 5*time.Second, "gateway's PULL_DATA at the network server", func() bool {
 		ns.mu.Lock()
 		defer ns.mu.Unlock()
 		return ns.pull[eui].IsValid()

@@ -6,12 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"strings"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edge-agent/edge-agent/backoff"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/drivers/lora/chirpstack"
 	"github.com/edge-agent/edge-agent/drivers/lora/gwmp"
@@ -54,7 +56,7 @@ type sourceMsg struct {
 // runConcentratord subscribes to the event socket, reconnecting with
 // backoff whenever concentratord is absent or restarts.
 func (d *Dev) runConcentratord(ctx context.Context, emit drivers.Emit) error {
-	backoff := backoffMin
+	bo := backoff.New(backoffMin, backoffMax, d.o.Clock)
 	for ctx.Err() == nil {
 		got, err := d.concentratordSession(ctx, emit)
 		if ctx.Err() != nil {
@@ -66,19 +68,17 @@ func (d *Dev) runConcentratord(ctx context.Context, emit drivers.Emit) error {
 		}
 		d.setConnected(false, err)
 		if got {
-			backoff = backoffMin
+			bo.Reset()
 		}
+		wait := bo.Next()
 		if ok, sup := d.badLog.Allow(d.o.Now()); ok {
 			d.log.Warn("concentratord event socket unavailable; retrying", "event_url", d.o.EventURL, "err", err,
-				"retry_in", backoff, "suppressed", sup,
+				"retry_in", wait, "suppressed", sup,
 				"check", "is chirpstack-concentratord running, and is its api.event_bind this event_url?")
 		}
-		select {
-		case <-ctx.Done():
+		if bo.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, backoffMax)
 	}
 	return nil
 }
@@ -226,7 +226,10 @@ func (d *Dev) runMQTT(ctx context.Context, emit drivers.Emit) error {
 		default:
 		}
 	})
-	backoff := backoffMin
+	// Jittered: the broker may be the network server's, shared by a fleet
+	// of gateways that would otherwise all come back at the same instants
+	// after it restarts. (Concentratord is local: no herd, no jitter.)
+	bo := backoff.New(backoffMin, backoffMax, d.o.Clock).WithJitter(rand.Int64N)
 	redacted := server.Redacted()
 	for ctx.Err() == nil {
 		client := paho.NewClient(o)
@@ -238,7 +241,7 @@ func (d *Dev) runMQTT(ctx context.Context, emit drivers.Emit) error {
 		}
 		if err == nil {
 			d.setConnected(true, nil)
-			backoff = backoffMin
+			bo.Reset()
 			d.log.Info("subscribed to gateway bridge events (read-only)", "server", redacted, "topic", prefix+"+/event/{up,stats}", "marshaler", m.Marshaler)
 			err = d.drain(ctx, emit, msgs, lost)
 			var fatal *emitError
@@ -252,16 +255,14 @@ func (d *Dev) runMQTT(ctx context.Context, emit drivers.Emit) error {
 			return nil
 		}
 		d.setConnected(false, err)
+		wait := bo.Next()
 		if ok, sup := d.badLog.Allow(d.o.Now()); ok {
-			d.log.Warn("gateway bridge broker unavailable; retrying", "server", redacted, "err", err, "retry_in", backoff, "suppressed", sup,
+			d.log.Warn("gateway bridge broker unavailable; retrying", "server", redacted, "err", err, "retry_in", wait, "suppressed", sup,
 				"check", "is the broker running, and is this the server the ChirpStack Gateway Bridge / MQTT Forwarder publishes to?")
 		}
-		select {
-		case <-ctx.Done():
+		if bo.Wait(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, backoffMax)
 	}
 	return nil
 }

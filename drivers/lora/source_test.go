@@ -12,6 +12,8 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/edge-agent/edge-agent/clock/clocktest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
@@ -54,15 +56,20 @@ func event(field protowire.Number, m []byte) []byte { return pb{}.bytes(field, m
 
 // TestConcentratord subscribes to a real ZeroMQ PUB publishing gw.Event
 // frames as concentratord does, starting before the publisher exists and
-// surviving its restart.
+// surviving its restart. The reconnect backoff runs on a fake clock: the
+// test sees each wait and ends it, rather than sleeping through it.
 func TestConcentratord(t *testing.T) {
 	ep := "ipc://" + filepath.Join(t.TempDir(), "concentratord_event")
-	s := startSource(t, Opts{Mode: ModeConcentratord, EventURL: ep, StatInterval: time.Nanosecond}, 64)
-	waitFor(t, "not connected while absent", func() bool { return s.dev.Stats().LastError != "" })
+	clk := clocktest.NewFake(time.Now())
+	s := startSource(t, Opts{Mode: ModeConcentratord, EventURL: ep, StatInterval: time.Nanosecond, Clock: clk}, 64)
+	condtest.WaitFor(t, 5*time.Second, "not connected while absent", func() bool { return s.dev.Stats().LastError != "" })
 
 	pub := zmq4.NewPub(context.Background())
 	if err := pub.Listen(ep); err != nil {
 		t.Fatal(err)
+	}
+	if d := clk.AdvanceNext(t); d != backoffMin {
+		t.Fatalf("first reconnect after %v, want %v", d, backoffMin)
 	}
 	good := csUplink(dataUp, -57, 9.5, 2, 0xD15A0001)
 	first := publishUntil(t, s, func() { _ = pub.Send(zmq4.NewMsg(event(1, good))) }, drivers.KindLoRaRX)
@@ -96,12 +103,15 @@ func TestConcentratord(t *testing.T) {
 
 	// concentratord restarts: the subscriber reconnects by itself.
 	pub.Close()
-	waitFor(t, "disconnect noticed", func() bool { return !s.dev.Stats().Connected })
+	condtest.WaitFor(t, 5*time.Second, "disconnect noticed", func() bool { return !s.dev.Stats().Connected })
 	pub = zmq4.NewPub(context.Background())
 	if err := pub.Listen(ep); err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
+	if d := clk.AdvanceNext(t); d != backoffMin { // a session that delivered starts the backoff over
+		t.Fatalf("reconnect after a restart waited %v, want %v", d, backoffMin)
+	}
 	publishUntil(t, s, func() { _ = pub.Send(zmq4.NewMsg(event(1, good))) }, drivers.KindLoRaRX)
 }
 
@@ -112,7 +122,7 @@ func TestMQTTSource(t *testing.T) {
 		t.Run(marshaler, func(t *testing.T) {
 			b := mqtttest.Start(t, mqtttest.Config{})
 			s := startSource(t, Opts{Mode: ModeMQTT, MQTT: MQTTOpts{Server: b.URL(), Topic: "eu868", Marshaler: marshaler}, StatInterval: time.Nanosecond}, 64)
-			waitFor(t, "subscribed", func() bool { return s.dev.Stats().Connected })
+			condtest.WaitFor(t, 5*time.Second, "subscribed", func() bool { return s.dev.Stats().Connected })
 			c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("bridge-" + marshaler).SetProtocolVersion(4))
 			if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 				t.Fatalf("connect: %v", tok.Error())
@@ -142,7 +152,7 @@ func TestMQTTSource(t *testing.T) {
 			if *st.RXNb != 12 || *st.TXNb != 1 || *st.Lati != 46.5 {
 				t.Fatalf("lora.stat %+v", st)
 			}
-			waitFor(t, "garbage counted", func() bool { return s.dev.Stats().Malformed[marshaler] == 1 })
+			condtest.WaitFor(t, 5*time.Second, "garbage counted", func() bool { return s.dev.Stats().Malformed[marshaler] == 1 })
 		})
 	}
 }

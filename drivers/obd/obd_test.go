@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/drivers/driverstest"
 )
 
 func TestParseReply(t *testing.T) {
@@ -104,63 +105,9 @@ func TestPIDFormulas(t *testing.T) {
 	}
 }
 
-// collector gathers what a running Dev emits.
-type collector struct {
-	mu  sync.Mutex
-	obs []drivers.Observation
-}
-
-func (c *collector) emit(_ context.Context, o drivers.Observation) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.obs = append(c.obs, o)
-	return nil
-}
-
-func (c *collector) kind(k string) []drivers.Observation {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []drivers.Observation
-	for _, o := range c.obs {
-		if o.Kind == k {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func fastOpts(dev string) *Opts {
 	return &Opts{Device: dev, Interval: 20 * time.Millisecond, IdleRetry: 100 * time.Millisecond,
 		Timeout: 300 * time.Millisecond, SearchTimeout: time.Second}
-}
-
-func startDev(t *testing.T, d *Dev, c *collector) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, c.emit) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run = %v, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // partialCar answers speed, RPM and coolant; its bitmap also lists fuel
@@ -198,10 +145,10 @@ func TestAdapterClones(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var col collector
-			startDev(t, d, &col)
-			waitFor(t, "3 samples", func() bool { return len(col.kind(drivers.KindVehicleOBD)) >= 3 })
-			s := col.kind(drivers.KindVehicleOBD)[0].Data.(drivers.VehicleOBD)
+			var col driverstest.Recorder
+			driverstest.Start(t, d, col.Emit)
+			condtest.WaitFor(t, 10*time.Second, "3 samples", func() bool { return len(col.Kind(drivers.KindVehicleOBD)) >= 3 })
+			s := col.Kind(drivers.KindVehicleOBD)[0].Data.(drivers.VehicleOBD)
 			if s.SpeedKmh == nil || *s.SpeedKmh != 50 || *s.RPM != 1726 || *s.CoolantC != 83 || s.FuelPct != nil || s.OdometerKm != nil {
 				t.Errorf("sample = %+v", s)
 			}
@@ -225,7 +172,7 @@ func TestAdapterClones(t *testing.T) {
 					t.Errorf("quirk %s counted %d times", q, st.Quirks[q])
 				}
 			}
-			vins := col.kind(drivers.KindVehicleVIN)
+			vins := col.Kind(drivers.KindVehicleVIN)
 			if len(vins) != 1 {
 				t.Fatalf("%d VIN records, want 1", len(vins))
 			}
@@ -233,7 +180,7 @@ func TestAdapterClones(t *testing.T) {
 			if tt.kline && (v.VIN != "" || len(v.SHA256) != 32) || !tt.kline && v.VIN != "1D4GP00R55B123456" {
 				t.Errorf("VIN record %+v", v)
 			}
-			dtcs := col.kind(drivers.KindVehicleDTC)
+			dtcs := col.Kind(drivers.KindVehicleDTC)
 			if len(dtcs) == 0 || !reflect.DeepEqual(dtcs[0].Data.(drivers.VehicleDTC).Codes, []string{"P0133"}) {
 				t.Errorf("DTC records %+v", dtcs)
 			}
@@ -249,24 +196,24 @@ func TestIgnitionOff(t *testing.T) {
 		c.off, c.kline = true, kline
 		sim := newELMSim(t, c, clone{})
 		d, _ := New("car", fastOpts(sim.path()))
-		var col collector
-		startDev(t, d, &col)
+		var col driverstest.Recorder
+		driverstest.Start(t, d, col.Emit)
 		want := statusUnable
 		if kline {
 			want = statusBusInit
 		}
-		waitFor(t, "no_vehicle", func() bool { st := d.Stats(); return st.State == StateNoVehicle && st.Quirks[want] >= 2 })
-		if n := len(col.kind(drivers.KindVehicleOBD)); n != 0 {
+		condtest.WaitFor(t, 10*time.Second, "no_vehicle", func() bool { st := d.Stats(); return st.State == StateNoVehicle && st.Quirks[want] >= 2 })
+		if n := len(col.Kind(drivers.KindVehicleOBD)); n != 0 {
 			t.Fatalf("%d samples with the ignition off", n)
 		}
 		if d.Stats().Reconnect != 0 {
 			t.Error("ignition off made the driver reconnect")
 		}
 		c.setOff(false)
-		waitFor(t, "samples after ignition on", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > 0 })
+		condtest.WaitFor(t, 10*time.Second, "samples after ignition on", func() bool { return len(col.Kind(drivers.KindVehicleOBD)) > 0 })
 		// Switched off while driving: NO DATA to everything, then a new search.
 		c.setOff(true)
-		waitFor(t, "no_vehicle again", func() bool { return d.Stats().State == StateNoVehicle })
+		condtest.WaitFor(t, 10*time.Second, "no_vehicle again", func() bool { return d.Stats().State == StateNoVehicle })
 	}
 }
 
@@ -279,22 +226,22 @@ func TestUnplugReplug(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := New("car", fastOpts(link))
-	var col collector
-	startDev(t, d, &col)
-	waitFor(t, "samples", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > 0 })
+	var col driverstest.Recorder
+	driverstest.Start(t, d, col.Emit)
+	condtest.WaitFor(t, 10*time.Second, "samples", func() bool { return len(col.Kind(drivers.KindVehicleOBD)) > 0 })
 	sim.unplug()
 	os.Remove(link)
-	waitFor(t, "disconnected", func() bool { return d.Stats().State == StateDisconnected })
-	n := len(col.kind(drivers.KindVehicleOBD))
+	condtest.WaitFor(t, 10*time.Second, "disconnected", func() bool { return d.Stats().State == StateDisconnected })
+	n := len(col.Kind(drivers.KindVehicleOBD))
 	sim2 := newELMSim(t, c, clone{})
 	if err := os.Symlink(sim2.path(), link); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "samples after replug", func() bool { return len(col.kind(drivers.KindVehicleOBD)) > n+2 })
+	condtest.WaitFor(t, 10*time.Second, "samples after replug", func() bool { return len(col.Kind(drivers.KindVehicleOBD)) > n+2 })
 	if st := d.Stats(); st.Reconnect == 0 || st.State != StateOK {
 		t.Errorf("stats after replug: %+v", st)
 	}
-	if len(col.kind(drivers.KindVehicleVIN)) != 1 {
+	if len(col.Kind(drivers.KindVehicleVIN)) != 1 {
 		t.Error("VIN read again after replug: it is once per boot")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
 
@@ -28,7 +29,7 @@ func TestLostPubackIsResentWithDup(t *testing.T) {
 	runUplink(t, u, q)
 	// On a connection that stalls for 2×5 s + 3 s per lost PUBACK this
 	// would take minutes.
-	waitUntil(t, 30*time.Second, "every record acked", func() bool { return q.ackedSeq() == n })
+	condtest.WaitFor(t, 30*time.Second, "every record acked", func() bool { return q.ackedSeq() == n })
 	took := time.Since(start)
 	st := u.Status()
 	t.Logf("%d records in %v; %d PUBACKs dropped, %d DUP re-sends, %d reconnects", n, took.Round(time.Millisecond), proxy.Dropped(), st.DupResent, st.Reconnects)
@@ -38,7 +39,7 @@ func TestLostPubackIsResentWithDup(t *testing.T) {
 	if st.DupResent == 0 || st.Reconnects != 0 {
 		t.Fatalf("status %+v: want DUP re-sends on the one connection", st)
 	}
-	waitUntil(t, 10*time.Second, "every record at the subscriber", func() bool { return len(rec.Messages()) >= n })
+	condtest.WaitFor(t, 10*time.Second, "every record at the subscriber", func() bool { return len(rec.Messages()) >= n })
 	checkDelivered(t, rec.Messages(), n, 300)
 }
 
@@ -76,7 +77,7 @@ func TestSilentServerIsNotUnreachable(t *testing.T) {
 	q := newFakeQueue(t)
 	q.add(1, 10)
 	runUplink(t, u, q)
-	waitUntil(t, 10*time.Second, "a failed attempt", func() bool { return u.Status().Failures >= 1 })
+	condtest.WaitFor(t, 10*time.Second, "a failed attempt", func() bool { return u.Status().Failures >= 1 })
 	if why := u.Status().LastError; !strings.Contains(why, "did not answer the MQTT CONNECT") || strings.Contains(why, "unreachable") {
 		t.Errorf("LastError = %q, want it to say the server accepted but did not answer", why)
 	}

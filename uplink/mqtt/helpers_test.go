@@ -157,18 +157,6 @@ func runUplink(tb testing.TB, u *Uplink, q *fakeQueue) (stop func()) {
 	return stop
 }
 
-// waitUntil polls cond until it holds or timeout passes.
-func waitUntil(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func mustNew(tb testing.TB, o Opts) *Uplink {
 	tb.Helper()
 	u, err := New(o)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 )
 
@@ -79,7 +80,7 @@ func TestDelivery(t *testing.T) {
 			q.add(tt.records-tt.records/2, tt.size) // and records that arrive while running
 
 			n := uint64(tt.records)
-			waitUntil(t, 60*time.Second, "queue acked to the last seq", func() bool { return q.ackedSeq() == n })
+			condtest.WaitFor(t, 60*time.Second, "queue acked to the last seq", func() bool { return q.ackedSeq() == n })
 			msgs := rec.WaitFor(t, 10*time.Second, "all records", func(m []mqtttest.Message) bool { return len(m) >= tt.records })
 			if dups := checkDelivered(t, msgs, n, tt.size); dups != 0 {
 				t.Errorf("%d duplicates without any reconnect", dups)
@@ -178,9 +179,9 @@ func TestBrokerRestart(t *testing.T) {
 	})
 	defer func() { cancel(); wg.Wait() }()
 
-	waitUntil(t, 10*time.Second, "some records acked", func() bool { return q.ackedSeq() > 200 })
+	condtest.WaitFor(t, 10*time.Second, "some records acked", func() bool { return q.ackedSeq() > 200 })
 	b.Stop()
-	waitUntil(t, 10*time.Second, "Status to show the outage", func() bool {
+	condtest.WaitFor(t, 10*time.Second, "Status to show the outage", func() bool {
 		st := u.Status()
 		return !st.Connected && st.LastError != ""
 	})
@@ -190,13 +191,13 @@ func TestBrokerRestart(t *testing.T) {
 		t.Errorf("LastError during outage = %q", outage.LastError)
 	}
 	b.Restart()
-	waitUntil(t, 20*time.Second, "reconnect", func() bool { return u.Status().Connected })
+	condtest.WaitFor(t, 20*time.Second, "reconnect", func() bool { return u.Status().Connected })
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	wg.Wait()
 
 	n := uint64(len(q.recs))
-	waitUntil(t, 30*time.Second, "backlog drained", func() bool { return q.ackedSeq() == n })
+	condtest.WaitFor(t, 30*time.Second, "backlog drained", func() bool { return q.ackedSeq() == n })
 	msgs := rec.WaitFor(t, 10*time.Second, "every record", func(m []mqtttest.Message) bool {
 		return len(m) > 0 && binary.BigEndian.Uint64(m[len(m)-1].Payload) == n
 	})
@@ -253,12 +254,12 @@ func TestConnectFailures(t *testing.T) {
 			q.add(50, 300)
 			runUplink(t, u, q)
 			if tt.want == "" {
-				waitUntil(t, 10*time.Second, "all records acked", func() bool { return q.ackedSeq() == 50 })
+				condtest.WaitFor(t, 10*time.Second, "all records acked", func() bool { return q.ackedSeq() == 50 })
 				return
 			}
 			// It keeps retrying (several failures, no crash), the reason is
 			// plain, and nothing leaves the queue.
-			waitUntil(t, 10*time.Second, "three failed attempts", func() bool { return u.Status().Failures >= 3 })
+			condtest.WaitFor(t, 10*time.Second, "three failed attempts", func() bool { return u.Status().Failures >= 3 })
 			st := u.Status()
 			if !strings.HasPrefix(st.LastError, tt.want) {
 				t.Errorf("Status().LastError = %q, want prefix %q", st.LastError, tt.want)
@@ -281,7 +282,7 @@ func TestServerFailover(t *testing.T) {
 	q := newFakeQueue(t)
 	q.add(10, 300)
 	runUplink(t, u, q)
-	waitUntil(t, 10*time.Second, "delivery through the second server", func() bool { return q.ackedSeq() == 10 })
+	condtest.WaitFor(t, 10*time.Second, "delivery through the second server", func() bool { return q.ackedSeq() == 10 })
 	if st := u.Status(); st.Server != b.URL() {
 		t.Errorf("Status().Server = %q, want %q", st.Server, b.URL())
 	}
@@ -334,7 +335,7 @@ func TestSubscriber(t *testing.T) {
 		q.add(perDevice, 300)
 		runUplink(t, mustNew(t, o), q)
 	}
-	waitUntil(t, 30*time.Second, "every record handled", func() bool {
+	condtest.WaitFor(t, 30*time.Second, "every record handled", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return distinct(got["dev1"]) == perDevice && distinct(got["dev2"]) == perDevice

@@ -12,13 +12,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
 
 // BenchmarkCheck is what one core verifies per second: decode, canonical
 // checks and the Ed25519 signature of a small record.
 func BenchmarkCheck(b *testing.B) {
-	s := newSigner(b, 11)
+	s := attesttest.NewSigner(b, 11)
 	recs := chainOf(b, s, [16]byte{3}, 64)
 	var c p2p.Checker
 	b.ReportAllocs()
@@ -55,7 +57,7 @@ func BenchmarkMeshLatency(b *testing.B) {
 		}
 		ns = append(ns, node(b, byte(100+i), boot, nil))
 	}
-	waitFor(b, 60*time.Second, "every node in a mesh", func() bool {
+	condtest.WaitFor(b, 60*time.Second, "every node in a mesh", func() bool {
 		for _, n := range ns {
 			if len(n.MeshPeers()) == 0 {
 				return false
@@ -65,7 +67,7 @@ func BenchmarkMeshLatency(b *testing.B) {
 	})
 	signers := make([]attest.Signer, nodes)
 	for i := 1; i < nodes; i++ {
-		signers[i] = newSigner(b, byte(200+i))
+		signers[i] = attesttest.NewSigner(b, byte(200+i))
 	}
 	b.ResetTimer()
 	for b.Loop() {
@@ -84,7 +86,7 @@ func BenchmarkMeshLatency(b *testing.B) {
 			time.Sleep(10 * time.Millisecond) // a steady rate, not one burst: this measures latency
 		}
 		want := (nodes - 1) * perNode
-		waitFor(b, 60*time.Second, fmt.Sprintf("%d records at the collector", want), func() bool {
+		condtest.WaitFor(b, 60*time.Second, fmt.Sprintf("%d records at the collector", want), func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return len(lat) >= want
@@ -160,7 +162,7 @@ func BenchmarkMeshLatencyStandard(b *testing.B) {
 		}()
 		ms = append(ms, member{std: s})
 	}
-	waitFor(b, 60*time.Second, "every node in a mesh", func() bool {
+	condtest.WaitFor(b, 60*time.Second, "every node in a mesh", func() bool {
 		for _, m := range ms {
 			if m.n != nil && len(m.n.MeshPeers()) == 0 || m.std != nil && len(m.std.ps.ListPeers(p2p.RecordTopic("test"))) == 0 {
 				return false
@@ -170,7 +172,7 @@ func BenchmarkMeshLatencyStandard(b *testing.B) {
 	})
 	signers := make([]attest.Signer, nodes)
 	for _, i := range agents {
-		signers[i] = newSigner(b, byte(200+i))
+		signers[i] = attesttest.NewSigner(b, byte(200+i))
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -1,24 +1,11 @@
 package p2p_test
 
 import (
-	"bytes"
-	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
 )
-
-// newSigner makes a device key in a temporary directory.
-func newSigner(tb testing.TB, seed byte) attest.Signer {
-	tb.Helper()
-	s, err := attest.CreateKey("file:"+filepath.Join(tb.TempDir(), "device.key"), bytes.NewReader(bytes.Repeat([]byte{seed}, 32)))
-	if err != nil {
-		tb.Fatalf("create key: %v", err)
-	}
-	return s
-}
 
 // chainOf signs n records of one chain starting at seq 1.
 func chainOf(tb testing.TB, s attest.Signer, chain [16]byte, n int) [][]byte {
@@ -45,21 +32,4 @@ func signOne(tb testing.TB, s attest.Signer, chain [16]byte, seq uint64, prev [3
 		tb.Fatalf("sign: %v", err)
 	}
 	return raw, attest.PayloadHash(p)
-}
-
-// waitFor polls cond until it holds; it fails tb after timeout. Used only
-// for conditions driven by other goroutines that expose no event.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-t.C:
-		}
-	}
 }

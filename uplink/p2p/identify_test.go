@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 )
 
 // identifyMsg builds an identify message the way go-libp2p and js-libp2p
@@ -94,7 +95,7 @@ func TestPeerWithoutIdentify(t *testing.T) {
 	legacy := testNode(t, nil, func(*attest.Record, peer.ID) { got.Add(1) })
 	legacy.h.RemoveStreamHandler(identifyID) // before anyone connects
 	dev := testNode(t, legacy.Addrs(), nil)
-	waitUntil(t, 20*time.Second, "the device to see the old node on the record topic", func() bool { return len(dev.RecordPeers()) == 1 })
+	condtest.WaitFor(t, 20*time.Second, "the device to see the old node on the record topic", func() bool { return len(dev.RecordPeers()) == 1 })
 	s, err := attest.CreateKey("file:"+t.TempDir()+"/k", throwawayKeySeed())
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +103,7 @@ func TestPeerWithoutIdentify(t *testing.T) {
 	seq := uint64(0)
 	// Each try a new record: a repeat of the same bytes would be dropped as
 	// already seen.
-	waitUntil(t, 20*time.Second, "the old node to receive a record from the device", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the old node to receive a record from the device", func() bool {
 		seq++
 		p, err := attest.EncodePayload(&attest.Claims{Chain: [16]byte{2}, Seq: seq, Prev: [32]byte{byte(min(seq-1, 1))}, Time: time.Now().UnixNano(),
 			Kind: "test.count", Source: "t", Obs: map[string]any{"n": seq}})

@@ -20,6 +20,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 	"github.com/edge-agent/edge-agent/uplink/uplinktest"
 )
@@ -114,11 +116,11 @@ func (s *standardNode) collect(ctx context.Context, tb testing.TB, network strin
 // gossipsub peer, lists it in the record topic, and can ping it.
 func (s *standardNode) checkSpeaksStandard(tb testing.TB, network string, p peer.ID) {
 	tb.Helper()
-	waitFor(tb, 20*time.Second, "identify: the standard node to learn the protocols of "+p.String(), func() bool {
+	condtest.WaitFor(tb, 20*time.Second, "identify: the standard node to learn the protocols of "+p.String(), func() bool {
 		ps, _ := s.h.Peerstore().GetProtocols(p)
 		return slices.Contains(ps, protocol.ID("/ipfs/id/1.0.0")) && slices.Contains(ps, pubsub.GossipSubID_v11)
 	})
-	waitFor(tb, 20*time.Second, "gossipsub: the standard node to list "+p.String()+" on the record topic", func() bool {
+	condtest.WaitFor(tb, 20*time.Second, "gossipsub: the standard node to list "+p.String()+" on the record topic", func() bool {
 		return slices.Contains(s.ps.ListPeers("edge-agent/"+network+"/att/1"), p)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -169,7 +171,7 @@ func TestStandardCollector(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			std := newStandardNode(t, network)
-			signer := newSigner(t, 61)
+			signer := attesttest.NewSigner(t, 61)
 			o := p2p.DefaultOpts()
 			o.Signer, o.Network = signer, network
 			o.Collectors = []string{std.h.ID().String()}
@@ -188,7 +190,7 @@ func TestStandardCollector(t *testing.T) {
 			runUplink(t, o, q)
 			agent, _ := peer.Decode(signer.DeviceID())
 			if listen != nil {
-				waitFor(t, 20*time.Second, "the standard node to connect to the agent", func() bool {
+				condtest.WaitFor(t, 20*time.Second, "the standard node to connect to the agent", func() bool {
 					cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 					defer ccancel()
 					return std.h.Connect(cctx, peer.AddrInfo{ID: agent, Addrs: []ma.Multiaddr{listen}}) == nil
@@ -225,10 +227,10 @@ func TestStandardRelay(t *testing.T) {
 		got[r.Claims.Seq] = from
 		mu.Unlock()
 	})
-	waitFor(t, 20*time.Second, "the standard node to have both agents in its record mesh", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the standard node to have both agents in its record mesh", func() bool {
 		return len(std.ps.ListPeers(p2p.RecordTopic(network))) == 2 && len(a.MeshPeers()) == 1 && len(b.MeshPeers()) == 1
 	})
-	dev := newSigner(t, 73)
+	dev := attesttest.NewSigner(t, 73)
 	recs := chainOf(t, dev, [16]byte{7, 3}, 2)
 	if err := a.PublishRecord(context.Background(), recs[0]); err != nil {
 		t.Fatal(err)
@@ -236,7 +238,7 @@ func TestStandardRelay(t *testing.T) {
 	if err := std.rec.Publish(context.Background(), recs[1]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "agent b to receive both records through the standard node", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "agent b to receive both records through the standard node", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == 2
@@ -279,11 +281,11 @@ func TestStandardSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sub.Cancel()
-	signer := newSigner(t, 91)
+	signer := attesttest.NewSigner(t, 91)
 	o := p2p.DefaultOpts()
 	o.Signer, o.Network = signer, network
 	o.Bootstrap = []string{h.Addrs()[0].String() + "/p2p/" + h.ID().String()}
-	o.Collectors = []string{newSigner(t, 92).DeviceID()} // not this node
+	o.Collectors = []string{attesttest.NewSigner(t, 92).DeviceID()} // not this node
 	q := uplinktest.NewQueue()
 	q.Add(chainOf(t, signer, [16]byte{9, 1}, 3)...)
 	runUplink(t, o, q)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 	"github.com/edge-agent/edge-agent/uplink/uplinktest"
 )
@@ -37,7 +38,7 @@ func TestJSInterop(t *testing.T) {
 	for _, dir := range []string{"agent dials", "js node dials"} {
 		t.Run(dir, func(t *testing.T) {
 			const network, n = "interop", 6
-			signer := newSigner(t, 81)
+			signer := attesttest.NewSigner(t, 81)
 			o := p2p.DefaultOpts()
 			o.Signer, o.Network = signer, network
 			o.ResendAfter, o.BackoffMin = 2*time.Second, 50*time.Millisecond

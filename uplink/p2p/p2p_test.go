@@ -17,7 +17,7 @@ import (
 )
 
 func TestHostKeyIsDeviceID(t *testing.T) {
-	s := newSigner(t, 1)
+	s := attesttest.NewSigner(t, 1)
 	k, err := p2p.HostKey(s)
 	if err != nil {
 		t.Fatalf("HostKey: %v", err)
@@ -34,14 +34,14 @@ func TestHostKeyIsDeviceID(t *testing.T) {
 type opaqueSigner struct{ attest.Signer }
 
 func TestHostKeyRefusesOpaqueSigner(t *testing.T) {
-	_, err := p2p.HostKey(opaqueSigner{newSigner(t, 2)})
+	_, err := p2p.HostKey(opaqueSigner{attesttest.NewSigner(t, 2)})
 	if !errors.Is(err, p2p.ErrNoHostKey) {
 		t.Fatalf("err = %v, want ErrNoHostKey", err)
 	}
 }
 
 func TestReceiptRoundTrip(t *testing.T) {
-	s := newSigner(t, 3)
+	s := attesttest.NewSigner(t, 3)
 	key, _ := p2p.HostKey(s)
 	id, _ := peer.IDFromPrivateKey(key)
 	r := &p2p.Receipt{Network: "test", Collector: id, Device: "12D3KooWdevice", Time: 42,
@@ -79,7 +79,7 @@ func TestReceiptRoundTrip(t *testing.T) {
 // peer id, the ranges of a chain named twice together, a bad signature
 // refused.
 func TestOpenMQTTReceipt(t *testing.T) {
-	s := newSigner(t, 5)
+	s := attesttest.NewSigner(t, 5)
 	key, _ := p2p.HostKey(s)
 	id, _ := peer.IDFromPrivateKey(key)
 	r := &p2p.Receipt{Network: "test", Collector: id, Device: "12D3KooWdevice", Time: 42, Chains: []p2p.ChainRanges{
@@ -131,7 +131,7 @@ func TestSeqRanges(t *testing.T) {
 }
 
 func TestCheckVerdicts(t *testing.T) {
-	s := newSigner(t, 4)
+	s := attesttest.NewSigner(t, 4)
 	good := chainOf(t, s, [16]byte{9}, 1)[0]
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 0x80 // last signature byte
@@ -165,7 +165,7 @@ func TestCheckVerdicts(t *testing.T) {
 }
 
 func FuzzValidate(f *testing.F) {
-	s := newSigner(f, 5)
+	s := attesttest.NewSigner(f, 5)
 	for _, r := range chainOf(f, s, [16]byte{1}, 2) {
 		f.Add(r)
 		b := bytes.Clone(r)
@@ -193,7 +193,7 @@ func FuzzValidate(f *testing.F) {
 // node starts a Node on loopback and stops it at the end of the test.
 func node(tb testing.TB, seed byte, boot []string, onRecord func(*attest.Record, peer.ID)) *p2p.Node {
 	tb.Helper()
-	key, err := p2p.HostKey(newSigner(tb, seed))
+	key, err := p2p.HostKey(attesttest.NewSigner(tb, seed))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink"
 )
 
@@ -50,7 +51,7 @@ func TestResendPath(t *testing.T) {
 				coll, collAddr = c.ID(), c.Addrs()[0]
 			}
 			dev := testNode(t, []string{collAddr}, nil)
-			waitUntil(t, 20*time.Second, "identify to tell the device what the collector speaks", func() bool {
+			condtest.WaitFor(t, 20*time.Second, "identify to tell the device what the collector speaks", func() bool {
 				ps, _ := dev.h.Peerstore().GetProtocols(coll)
 				return slices.Contains(ps, pubsub.GossipSubID_v11)
 			})
@@ -79,7 +80,7 @@ func TestResendPath(t *testing.T) {
 				t.Errorf("re-send failed: %s", e)
 			}
 			if tt.wantGossip == 0 {
-				waitUntil(t, 10*time.Second, "the collector to receive the record over DirectProtocol", func() bool { return direct.Load() == 1 })
+				condtest.WaitFor(t, 10*time.Second, "the collector to receive the record over DirectProtocol", func() bool { return direct.Load() == 1 })
 			}
 		})
 	}

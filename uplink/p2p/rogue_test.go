@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/condtest"
 )
 
 // TestRogueRejectedNotForwarded: a peer publishing well-formed records with
@@ -124,7 +125,7 @@ func rogueTrial(t *testing.T) (delivered, forwarded int) {
 		}
 		stds = append(stds, sp)
 	}
-	waitUntil(t, 20*time.Second, "the relay to have rogue, watcher and a standard node in its mesh", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the relay to have rogue, watcher and a standard node in its mesh", func() bool {
 		return len(rt.ListPeers()) > 0 && len(watcher.MeshPeers()) == 2 && len(relay.MeshPeers()) == 3 &&
 			len(stds[0].ps.ListPeers(RecordTopic("test"))) > 0 && len(stds[1].ps.ListPeers(RecordTopic("test"))) > 0
 	})
@@ -134,7 +135,7 @@ func rogueTrial(t *testing.T) (delivered, forwarded int) {
 	if err := rt.Publish(ctx, good); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "the watcher to receive the good record", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the watcher to receive the good record", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 1
@@ -147,7 +148,7 @@ func rogueTrial(t *testing.T) (delivered, forwarded int) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, 20*time.Second, "the relay to reject every bad record", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the relay to reject every bad record", func() bool {
 		_, _, rej, _ := relay.ValidationCounts()
 		return rej == nBad
 	})
@@ -160,7 +161,7 @@ func rogueTrial(t *testing.T) (delivered, forwarded int) {
 	if _, _, rej, _ := watcher.ValidationCounts(); rej != 0 {
 		t.Errorf("watcher's validator saw %d bad records: the relay forwarded them", rej)
 	}
-	waitUntil(t, 20*time.Second, "the rogue's score at the relay to fall below the gossip threshold", func() bool {
+	condtest.WaitFor(t, 20*time.Second, "the rogue's score at the relay to fall below the gossip threshold", func() bool {
 		s, ok := relay.Scores()[rh.ID()]
 		return ok && s < -20
 	})
@@ -235,21 +236,6 @@ func (sp *standardPeer) received() [][]byte {
 // the test does not care about.
 func throwawayKeySeed() *bytes.Reader {
 	return bytes.NewReader(randomSeed())
-}
-
-func waitUntil(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		case <-tick.C:
-		}
-	}
 }
 
 func randomSeed() []byte {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 	"periph.io/x/conn/v3/spi/spitest"
 
+	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
 )
 
@@ -97,19 +99,11 @@ func newRig(tb testing.TB, ops []conntest.IO, o Opts) *rig {
 // waitOps waits until the radio has consumed n transcript entries.
 func (rg *rig) waitOps(tb testing.TB, n int) {
 	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	condtest.WaitFor(tb, 5*time.Second, fmt.Sprintf("the radio to consume %d transcript entries", n), func() bool {
 		rg.spi.Lock()
-		c := rg.spi.Count
-		rg.spi.Unlock()
-		if c >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("radio consumed %d of %d transcript entries", c, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer rg.spi.Unlock()
+		return rg.spi.Count >= n
+	})
 }
 
 func TestReceive(t *testing.T) {
