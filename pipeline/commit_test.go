@@ -137,7 +137,10 @@ func TestCommitWindowStretchesAtLowRates(t *testing.T) {
 			}
 			// Several windows of commit_interval pass: nothing may be stored.
 			time.Sleep(6 * interval)
-			if _, signed, stored := p.Counts(); stored != 0 || signed == 0 {
+			_, signed, stored := p.Counts()
+			// Under load the sleep may outlast the max, which then rightly
+			// ends the window: only a commit before the max is wrong.
+			if signed == 0 || stored != 0 && time.Since(start) < tc.max {
 				t.Fatalf("after a few windows: signed %d, stored %d; want signed, nothing stored", signed, stored)
 			}
 			for _, o := range obs[1:] {
