@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edge-agent/edge-agent/backoff"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
 )
@@ -93,7 +94,7 @@ func (u *Uplink) Name() string { return "file" }
 // returns nil. I/O errors are logged and retried with backoff; records stay
 // in the outbox until they are on disk.
 func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
-	r := &run{u: u, q: q, wait: u.retryMin}
+	r := &run{u: u, q: q, retries: backoff.New(u.retryMin, u.retryMax, nil)}
 	defer r.stopTimer()
 	for {
 		if ctx.Err() != nil {
@@ -116,7 +117,7 @@ type run struct {
 	written uint64    // highest seq fsynced this run
 	next    time.Time // no write before this unless a full batch waits (SyncInterval)
 	acked   uint64    // highest seq the queue is known to hold acked
-	wait    time.Duration
+	retries backoff.Backoff
 	timer   *time.Timer
 }
 
@@ -175,7 +176,7 @@ func (r *run) step(ctx context.Context) error {
 	if u.o.SyncInterval > 0 {
 		r.next = u.o.Now().Add(u.o.SyncInterval)
 	}
-	r.wait = u.retryMin
+	r.retries.Reset()
 	if r.cur.size >= u.o.RotateBytes {
 		r.seal("size")
 	} else if r.cur.due(u) {
@@ -197,13 +198,9 @@ func (r *run) idle(ctx context.Context, changed <-chan struct{}) {
 	}
 }
 
-// retry sleeps the current backoff (or until ctx is done) and doubles it.
+// retry sleeps the next backoff, or until ctx is done.
 func (r *run) retry(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-r.startTimer(r.wait):
-	}
-	r.wait = min(2*r.wait, r.u.retryMax)
+	_ = r.retries.Wait(ctx, r.retries.Next()) // ctx's end is Run's to see
 }
 
 func (r *run) startTimer(d time.Duration) <-chan time.Time {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/edge-agent/edge-agent/backoff"
 )
 
 // Opts configures an Uplink or a Subscriber. Start from DefaultOpts.
@@ -316,19 +318,9 @@ func (l *lockedRand) int64N(n int64) int64 {
 	return l.r.Int64N(n)
 }
 
-// backoff returns the wait before connection attempt n+1 after n consecutive
-// failures: BackoffMin doubled n-1 times, capped at BackoffMax, then drawn
-// uniformly from its upper half so a fleet that lost the same broker does not
-// come back in lockstep.
-func (c *config) backoff(n int) time.Duration {
-	d := c.BackoffMin
-	for i := 1; i < n && d < c.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.BackoffMax)
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + time.Duration(c.rand.int64N(int64(half)+1))
+// newBackoff is one reconnect loop's wait: BackoffMin doubling to
+// BackoffMax after each failed attempt, drawn uniformly from its upper half
+// so a fleet that lost the same broker does not come back in lockstep.
+func (c *config) newBackoff() backoff.Backoff {
+	return backoff.New(c.BackoffMin, c.BackoffMax, nil).WithJitter(c.rand.int64N)
 }

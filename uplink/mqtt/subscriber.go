@@ -100,7 +100,7 @@ func (s *Subscriber) Publish(topic string, payload []byte) error {
 // Run receives until ctx is done (a clean exit, nil), reconnecting with
 // backoff whenever the connection fails, drops, or a handler fails.
 func (s *Subscriber) Run(ctx context.Context) error {
-	failures, next := 0, 0
+	retries, next := s.c.newBackoff(), 0
 	for ctx.Err() == nil {
 		server := s.c.servers[next%len(s.c.servers)]
 		progressed, err := s.session(ctx, server)
@@ -108,19 +108,14 @@ func (s *Subscriber) Run(ctx context.Context) error {
 			return nil
 		}
 		if progressed {
-			failures = 0
+			retries.Reset()
 		} else {
-			failures++
 			next++
 		}
-		wait := s.c.backoff(max(failures, 1))
+		wait := retries.Next()
 		s.log.Warn("mqtt subscriber reconnecting", "server", server.Redacted(), "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retries.Wait(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 	}
 	return nil

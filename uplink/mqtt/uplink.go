@@ -110,7 +110,7 @@ func KindTopic(data []byte) string {
 // keeps going (reconnecting with backoff) until ctx is done, which is a clean
 // exit (nil). It returns an error only when the queue itself fails.
 func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
-	failures, next := 0, 0
+	retries, next := u.c.newBackoff(), 0
 	for ctx.Err() == nil {
 		server := u.c.servers[next%len(u.c.servers)]
 		progressed, err := u.session(ctx, q, server)
@@ -121,19 +121,14 @@ func (u *Uplink) Run(ctx context.Context, q uplink.Queue) error {
 			return err
 		}
 		if progressed {
-			failures = 0
+			retries.Reset()
 		} else {
-			failures++
 			next++ // this broker is not working: try the next one
 		}
-		wait := u.c.backoff(max(failures, 1))
+		wait := retries.Next()
 		u.log.Warn("mqtt: "+u.Status().LastError, "server", server.Redacted(), "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if retries.Wait(ctx, wait) != nil {
 			return nil
-		case <-t.C:
 		}
 	}
 	return nil
