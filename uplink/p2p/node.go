@@ -23,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/backoff"
 )
 
 // RecordTopic is the gossipsub topic that carries records of network.
@@ -517,12 +518,12 @@ func (n *Node) Run(ctx context.Context) error {
 // keepConnected dials b whenever it is not connected, backing off
 // exponentially with jitter between failures.
 func (n *Node) keepConnected(ctx context.Context, b peer.AddrInfo, wake <-chan struct{}) {
-	failures := 0
+	retries := backoff.New(n.o.BackoffMin, n.o.BackoffMax, nil).WithJitter(n.jitter)
 	for ctx.Err() == nil {
 		var wait time.Duration
 		if n.h.Network().Connectedness(b.ID) == network.Connected {
 			n.setBoot(b.ID, true, "")
-			failures = 0
+			retries.Reset()
 			wait = 30 * time.Second // a safety net; disconnects wake us
 		} else {
 			dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -534,12 +535,11 @@ func (n *Node) keepConnected(ctx context.Context, b peer.AddrInfo, wake <-chan s
 			if err == nil {
 				n.log.Info("connected to bootstrap peer", "peer", b.ID)
 				n.setBoot(b.ID, true, "")
-				failures = 0
+				retries.Reset()
 				continue
 			}
-			failures++
 			n.setBoot(b.ID, false, err.Error())
-			wait = n.backoff(failures)
+			wait = retries.Next()
 			n.log.Warn("bootstrap peer unreachable", "peer", b.ID, "err", err, "retry_in", wait)
 		}
 		t := time.NewTimer(wait)
@@ -555,16 +555,11 @@ func (n *Node) keepConnected(ctx context.Context, b peer.AddrInfo, wake <-chan s
 	}
 }
 
-func (n *Node) backoff(failures int) time.Duration {
-	d := n.o.BackoffMin
-	for i := 1; i < failures && d < n.o.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, n.o.BackoffMax)
+// jitter is a uniform integer in [0, max) for backoff.WithJitter.
+func (n *Node) jitter(max int64) int64 {
 	n.mu.Lock()
-	j := time.Duration(n.rnd.Int64N(int64(d)/2 + 1))
-	n.mu.Unlock()
-	return d/2 + j // between half and the full backoff
+	defer n.mu.Unlock()
+	return n.rnd.Int64N(max)
 }
 
 func (n *Node) setBoot(id peer.ID, connected bool, lastErr string) {
