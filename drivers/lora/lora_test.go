@@ -108,7 +108,7 @@ func TestCountsAndGateways(t *testing.T) {
 	good := `{"tmst":%d,"freq":868.1,"stat":1,"modu":"LORA","datr":"SF7BW125","rssi":-50,"lsnr":7,"data":"QNobASaAAgEKyv4BAgME"}`
 	bad := `{"tmst":1,"freq":868.1,"stat":-1,"modu":"LORA","datr":"SF7BW125","rssi":-50,"lsnr":7,"data":"AA"}`
 	none := `{"tmst":1,"freq":868.1,"stat":0,"modu":"LORA","datr":"SF7BW125","rssi":-50,"lsnr":7,"data":"AA"}`
-	a.pushAcked(t, 2, 1, `{"rxpk":[`+fmt.Sprintf(good, 4294967000)+`,`+bad+`,`+none+`,`+fmt.Sprintf(good, 100)+`]}`)
+	a.pushAcked(t, 2, 1, `{"rxpk":[`+fmt.Sprintf(good, uint32(4294967000))+`,`+bad+`,`+none+`,`+fmt.Sprintf(good, 100)+`]}`)
 	b.pushAcked(t, 1, 2, `{"rxpk":[`+bad+`,`+fmt.Sprintf(good, 5)+`,{"freq":"x"}]}`)
 	b.pull(t, 1, 3)
 	var tmsts []uint32
@@ -359,7 +359,7 @@ func TestNewValidates(t *testing.T) {
 		{"no name", "", Opts{}},
 		{"bad listen", "x", Opts{Listen: "1680"}},
 		{"negative buffer", "x", Opts{ReceiveBuffer: -1}},
-		{"huge buffer", "x", Opts{ReceiveBuffer: 2 << 30}},
+		{"huge buffer", "x", Opts{ReceiveBuffer: 1<<30 + 1}},
 		{"negative stat interval", "x", Opts{StatInterval: -time.Second}},
 	}
 	for _, tt := range tests {
