@@ -35,9 +35,10 @@ STATICCHECK := bin/tools/staticcheck
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && $(GO) build -o $(abspath $@) honnef.co/go/tools/cmd/staticcheck
 
-lint: $(STATICCHECK) ## gofmt, go vet, staticcheck, the small build compiles, go mod tidy leaves no diff
+lint: $(STATICCHECK) ## gofmt, go vet (amd64 and 32-bit arm), staticcheck, the small build compiles, go mod tidy leaves no diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags '$(TAGS)' ./...
+	GOARCH=arm $(GO) vet -tags '$(TAGS)' ./... # armv6 and the 32-bit OpenWrt targets: int is 32 bits
 	$(GO) build -tags '$(TAGS),$(SMALL_TAGS)' ./agent/... ./attest/... ./doctor/... ./cmd/edge-agent
 	$(STATICCHECK) -tags '$(TAGS)' ./...
 	@cp go.mod /tmp/go.mod.lint && cp go.sum /tmp/go.sum.lint && $(GO) mod tidy && \
