@@ -14,6 +14,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/config"
+	"github.com/edge-agent/edge-agent/pipeline/pipelinetest"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 )
@@ -72,7 +73,7 @@ func runVersion(t *testing.T, dir, v string) []*attest.Record {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rep, recs := auditStore(t, st)
+	rep, recs := pipelinetest.AuditStore(t, st)
 	if !rep.OK() {
 		t.Fatalf("after %s: the outbox does not audit clean: %+v", v, rep)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/pipeline/pipelinetest"
 	"github.com/edge-agent/edge-agent/store"
 )
 
@@ -101,7 +102,7 @@ func TestCommitIntervalBatchesByTimeAndCount(t *testing.T) {
 			if _, _, stored := p.Counts(); stored != uint64(records) {
 				t.Fatalf("Counts says %d stored, the store got %d", stored, records)
 			}
-			rep, recs := auditStore(t, box.Store)
+			rep, recs := pipelinetest.AuditStore(t, box.Store)
 			if !rep.OK() || len(recs) != tc.emit+1 {
 				t.Fatalf("chain after the drain: %d records, %+v", len(recs), rep)
 			}

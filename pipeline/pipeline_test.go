@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/pipeline/pipelinetest"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/store/storetest"
 )
@@ -45,27 +45,6 @@ func runPipeline(t testing.TB, p *Pipeline, obs []drivers.Observation) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("pipeline did not drain")
 	}
-}
-
-func auditStore(t testing.TB, st *store.Store) (attest.Report, []*attest.Record) {
-	t.Helper()
-	audit := attest.NewAudit(attest.AuditOptions{})
-	var recs []*attest.Record
-	err := st.Records(func(r store.Record) error {
-		v, rec, err := audit.Add(r.Data)
-		if v != attest.Accepted {
-			return fmt.Errorf("seq %d: %v %v", r.Seq, v, err)
-		}
-		if rec.Claims.Seq != r.Seq {
-			return fmt.Errorf("store seq %d holds record seq %d", r.Seq, rec.Claims.Seq)
-		}
-		recs = append(recs, rec)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return audit.Report(), recs
 }
 
 func counters(n int) []drivers.Observation {
@@ -105,7 +84,7 @@ func TestPipelineChainsEveryObservation(t *testing.T) {
 				t.Fatal(err)
 			}
 			runPipeline(t, p, counters(tc.n))
-			rep, recs := auditStore(t, st)
+			rep, recs := pipelinetest.AuditStore(t, st)
 			if !rep.OK() {
 				t.Fatalf("report not OK: %+v", rep)
 			}
@@ -148,7 +127,7 @@ func TestPipelineContinuesChainAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rep, recs := auditStore(t, st)
+	rep, recs := pipelinetest.AuditStore(t, st)
 	if !rep.OK() || len(recs) != 153 || rep.Devices[0].Chains[0].Boots != 3 {
 		t.Fatalf("after 3 runs: %d records, report %+v", len(recs), rep)
 	}
@@ -184,7 +163,7 @@ func TestLocationStamp(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	_, recs := auditStore(t, st)
+	_, recs := pipelinetest.AuditStore(t, st)
 	want := []bool{false, false, true, false, false} // boot, then the four emits
 	for i, r := range recs {
 		if got := r.Claims.Loc != nil; got != want[i] {
@@ -275,7 +254,7 @@ func TestAppendFailureHoldsTheBatch(t *testing.T) {
 	if p.LastAppendError() == "" {
 		t.Fatal("the append failure was not reported")
 	}
-	rep, recs := auditStore(t, box.Store)
+	rep, recs := pipelinetest.AuditStore(t, box.Store)
 	if !rep.OK() || len(recs) != 41 {
 		t.Fatalf("after disk-full retries: %d records, %+v", len(recs), rep)
 	}
@@ -308,7 +287,7 @@ func TestEncodeFailuresAreCountedAndQuiet(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	_, recs := auditStore(t, st)
+	_, recs := pipelinetest.AuditStore(t, st)
 	if len(recs) != 101 { // boot + 100 counters
 		t.Errorf("%d records stored, want 101: the bad stamp silenced the counters", len(recs))
 	}

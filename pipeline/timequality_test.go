@@ -8,6 +8,7 @@ import (
 
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/drivers"
+	"github.com/edge-agent/edge-agent/pipeline/pipelinetest"
 	"github.com/edge-agent/edge-agent/status"
 )
 
@@ -47,7 +48,7 @@ func TestEveryRecordCarriesTimeQuality(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	_, recs := auditStore(t, st)
+	_, recs := pipelinetest.AuditStore(t, st)
 	want := []struct {
 		src string
 		off time.Duration // 0: none
@@ -96,7 +97,7 @@ func TestBadFixDoesNotPoisonTheStamp(t *testing.T) {
 		obs = append(obs, drivers.Observation{Kind: drivers.KindCounter, Source: "s", Time: now, Data: drivers.Counter{N: uint64(i)}})
 	}
 	runPipeline(t, p, obs)
-	_, recs := auditStore(t, st)
+	_, recs := pipelinetest.AuditStore(t, st)
 	if len(recs) != 6 {
 		t.Fatalf("%d records, want boot + 5: a bad fix made records fail to encode", len(recs))
 	}
