@@ -3,6 +3,7 @@ module github.com/edge-agent/edge-agent
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/BurntSushi/toml v1.6.0
 	github.com/adrianmo/go-nmea v1.10.0
 	github.com/creack/pty v1.1.24

@@ -11,6 +11,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
+
+	"github.com/edge-agent/edge-agent/attest/edbatch"
 )
 
 // CBOR heads that the envelope is made of (RFC 9052 §4.2, §4.4).
@@ -40,17 +42,68 @@ func SignPayload(s Signer, payload []byte) ([]byte, error) {
 		return signSession(ss, payload)
 	}
 	protected := appendProtected(nil, s.Algorithm(), s.KeyID())
-
-	tbs := make([]byte, 0, 2+len(sigContext)+9+len(protected)+1+9+len(payload))
-	tbs = append(tbs, array4, sigContextLen)
-	tbs = append(tbs, sigContext...)
-	tbs = appendBstr(tbs, protected)
-	tbs = append(tbs, emptyBstr)
-	tbs = appendBstr(tbs, payload)
-	sig, err := s.Sign(rand.Reader, tbs)
+	sig, err := s.Sign(rand.Reader, sigStructure(protected, payload))
 	if err != nil {
 		return nil, fmt.Errorf("attest: sign payload: %w", err)
 	}
+	return sign1(s, protected, payload, sig)
+}
+
+// SignPayloads is SignPayload for each payload, in order. A file key or a
+// session key signs them all in one batch (attest/edbatch), which shares the
+// costliest step of each signature between them; the records are byte for
+// byte the ones SignPayload makes. Other signers sign one at a time.
+func SignPayloads(s Signer, payloads [][]byte) ([][]byte, error) {
+	for _, p := range payloads {
+		if len(p) == 0 {
+			return nil, errors.New("attest: sign payload: empty payload")
+		}
+	}
+	var (
+		key       *edbatch.Key
+		protected []byte
+		sess      *Session
+	)
+	switch s := s.(type) {
+	case *fileSigner:
+		key, protected = s.batch, appendProtected(nil, s.Algorithm(), s.pub)
+	case *SessionSigner:
+		var err error
+		if sess, err = s.session(); err != nil {
+			return nil, fmt.Errorf("attest: sign payload: %w", err)
+		}
+		key, protected = sess.batch, sessionProtected
+	default:
+		out := make([][]byte, len(payloads))
+		for i, p := range payloads {
+			var err error
+			if out[i], err = SignPayload(s, p); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	tbs := make([][]byte, len(payloads))
+	for i, p := range payloads {
+		tbs[i] = sigStructure(protected, p)
+	}
+	sigs := key.Sign(tbs)
+	out := make([][]byte, len(payloads))
+	for i, p := range payloads {
+		if sess != nil {
+			out[i] = appendSessionEnvelope(make([]byte, 0, 16+len(sess.binding)+len(p)+len(sigs[i])), sess.binding, p, sigs[i])
+			continue
+		}
+		var err error
+		if out[i], err = sign1(s, protected, p, sigs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// sign1 is the COSE_Sign1 envelope around payload and its signature.
+func sign1(s Signer, protected, payload, sig []byte) ([]byte, error) {
 	if len(sig) == 0 {
 		return nil, errors.New("attest: sign payload: signer returned an empty signature")
 	}
@@ -58,7 +111,6 @@ func SignPayload(s Signer, payload []byte) ([]byte, error) {
 		// A record no verifier accepts is worse than no record.
 		return nil, fmt.Errorf("attest: sign payload: %w", err)
 	}
-
 	out := make([]byte, 0, 2+9+len(protected)+1+9+len(payload)+9+len(sig))
 	out = append(out, tagSign1, array4)
 	out = appendBstr(out, protected)

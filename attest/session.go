@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/veraison/go-cose"
+
+	"github.com/edge-agent/edge-agent/attest/edbatch"
 )
 
 // HeaderKCWT is the COSE header parameter that carries a CWT naming the key
@@ -78,6 +80,7 @@ const (
 // for it. It is immutable and safe for concurrent use.
 type Session struct {
 	priv    ed25519.PrivateKey
+	batch   *edbatch.Key // priv, expanded for SignPayloads
 	binding []byte
 	claims  BindingClaims
 	alg     cose.Algorithm
@@ -99,6 +102,10 @@ func NewSession(device Signer, rand io.Reader, c BindingClaims) (*Session, error
 		return nil, fmt.Errorf("attest: new session: read randomness: %w", err)
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
+	batch, err := edbatch.NewKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("attest: new session: %w", err)
+	}
 	w := bindingWire{
 		Exp:   uint64(c.NotAfter.Unix()),
 		Nbf:   uint64(c.NotBefore.Unix()),
@@ -117,7 +124,7 @@ func NewSession(device Signer, rand io.Reader, c BindingClaims) (*Session, error
 	// The CWT goes in the header untagged: kcwt's value is the COSE_Sign1
 	// array itself.
 	c.NotBefore, c.NotAfter = time.Unix(int64(w.Nbf), 0), time.Unix(int64(w.Exp), 0)
-	return &Session{priv: priv, binding: sign1[1:], claims: c, alg: device.Algorithm(), kid: device.KeyID(), id: device.DeviceID()}, nil
+	return &Session{priv: priv, batch: batch, binding: sign1[1:], claims: c, alg: device.Algorithm(), kid: device.KeyID(), id: device.DeviceID()}, nil
 }
 
 // Claims returns what the session is restricted to (validity in whole

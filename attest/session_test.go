@@ -315,3 +315,53 @@ func RunIndependentVerifier(tb testing.TB, records [][]byte) []string {
 	}
 	return verdicts
 }
+
+// TestSignPayloadsIsSignPayload requires the batch path to make the records
+// SignPayload makes, byte for byte, for a file key and a session key, and a
+// signer it cannot batch (ES256 in a secure element) to sign one at a time.
+func TestSignPayloadsIsSignPayload(t *testing.T) {
+	file, err := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "device.key"), rand.NewChaCha8([32]byte{7}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	session := newSessionSigner(t, es256(t, 0), &now, 3)
+	for name, s := range map[string]attest.Signer{"file": file, "session": session, "es256": es256(t, 1)} {
+		for _, n := range []int{1, 2, 16, 33} {
+			payloads := make([][]byte, n)
+			var prev [32]byte
+			for i := range payloads {
+				if payloads[i], err = attest.EncodePayload(claims(uint64(i+1), now, prev)); err != nil {
+					t.Fatal(err)
+				}
+				prev = attest.PayloadHash(payloads[i])
+			}
+			got, err := attest.SignPayloads(s, payloads)
+			if err != nil {
+				t.Fatalf("%s, %d records: %v", name, n, err)
+			}
+			for i, p := range payloads {
+				rec, err := attest.Decode(got[i])
+				if err == nil {
+					err = rec.Verify()
+				}
+				if err != nil {
+					t.Fatalf("%s, %d records, #%d: %v", name, n, i, err)
+				}
+				if name == "es256" {
+					continue // ECDSA is randomised: verifying is the check
+				}
+				if want, _ := attest.SignPayload(s, p); !bytes.Equal(got[i], want) {
+					t.Fatalf("%s, %d records, #%d: SignPayloads\n %x\nSignPayload\n %x", name, n, i, got[i], want)
+				}
+			}
+		}
+	}
+	if _, err := attest.SignPayloads(file, [][]byte{{0xa0}, nil}); err == nil {
+		t.Error("a batch with an empty payload was signed")
+	}
+	now = now.Add(3 * time.Hour)
+	if _, err := attest.SignPayloads(session, [][]byte{{0xa0}}); !errors.Is(err, attest.ErrSessionExpired) {
+		t.Errorf("a batch after the session expired: %v, want ErrSessionExpired", err)
+	}
+}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/veraison/go-cose"
 
+	"github.com/edge-agent/edge-agent/attest/edbatch"
+
 	"github.com/edge-agent/edge-agent/atomicfile"
 )
 
@@ -38,9 +40,10 @@ const maxKeyFileSize = 16 << 10
 
 // fileSigner is an Ed25519 key held in memory, loaded from a PEM file.
 type fileSigner struct {
-	priv ed25519.PrivateKey
-	pub  []byte
-	id   string
+	priv  ed25519.PrivateKey
+	batch *edbatch.Key // the same key, expanded for SignPayloads
+	pub   []byte
+	id    string
 }
 
 var _ cose.Signer = (*fileSigner)(nil)
@@ -51,7 +54,11 @@ func newFileSigner(priv ed25519.PrivateKey) (*fileSigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fileSigner{priv: priv, pub: pub, id: id}, nil
+	batch, err := edbatch.NewKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("attest: key: %w", err)
+	}
+	return &fileSigner{priv: priv, batch: batch, pub: pub, id: id}, nil
 }
 
 func (s *fileSigner) Algorithm() cose.Algorithm { return cose.AlgorithmEdDSA }

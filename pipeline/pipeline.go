@@ -596,19 +596,18 @@ func (s *sequencer) newGaps() []store.Range {
 // and a cold cache doubled it): those are signed right here.
 const signParallelMin = 32
 
+// signChunk is how many records one batch signature covers (attest.SignPayloads):
+// enough to share the costly step of each signature between them (19 µs a
+// signature in chunks of 16 here, against 25–28 µs alone), few enough that a
+// signer yields to the committer every ~300 µs.
+const signChunk = 16
+
 // signAll signs payloads[i] into entries[i].Data, spreading a large batch
 // over the configured workers.
 func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
 	workers := min(p.o.SignWorkers, len(entries)/signParallelMin)
 	if workers <= 1 {
-		for i := range entries {
-			raw, err := attest.SignPayload(p.o.Signer, payloads[i])
-			if err != nil {
-				return fmt.Errorf("pipeline: sign record %d: %w", entries[i].Seq, err)
-			}
-			entries[i].Data = raw
-		}
-		return nil
+		return signRange(p.o.Signer, entries, payloads, 0, len(entries))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
@@ -629,17 +628,20 @@ func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
 }
 
 func signRange(s attest.Signer, entries []store.Entry, payloads [][]byte, lo, hi int) error {
-	for i := lo; i < hi; i++ {
+	for ; lo < hi; lo += signChunk {
+		end := min(lo+signChunk, hi)
+		raws, err := attest.SignPayloads(s, payloads[lo:end])
+		if err != nil {
+			return fmt.Errorf("pipeline: sign records %d–%d: %w", entries[lo].Seq, entries[end-1].Seq, err)
+		}
+		for i, raw := range raws {
+			entries[lo+i].Data = raw
+		}
 		// Signers fill every P; the committer, back from fdatasync, would
 		// wait for a whole batch's signing before it ran again, and commits
 		// would take turns with signing instead of overlapping it. Yielding
-		// after each signature (~30 µs) lets it in at once.
+		// after each chunk lets it in soon.
 		runtime.Gosched()
-		raw, err := attest.SignPayload(s, payloads[i])
-		if err != nil {
-			return fmt.Errorf("pipeline: sign record %d: %w", entries[i].Seq, err)
-		}
-		entries[i].Data = raw
 	}
 	return nil
 }
