@@ -36,6 +36,7 @@ import (
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/drivers"
 	"github.com/edge-agent/edge-agent/pipeline"
+	"github.com/edge-agent/edge-agent/procs"
 	"github.com/edge-agent/edge-agent/status"
 	"github.com/edge-agent/edge-agent/store"
 	"github.com/edge-agent/edge-agent/uplink"
@@ -69,6 +70,10 @@ type Options struct {
 	// (demo, bench and tests build their own).
 	Drivers []drivers.Driver
 	Uplinks []uplink.Uplink
+	// GovernCPUs lets Run choose the number of cores from the load, up to
+	// device.cpus (package procs). GOMAXPROCS is process-wide, so only the
+	// daemon and the bench set it, not tests that run agents side by side.
+	GovernCPUs bool
 }
 
 // Agent is one running daemon.
@@ -78,6 +83,7 @@ type Agent struct {
 	signer   attest.Signer
 	store    *store.Store
 	pipeline *pipeline.Pipeline
+	cpus     *procs.Governor // nil unless Options.GovernCPUs
 	drivers  []drivers.Driver
 	uplinks  []uplink.Uplink
 	started  atomic.Pointer[time.Time] // set when Run starts; read by Status from any goroutine
@@ -128,6 +134,10 @@ func New(o Options) (*Agent, error) {
 	cfg := o.Config
 	a := &Agent{o: o, log: o.Logger.With("component", "agent"), reloads: make(chan reloadRequest), failures: map[string]string{}, probes: map[string]probeResult{},
 		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
+
+	if o.GovernCPUs {
+		a.cpus = procs.New(procs.Opts{Max: cfg.Device.CPUs, Logger: o.Logger.With("component", "procs")})
+	}
 
 	device, err := openOrCreateKey(cfg.Device.Key, o.CreateKey, o.Rand, a.log, cfg.StorePath())
 	if err != nil {
@@ -384,6 +394,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if rec := a.store.Recovery(); rec != nil {
 		a.log.Error("the outbox was replaced after corruption; records in the old file were not delivered",
 			"moved_to", rec.MovedTo, "reason", rec.Reason)
+	}
+
+	if a.cpus != nil {
+		cpuCtx, stopCPUs := context.WithCancel(context.WithoutCancel(ctx))
+		cpuDone := make(chan struct{})
+		go func() { defer close(cpuDone); a.cpus.Run(cpuCtx) }()
+		defer func() { stopCPUs(); <-cpuDone }()
 	}
 
 	// Consumers first: uplinks, then the pipeline, then the drivers.

@@ -124,6 +124,8 @@ func Bench(ctx context.Context, o BenchOpts) (BenchResult, error) {
 		Drivers:   []drivers.Driver{src},
 		Uplinks:   ups,
 		OnDurable: hist.observe,
+		// As the daemon does: one core at a trickle, all of them at full speed.
+		GovernCPUs: true,
 	})
 	if err != nil {
 		return BenchResult{}, err

@@ -106,6 +106,9 @@ func (a *Agent) Status(ctx context.Context) (*status.Doc, error) {
 		doc.Clock.Error = err.Error()
 	}
 	doc.Clock.Source = ps.ClockSource
+	if a.cpus != nil {
+		doc.CPUs = &status.CPUs{InUse: a.cpus.Procs(), Max: a.cpus.Max(), Switches: a.cpus.Switches(), FixedBy: a.cpus.Fixed()}
+	}
 	doc.Disk, _ = status.StatDisk(cfg.Device.DataDir) // an error is reported inside Disk
 	if ps.ReadOnlyDisk {
 		doc.Disk.ReadOnly = true // writes fail with EROFS, whatever the mount flags say

@@ -38,6 +38,9 @@ type Device struct {
 	// record itself).
 	Cert            string   `toml:"cert"`             // "" = <data_dir>/device.crt
 	SessionRotation Duration `toml:"session_rotation"` // tpm: and ecc608: only
+	// CPUs is how many cores the agent may use when busy (0 = all); at light
+	// load it runs on one (package procs).
+	CPUs int `toml:"cpus"`
 }
 
 // CertPath is where the manufacturer certificate is kept.
@@ -297,6 +300,9 @@ func badVersion(v int) *KeyError {
 		Detail: fmt.Sprintf("unsupported version %d: this edge-agent reads version 1; compare with `edge-agent config default`", v)}
 }
 
+// maxCPUs bounds device.cpus; more than the machine has means all of them.
+const maxCPUs = 1024
+
 var keyScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*:.+$`)
 
 func (d Device) check(k string) []*KeyError {
@@ -310,6 +316,9 @@ func (d Device) check(k string) []*KeyError {
 	p = append(p, absPath(k+".cert", d.Cert, true)...)
 	if r := d.SessionRotation.Duration; r != 0 && (r < time.Second || r > 7*24*time.Hour) {
 		p = append(p, invalid(k+".session_rotation", d.SessionRotation.String(), `want "0s" (the hardware key signs every record) or 1s to 168h (1h is the default)`))
+	}
+	if d.CPUs < 0 || d.CPUs > maxCPUs {
+		p = append(p, invalid(k+".cpus", strconv.Itoa(d.CPUs), fmt.Sprintf("want 0 (all the cores there are) or 1 to %d", maxCPUs)))
 	}
 	return p
 }

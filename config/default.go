@@ -43,6 +43,10 @@ cert = %q
 # tpm: and ecc608: keys sign slowly, so they sign a binding for an in-memory session key this often,
 # and the session key signs the records. "0s" = the hardware key signs every record. 1s to 168h.
 session_rotation = %q
+# Cores the agent may use when it is busy (a burst to sign). At light load it runs on one: waking
+# idle cores for each packet costs more CPU than it saves. 0 = all the cores there are; 1 to %d.
+# The GOMAXPROCS environment variable, when set, overrides this.
+cpus = %d
 
 [store]
 # Outbox database file (absolute path). "" = <data_dir>/outbox.db.
@@ -118,7 +122,7 @@ rotate_bytes = %q
 rotate_interval = %q
 `,
 		d.Version,
-		d.Device.Key, d.Device.DataDir, d.Device.Cert, d.Device.SessionRotation.String(),
+		d.Device.Key, d.Device.DataDir, d.Device.Cert, d.Device.SessionRotation.String(), maxCPUs, d.Device.CPUs,
 		d.Store.Path, minStoreBytes, d.Store.MaxBytes.String(),
 		formatDuration(maxLocationMaxAge), d.Pipeline.LocationMaxAge.String(),
 		maxSignWorkers, d.Pipeline.SignWorkers,

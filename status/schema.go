@@ -36,6 +36,7 @@ type Doc struct {
 	Uplinks  []Uplink  `json:"uplinks"`
 	Clock    Clock     `json:"clock"`
 	Disk     Disk      `json:"disk"`
+	CPUs     *CPUs     `json:"cpus,omitempty"`   // the daemon's; absent from agents that do not choose them
 	Update   *Update   `json:"update,omitempty"` // the post-upgrade health gate's state, when it has any
 }
 
@@ -360,6 +361,15 @@ type Clock struct {
 	// Error says why Synced is null (the kernel could not be asked, e.g. a
 	// syscall filter refused adjtimex).
 	Error string `json:"error,omitempty"`
+}
+
+// CPUs is how many cores the daemon runs on: one at light load, up to Max
+// when busy (package procs).
+type CPUs struct {
+	InUse    int    `json:"in_use"`
+	Max      int    `json:"max"`
+	Switches uint64 `json:"switches"`           // changes since the daemon started
+	FixedBy  string `json:"fixed_by,omitempty"` // "GOMAXPROCS=2": set outside the agent, not by load
 }
 
 // Disk is the filesystem holding the data directory.

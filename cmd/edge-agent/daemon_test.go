@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -265,4 +266,32 @@ func TestIdleDaemonWarns(t *testing.T) {
 	}
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.cmd.Wait()
+}
+
+// TestDaemonCPUsFollowTheLoad: the daemon runs on one core at light load,
+// on all of them while a source floods it, and on one again after.
+func TestDaemonCPUsFollowTheLoad(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "") // the runtime ignores it empty; so must the governor
+	dir := t.TempDir()
+	cfgPath := writeConfig(t, dir, "[[drivers.sim]]\nname = \"flood\"\nkind = \"counter\"\ninterval = \"10us\"\ncount = 250000\n")
+	d := startDaemon(t, dir, cfgPath)
+	all := runtime.NumCPU()
+	if all > 1 {
+		d.waitFor(t, fmt.Sprintf("all %d cores in use during the flood", all), func(doc *status.Doc) bool {
+			return doc.CPUs != nil && doc.CPUs.InUse == all && doc.CPUs.Max == all
+		})
+	}
+	doc := d.waitFor(t, "one core once the flood is over", func(doc *status.Doc) bool {
+		return doc.CPUs != nil && doc.CPUs.InUse == 1 && len(doc.Drivers) == 1 && doc.Drivers[0].State == status.StateFinished
+	})
+	if all > 1 && doc.CPUs.Switches < 2 {
+		t.Errorf("%d switches of the number of cores, want at least 2 (up, down)", doc.CPUs.Switches)
+	}
+	if doc.CPUs.FixedBy != "" {
+		t.Errorf("fixed by %q with GOMAXPROCS empty", doc.CPUs.FixedBy)
+	}
+	code, out, _ := cli(t, "status", "-c", cfgPath)
+	if want := fmt.Sprintf("1 of %d in use", all); code != 0 || !strings.Contains(out, want) {
+		t.Errorf("status (exit %d) does not say %q:\n%s", code, want, out)
+	}
 }

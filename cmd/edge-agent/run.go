@@ -41,12 +41,13 @@ func cmdRun(ctx context.Context, env *cliEnv, args []string) error {
 		log.Warn("not talking to systemd", "err", err)
 	}
 	a, err := agent.New(agent.Options{
-		Config:    cfg,
-		Version:   version,
-		Commit:    commit,
-		Logger:    log,
-		Notifier:  notifier,
-		CreateKey: true,
+		Config:     cfg,
+		Version:    version,
+		Commit:     commit,
+		Logger:     log,
+		Notifier:   notifier,
+		CreateKey:  true,
+		GovernCPUs: true,
 	})
 	if err != nil {
 		return err

@@ -204,6 +204,13 @@ func printStatus(out io.Writer, d *status.Doc, width int) {
 		disk = w.full(d.Disk.Error, 69)
 	}
 	fmt.Fprintf(w, "%-10s %s\n", "disk", fit(disk, 69))
+	if c := d.CPUs; c != nil {
+		cpus := fmt.Sprintf("%d of %d in use: one at light load, all when busy (%d switches)", c.InUse, c.Max, c.Switches)
+		if c.FixedBy != "" {
+			cpus = fmt.Sprintf("%d, set by %s", c.InUse, c.FixedBy)
+		}
+		fmt.Fprintf(w, "%-10s %s\n", "cpus", fit(cpus, 69))
+	}
 }
 
 // wrapper writes the status table: full() leaves continuation lines that
