@@ -238,6 +238,7 @@ func New(o Options) (*Agent, error) {
 		Now:            o.Now,
 		Rand:           o.Rand,
 		OnDurable:      onDurable,
+		OnBacklog:      a.cpus.Demand, // a nil governor ignores it
 
 		CommitMinRecords:  cfg.Pipeline.CommitMinRecords,
 		CommitIntervalMax: cfg.Pipeline.CommitIntervalMax.Duration,

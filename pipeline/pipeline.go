@@ -52,6 +52,10 @@ type Opts struct {
 	// OnDurable, if set, is called after each commit with the observation
 	// times of the committed records and the commit time (bench latency).
 	OnDurable func(observed []time.Time, durable time.Time)
+	// OnBacklog, if set, is called when a batch is large enough to sign on
+	// several cores: observations queued faster than one core signs them
+	// (the agent's CPU governor gives it every core).
+	OnBacklog func()
 	// KernelClock reads the kernel's synchronisation state for the "tq"
 	// claim; nil means status.KernelClock.
 	KernelClock func() (status.Clock, error)
@@ -605,6 +609,9 @@ const signChunk = 16
 // signAll signs payloads[i] into entries[i].Data, spreading a large batch
 // over the configured workers.
 func (p *Pipeline) signAll(entries []store.Entry, payloads [][]byte) error {
+	if len(entries) >= signParallelMin && p.o.OnBacklog != nil {
+		p.o.OnBacklog()
+	}
 	workers := min(p.o.SignWorkers, len(entries)/signParallelMin)
 	if workers <= 1 {
 		return signRange(p.o.Signer, entries, payloads, 0, len(entries))

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"math"
@@ -71,14 +72,23 @@ func TestPipelineChainsEveryObservation(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		n, batch, worker int
+		fileKey          bool // the device's own signer, which signs in chunks (attest.SignPayloads)
 	}{
-		{"one by one", 10, 1, 1},
-		{"batched serial", 1000, 64, 1},
-		{"batched parallel", 3000, 256, 4},
+		{"one by one", 10, 1, 1, false},
+		{"batched serial", 1000, 64, 1, false},
+		{"batched parallel", 3000, 256, 4, false},
+		{"batched parallel, file key", 3000, 256, 4, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := openStore(t, 0)
-			p, err := New(Opts{Signer: testSigner(t), Outbox: st, Version: "test",
+			signer := testSigner(t)
+			if tc.fileKey {
+				var err error
+				if signer, err = attest.CreateKey("file:"+filepath.Join(t.TempDir(), "device.key"), rand.Reader); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := New(Opts{Signer: signer, Outbox: st, Version: "test",
 				BatchMax: tc.batch, SignWorkers: tc.worker, QueueLen: 16})
 			if err != nil {
 				t.Fatal(err)
@@ -313,3 +323,34 @@ func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestBacklogIsReported: a queue that fills faster than one core signs is
+// reported (the agent then signs on every core), records one by one are not.
+func TestBacklogIsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		queued  int // emitted before Run starts
+		backlog bool
+	}{
+		{"a full queue", 256, true},
+		{"a few records", signParallelMin / 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reports atomic.Int32
+			p, err := New(Opts{Signer: testSigner(t), Outbox: openStore(t, 0), BatchMax: 256, QueueLen: 256,
+				OnBacklog: func() { reports.Add(1) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range counters(tc.queued) {
+				if err := p.Emit(context.Background(), o); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runPipeline(t, p, nil)
+			if got := reports.Load() > 0; got != tc.backlog {
+				t.Errorf("%d records queued: backlog reported %d times, want reported = %v", tc.queued, reports.Load(), tc.backlog)
+			}
+		})
+	}
+}

@@ -8,7 +8,7 @@
 // 108–124 µs of CPU per packet on two Ps and 89–102 µs on one (docs/benchmarks.md,
 // #11). Under load — a burst to sign, the full-speed bench — the extra Ps sign
 // in parallel and are worth their wake-ups. The Governor samples the
-// process's CPU time and moves between the two.
+// process's CPU time, hears of backlogs (Demand), and moves between the two.
 //
 // GOMAXPROCS is process-wide: run one Governor per process. It is safe to
 // read from any goroutine while Run runs.
@@ -64,6 +64,7 @@ type Governor struct {
 	fixed    string
 	procs    atomic.Int32
 	switches atomic.Uint64
+	demanded atomic.Bool
 }
 
 // New returns a Governor; nothing changes until Run.
@@ -98,6 +99,18 @@ func New(o Opts) *Governor {
 	}
 	g.procs.Store(int32(start))
 	return g
+}
+
+// Demand says work is waiting for a core (a backlog to sign): the next
+// sample raises the number of Ps whatever the measured load, and the
+// governor does not lower it while demands keep coming. The CPU time alone
+// can under-read demand: on a machine shared with other processes one P
+// may get less than half a core however much work waits for it. Safe on a
+// nil Governor, which ignores it.
+func (g *Governor) Demand() {
+	if g != nil && !g.demanded.Load() {
+		g.demanded.Store(true)
+	}
 }
 
 // Procs is the number of Ps the agent runs on now.
@@ -146,12 +159,13 @@ func (g *Governor) Run(ctx context.Context) error {
 		}
 		used := float64(cpu-lastCPU) / float64(wall)
 		lastCPU, lastAt = cpu, now
+		demanded := g.demanded.Swap(false)
 		switch n := g.Procs(); {
-		case n < g.max && used >= RaiseAt*float64(n):
+		case n < g.max && (demanded || used >= RaiseAt*float64(n)):
 			lowSince = time.Time{}
 			g.o.Logger.Debug("busy: using more cores", "cpus", g.max, "load", used)
 			g.set(g.max)
-		case n > 1 && used < LowerBelow:
+		case n > 1 && !demanded && used < LowerBelow:
 			if lowSince.IsZero() {
 				lowSince = now
 			} else if now.Sub(lowSince) >= LowerAfter {

@@ -138,3 +138,29 @@ func TestNewClampsMax(t *testing.T) {
 		t.Errorf("max 1 gave %d", g.Max())
 	}
 }
+
+// TestGovernorDemand: a backlog raises the number of Ps though the CPU
+// time reads low (a P starved by other processes), and holds it up while
+// demands keep coming.
+func TestGovernorDemand(t *testing.T) {
+	r := newRig(t, 2, "")
+	r.load(0.1, time.Second)
+	r.g.Demand()
+	r.load(0.2, 250*time.Millisecond)
+	if got := r.g.Procs(); got != 2 {
+		t.Fatalf("a demand at 0.2 cores: %d Ps, want 2", got)
+	}
+	for range 30 { // 7.5 s of low CPU time, with a backlog all along
+		r.g.Demand()
+		r.load(0.1, 250*time.Millisecond)
+	}
+	if got := r.g.Procs(); got != 2 {
+		t.Fatalf("demands for 7.5 s at 0.1 cores: %d Ps, want 2", got)
+	}
+	r.load(0.1, LowerAfter+time.Second)
+	if got := r.g.Procs(); got != 1 {
+		t.Fatalf("%v after the last demand: %d Ps, want 1", LowerAfter+time.Second, got)
+	}
+	var none *Governor
+	none.Demand() // the agent wires it whether or not it governs
+}
