@@ -91,6 +91,7 @@ func TestImportRules(t *testing.T) {
 		{"ratelog", nil, "the rate-limited logger is a leaf every part may share"},
 		{"clock", nil, "time for timers and backoffs is a leaf every part may share"},
 		{"backoff", nil, "retry delays are a leaf every part may share"},
+		{"procs", nil, "the core governor only reads the process's CPU time; the daemon tells it of backlogs"},
 	}
 	for _, p := range listPackages(t, "./...") {
 		lp := local(p.ImportPath)
