@@ -82,7 +82,7 @@ func cmdCollect(env *cliEnv, sub string, args []string) error {
 
 // collectFlags are the flags `edge-agent collect SUB` took before the split.
 func collectFlags(env *cliEnv, sub string) *flagSet {
-	fs := newFlags(env, "collect "+sub, "collect "+sub+" [flags]   (runs edge-collector "+sub+")")
+	fs := newFlags(env, "collect "+sub, "collect "+sub+" [flags]")
 	fs.configFlag("", "collector config `file` (default "+oldCollectorConfig+" where it exists, else edge-collector's /etc/edge-collector/collector.toml)")
 	switch sub {
 	case "status":
