@@ -28,7 +28,6 @@ import (
 	"github.com/edge-agent/edge-agent/attest"
 	"github.com/edge-agent/edge-agent/collect"
 	"github.com/edge-agent/edge-agent/condtest"
-	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
@@ -41,11 +40,27 @@ import (
 func bboltConfig(t testing.TB, dir, extra string) string {
 	t.Helper()
 	p := filepath.Join(dir, "collector.toml")
-	doc := "version = 1\ndata_dir = \"" + dir + "/data\"\nnetwork = \"test\"\nstatus_interval = \"0s\"\n" + extra
+	doc := "version = 1\ndata_dir = \"" + dir + "/data\"\nnetwork = \"test\"\nstatus_interval = \"0s\"\nmemory = \"32MiB\"\n" + extra
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// startInProcess runs the collector of cfgPath in this process, as the
+// test's source of a bbolt store; Close stops it.
+func startInProcess(t testing.TB, cfgPath string) *collect.Collector {
+	t.Helper()
+	cfg, err := collect.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := collect.StartInProcess(context.Background(), collect.Options{Config: cfg, CreateKey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // runCmd runs edge-collector in-process; it fails the test on an error.
@@ -79,15 +94,7 @@ func exitOf(t testing.TB, args ...string) (int, string) {
 func TestBboltStatusExport(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := bboltConfig(t, dir, "listen = [\"/ip4/127.0.0.1/tcp/0\"]\n")
-	cfg, err := collect.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Memory = 32 * config.MiB
-	c, err := collect.StartInProcess(context.Background(), collect.Options{Config: cfg, CreateKey: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startInProcess(t, cfgPath)
 	id := c.PeerID()
 	c.Close()
 
@@ -144,16 +151,7 @@ func TestBboltManufacturerStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := bboltConfig(t, dir, "listen = [\"/ip4/127.0.0.1/tcp/0\"]\n[admission]\ntrusted_manufacturers = [\""+caFile+"\"]\n")
-	cfg, err := collect.LoadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Memory = 32 * config.MiB
-	c, err := collect.StartInProcess(context.Background(), collect.Options{Config: cfg, CreateKey: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := startInProcess(t, cfgPath)
 
 	genuine, _ := attest.CreateKey("file:"+filepath.Join(dir, "k1"), rand.Reader)
 	plain, _ := attest.CreateKey("file:"+filepath.Join(dir, "k2"), rand.Reader)
