@@ -113,7 +113,6 @@ func startDemoNetwork(_ context.Context, env *cliEnv, dir string, cfg *config.Co
 			if err != nil {
 				return err
 			}
-			defer exp.kill()
 			if err := exp.wait(); err != nil {
 				return fmt.Errorf("demo: edge-collector export: %w (its log: %s)", err, logPath)
 			}

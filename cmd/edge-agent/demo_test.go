@@ -3,10 +3,20 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/edge-agent/edge-agent/condtest"
 )
 
 // TestDemo runs `edge-agent demo` as a newcomer would (briefly), with
@@ -27,6 +37,12 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	// The peer id the device trusts is the one edge-collector runs with.
+	said := regexp.MustCompile(`collector (12D3KooW\w+) accepted`).FindStringSubmatch(out)
+	log, _ := os.ReadFile(filepath.Join(dir, "collector.log"))
+	if said == nil || !strings.Contains(string(log), "edge-collector: peer id "+said[1]+" ") {
+		t.Fatalf("demo names collector %v; edge-collector's log:\n%s", said, log)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "out", "*.cbor"))
 	if len(files) != 1 || filepath.Base(files[0]) != "collected.cbor" {
@@ -58,4 +74,61 @@ func TestDemoWithoutCollector(t *testing.T) {
 	if files, _ := filepath.Glob(filepath.Join(dir, "out", "*.cbor")); len(files) == 0 {
 		t.Fatal("nothing in DIR/out")
 	}
+}
+
+// TestDemoCollectorDiesWithDemo: the demo's edge-collector child does not
+// outlive a demo that is SIGKILLed (no exit path of its own runs): the
+// kernel kills it too (Pdeathsig). The test process is a subreaper while it
+// runs, so the orphaned collector becomes its child and is reaped here.
+func TestDemoCollectorDiesWithDemo(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	dir := t.TempDir()
+	demo := exec.Command(agentBin, "demo", "--duration", "10m", "--dir", dir)
+	demo.Env = append(os.Environ(), collectorEnv+"="+collectorBinary(t))
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer demo.Process.Kill()
+	var child int
+	condtest.WaitFor(t, 60*time.Second, "the demo's edge-collector", func() bool {
+		child = childOf(demo.Process.Pid, collectorBin)
+		return child != 0
+	})
+	demo.Process.Kill()
+	demo.Wait()
+	// The collector is this process's child now.
+	exited := make(chan syscall.WaitStatus, 1)
+	go func() {
+		var ws syscall.WaitStatus
+		syscall.Wait4(child, &ws, 0, nil)
+		exited <- ws
+	}()
+	select {
+	case ws := <-exited:
+		if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("edge-collector ended with %v, want killed by SIGKILL with the demo", ws)
+		}
+	case <-time.After(30 * time.Second):
+		syscall.Kill(child, syscall.SIGKILL)
+		<-exited
+		t.Fatal("edge-collector still ran 30 s after the demo was SIGKILLed")
+	}
+}
+
+// childOf is the pid of a child of pid whose command is name, or 0.
+func childOf(pid int, name string) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		kids, _ := os.ReadFile(task)
+		for _, k := range strings.Fields(string(kids)) {
+			if comm, err := os.ReadFile("/proc/" + k + "/comm"); err == nil && strings.TrimSpace(string(comm)) == name {
+				n, _ := strconv.Atoi(k)
+				return n
+			}
+		}
+	}
+	return 0
 }
