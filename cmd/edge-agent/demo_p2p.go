@@ -32,7 +32,7 @@ const (
 // it stored, and points cfg's p2p uplink at it. collect stops it and writes
 // its export to outDir. Without edge-collector the demo runs device-only
 // and says how to get the network side.
-func startDemoNetwork(_ context.Context, env *cliEnv, dir string, cfg *config.Config) (*demoNetwork, error) {
+func startDemoNetwork(ctx context.Context, env *cliEnv, dir string, cfg *config.Config) (*demoNetwork, error) {
 	bin, err := findCollector(env.getenv)
 	if err != nil {
 		about := fmt.Sprintf("no network side: %v\n"+
@@ -82,7 +82,7 @@ func startDemoNetwork(_ context.Context, env *cliEnv, dir string, cfg *config.Co
 		}
 		if err := c.waitListening(port); err != nil {
 			c.kill()
-			if attempt == 2 {
+			if attempt == 2 || ctx.Err() != nil { // a Ctrl-C stops it too: no retry then
 				return nil, fmt.Errorf("demo: edge-collector: %w (its log: %s)", err, logPath)
 			}
 			continue

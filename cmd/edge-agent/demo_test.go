@@ -132,3 +132,17 @@ func childOf(pid int, name string) int {
 	}
 	return 0
 }
+
+// TestDemoCollectorFails: an edge-collector that exits before it listens
+// fails the demo with its exit status and where its log is.
+func TestDemoCollectorFails(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := cliEnvVars(t, map[string]string{collectorEnv: fakeCollector(t, t.TempDir())}, "demo", "--duration", "2s", "--dir", dir)
+	want := "exited before it listened"
+	if code != 1 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "exit status 7") || !strings.Contains(errOut, filepath.Join(dir, "collector.log")) {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q with the status and the log\nstdout:\n%s", code, errOut, want, out)
+	}
+	if log, _ := os.ReadFile(filepath.Join(dir, "collector.log")); strings.Count(string(log), "args=run -c ") != 3 {
+		t.Fatalf("collector.log, want three attempts:\n%s", log)
+	}
+}
