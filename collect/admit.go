@@ -33,8 +33,8 @@ const (
 var RejectReasons = []string{rejectMalformed, rejectBadSignature, rejectFuture, rejectNotAllowed, rejectRate, rejectQuota, rejectShed, rejectTooMany}
 
 // Observer receives the collector's measurements as they happen. The
-// network-side binary passes the Prometheus one (collect/collectmetrics);
-// nil, in the device binary, measures nothing. Methods are called
+// edge-collector passes the Prometheus one (collect/collectmetrics); nil
+// (tests, other embedders) measures nothing. Methods are called
 // concurrently and must not block.
 type Observer interface {
 	Verified()                // a record's signature verified

@@ -220,7 +220,7 @@ func New(o Options) (*Collector, error) {
 }
 
 // OpenStore opens the store collector.toml names: bbolt in data_dir by
-// default, or a postgres:// URL through open (nil in the device binary).
+// default, or a postgres:// URL through open (nil: bbolt only).
 func OpenStore(ctx context.Context, cfg *Config, open StoreOpener) (Store, error) {
 	if cfg.Store == "" {
 		return openBoltStore(cfg.DBPath())

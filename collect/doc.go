@@ -8,9 +8,10 @@
 // and MQTT), so a device deletes a record only once a trusted collector
 // holds it.
 //
-// Stores: the embedded bbolt file here; PostgreSQL in collect/pgstore,
-// which only cmd/edge-collector links (with collect/collectmetrics), so the
-// device binary stays within its size budget.
+// Stores: the embedded bbolt file here; PostgreSQL in collect/pgstore.
+// Only cmd/edge-collector links this package (with collect/pgstore and
+// collect/collectmetrics): the device binary edge-agent does not, so it
+// stays within its size budget (its `collect` command execs edge-collector).
 //
 // A Collector owns its store and its libp2p node; its methods are safe for
 // concurrent use. Records pass through one writer goroutine, so storage

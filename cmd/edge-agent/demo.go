@@ -17,8 +17,8 @@ import (
 
 // demoConfig is the whole pipeline on simulated hardware under dir: a GNSS
 // track, LoRa receptions, environment samples and dashcam segments, signed
-// and gossiped over libp2p on loopback to a collector in the same process,
-// which writes what it accepted to dir/out.
+// and gossiped over libp2p on loopback to an edge-collector child process
+// (demo_p2p.go), whose export of what it accepted lands in dir/out.
 func demoConfig(dir string) *config.Config {
 	cfg := config.Default()
 	cfg.Device.DataDir = dir
@@ -71,7 +71,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	log := slog.New(slog.NewTextHandler(logFile, nil))
 
 	cfg := demoConfig(*dir)
-	net, err := startDemoNetwork(ctx, *dir, cfg, log)
+	net, err := startDemoNetwork(ctx, env, *dir, cfg)
 	if err != nil {
 		return err
 	}
@@ -83,6 +83,7 @@ func cmdDemo(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "edge-agent demo: device %s, data in %s, log in %s\n", a.Signer().DeviceID(), *dir, logPath)
 	fmt.Fprintf(env.stdout, "simulated hardware: GNSS track (1 Hz), LoRa receptions (10/s), BME280 (1 Hz), dashcam segments (every 2 s), a car over OBD-II (1 Hz), an energy meter (1 Hz)\n")
+	fmt.Fprint(env.stdout, net.about)
 
 	runCtx, cancel := context.WithTimeout(ctx, *duration)
 	defer cancel()
@@ -124,7 +125,31 @@ func printProgress(w io.Writer, elapsed time.Duration, s agent.Snapshot) {
 		int(elapsed.Round(time.Second).Seconds()), s.Observed, s.Signed, s.Stored, delivered, s.Backlog)
 }
 
-// demoSummary verifies what the in-process collector accepted and says so.
+// demoNetwork is where the demo's records go, and what collect writes to
+// outDir at the end.
+type demoNetwork struct {
+	about   string // printed after the device line: where the records go
+	close   func()
+	collect func(w io.Writer, outDir string) error
+}
+
+// fileDemoNetwork points cfg's file uplink at DIR/out, the spool the summary
+// then verifies (read back as the network would read a USB export); about
+// and note say why.
+func fileDemoNetwork(dir string, cfg *config.Config, about, note string) *demoNetwork {
+	cfg.Uplinks.File.Enabled = true
+	cfg.Uplinks.File.Dir = filepath.Join(dir, "out")
+	return &demoNetwork{
+		about: about,
+		close: func() {},
+		collect: func(w io.Writer, _ string) error {
+			fmt.Fprintf(w, "\n%s: the file uplink spooled these (a USB export's format)\n", note)
+			return nil
+		},
+	}
+}
+
+// demoSummary verifies what the network side accepted and says so.
 func demoSummary(w io.Writer, dir, outDir string) error {
 	files, err := filepath.Glob(filepath.Join(outDir, "*.cbor"))
 	if err != nil {

@@ -138,3 +138,14 @@ func TestDeviceBinaryLinksNoTestHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceBinaryLinksNoCollector: the network side is edge-collector's
+// (docs/collector.md); `edge-agent collect` and the demo run that binary,
+// which keeps the device binary in its size budget.
+func TestDeviceBinaryLinksNoCollector(t *testing.T) {
+	for _, p := range listPackages(t, "-deps", "./cmd/edge-agent") {
+		if under(local(p.ImportPath), "collect") {
+			t.Errorf("edge-agent links %s: the collector belongs to cmd/edge-collector only", p.ImportPath)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -16,12 +17,16 @@ import (
 // real child process.
 var agentBin string
 
+// binDir holds agentBin; edge-collector is built under it on first use.
+var binDir string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "edge-agent-test-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	binDir = dir
 	agentBin = filepath.Join(dir, "edge-agent")
 	build := exec.Command("go", "build", "-o", agentBin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -34,11 +39,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var (
+	collectorOnce sync.Once
+	collectorPath string
+	collectorErr  error
+)
+
+// collectorBinary is cmd/edge-collector, built once, in a directory of its
+// own: not next to agentBin, where edge-agent would find it unasked.
+func collectorBinary(t testing.TB) string {
+	t.Helper()
+	collectorOnce.Do(func() {
+		collectorPath = filepath.Join(binDir, "collector", "edge-collector")
+		build := exec.Command("go", "build", "-o", collectorPath, "../edge-collector")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			collectorErr = fmt.Errorf("building edge-collector for the tests: %v\n%s", err, out)
+		}
+	})
+	if collectorErr != nil {
+		t.Fatal(collectorErr)
+	}
+	return collectorPath
+}
+
 // cli runs a command in-process and returns exit code, stdout, stderr.
 func cli(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
+	return cliEnvVars(t, nil, args...)
+}
+
+// cliEnvVars is cli with these environment variables (and no others).
+func cliEnvVars(t testing.TB, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	code := runCLI(ctx, env, args)

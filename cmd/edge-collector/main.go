@@ -1,9 +1,9 @@
 // Command edge-collector is the network side for operators: it receives
 // records from the fleet (MQTT, shared subscriptions, libp2p), verifies and
 // admits them, stores them in PostgreSQL or the embedded bbolt file, and
-// answers with signed receipts. It links the PostgreSQL store, which the
-// device binary edge-agent does not (size budget); `edge-agent collect`
-// remains for the demo and small single-process operators on bbolt.
+// answers with signed receipts. It is the only binary that links the
+// collector: the device binary edge-agent does not (size budget), and its
+// `edge-agent collect …` execs this one, and its demo runs it as a child.
 //
 //	edge-collector run     [-c FILE] [--log-level LEVEL]
 //	edge-collector status  [-c FILE] [--json]       works while collectors run (PostgreSQL)
@@ -116,6 +116,7 @@ func opener(cfg *collect.Config, log *slog.Logger) collect.StoreOpener {
 func cmdStore(ctx context.Context, sub string, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags(sub, stderr)
 	cfgPath := fs.String("c", defaultConfig, "collector config `file`")
+	fs.StringVar(cfgPath, "config", defaultConfig, "collector config `file` (as -c)")
 	asJSON := fs.Bool("json", false, "status: print JSON")
 	out := fs.String("out", "-", "export: write the records to this `file` (- for standard output)")
 	level := fs.String("log-level", "info", "run: debug, info, warn or error")

@@ -1,7 +1,5 @@
 // Package collectmetrics is the collector's Prometheus instrumentation: a
-// collect.Observer and the /metrics HTTP server. Only edge-collector links
-// it; the device binary's `edge-agent collect` is not instrumented (size
-// budget).
+// collect.Observer and the /metrics HTTP server, linked by edge-collector.
 //
 // Concurrency: every method is safe for concurrent use; Serve is called once.
 package collectmetrics

@@ -1,9 +1,8 @@
 // Package pgstore is the collector's PostgreSQL store: the one several
 // collectors share, that `edge-collector status` and `export` read while
 // they run, and that operators query with their own tools. Only the
-// network-side binary edge-collector links it (pgx does not fit the device
-// binary's size budget); the device binary's `edge-agent collect` keeps the
-// embedded bbolt store.
+// network-side binary edge-collector links it, as it alone links the
+// collector (the device binary's size budget).
 //
 // Schema: migrations/*.sql, applied in order at Open under an advisory lock,
 // each in its own transaction, recorded in schema_migrations. Records are

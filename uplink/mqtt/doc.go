@@ -16,7 +16,7 @@
 // this package supplies the PUBLISH, what confirms it (the PUBACK, or the
 // collectors' receipts) and the DUP re-send on the same connection.
 //
-// The Subscriber is the receive side for `edge-agent collect`: a persistent
+// The Subscriber is the receive side for edge-collector: a persistent
 // session (CleanSession=false, fixed client id) on {prefix}/+/att/# (both
 // layouts: "#" also matches its parent level) that acks a
 // message only after the callback succeeded, so the broker redelivers the rest.

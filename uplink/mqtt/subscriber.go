@@ -14,7 +14,7 @@ import (
 )
 
 // Subscriber receives records from every device under the topic prefix, for
-// `edge-agent collect`. Create it with NewSubscriber.
+// the collector (edge-collector). Create it with NewSubscriber.
 type Subscriber struct {
 	c      *config
 	log    *slog.Logger
