@@ -9,7 +9,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # all speak HTTP/1.1.
 TAGS     ?= nethttpomithttp2
 # What the small build (OpenWrt gateways) leaves out; packaging/lib.sh's small flavour.
-SMALL_TAGS := nop2p,nometrics,nocamera,notpm,nosx127x,noobd
+SMALL_TAGS := nop2p,nometrics,nocamera,notpm,nosx127x,noobd,noedbatch
 FUZZTIME ?= 20000x
 export CGO_ENABLED ?= 0
 

@@ -11,8 +11,6 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/veraison/go-cose"
-
-	"github.com/edge-agent/edge-agent/attest/edbatch"
 )
 
 // CBOR heads that the envelope is made of (RFC 9052 §4.2, §4.4).
@@ -52,7 +50,8 @@ func SignPayload(s Signer, payload []byte) ([]byte, error) {
 // SignPayloads is SignPayload for each payload, in order. A file key or a
 // session key signs them all in one batch (attest/edbatch), which shares the
 // costliest step of each signature between them; the records are byte for
-// byte the ones SignPayload makes. Other signers sign one at a time.
+// byte the ones SignPayload makes. Other signers, and every signer in a
+// build without the batch signer (noedbatch), sign one at a time.
 func SignPayloads(s Signer, payloads [][]byte) ([][]byte, error) {
 	for _, p := range payloads {
 		if len(p) == 0 {
@@ -60,21 +59,22 @@ func SignPayloads(s Signer, payloads [][]byte) ([][]byte, error) {
 		}
 	}
 	var (
-		key       *edbatch.Key
+		batch     signBatch
 		protected []byte
 		sess      *Session
 	)
 	switch s := s.(type) {
 	case *fileSigner:
-		key, protected = s.batch, appendProtected(nil, s.Algorithm(), s.pub)
+		batch, protected = s.batch, appendProtected(nil, s.Algorithm(), s.pub)
 	case *SessionSigner:
 		var err error
 		if sess, err = s.session(); err != nil {
 			return nil, fmt.Errorf("attest: sign payload: %w", err)
 		}
-		key, protected = sess.batch, sessionProtected
-	default:
-		out := make([][]byte, len(payloads))
+		batch, protected = sess.batch, sessionProtected
+	}
+	out := make([][]byte, len(payloads))
+	if batch == nil {
 		for i, p := range payloads {
 			var err error
 			if out[i], err = SignPayload(s, p); err != nil {
@@ -87,8 +87,7 @@ func SignPayloads(s Signer, payloads [][]byte) ([][]byte, error) {
 	for i, p := range payloads {
 		tbs[i] = sigStructure(protected, p)
 	}
-	sigs := key.Sign(tbs)
-	out := make([][]byte, len(payloads))
+	sigs := batch(tbs)
 	for i, p := range payloads {
 		if sess != nil {
 			out[i] = appendSessionEnvelope(make([]byte, 0, 16+len(sess.binding)+len(p)+len(sigs[i])), sess.binding, p, sigs[i])

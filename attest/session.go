@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/veraison/go-cose"
-
-	"github.com/edge-agent/edge-agent/attest/edbatch"
 )
 
 // HeaderKCWT is the COSE header parameter that carries a CWT naming the key
@@ -80,7 +78,7 @@ const (
 // for it. It is immutable and safe for concurrent use.
 type Session struct {
 	priv    ed25519.PrivateKey
-	batch   *edbatch.Key // priv, expanded for SignPayloads
+	batch   signBatch // priv, for SignPayloads; nil in builds without the batch signer
 	binding []byte
 	claims  BindingClaims
 	alg     cose.Algorithm
@@ -102,7 +100,7 @@ func NewSession(device Signer, rand io.Reader, c BindingClaims) (*Session, error
 		return nil, fmt.Errorf("attest: new session: read randomness: %w", err)
 	}
 	priv := ed25519.NewKeyFromSeed(seed)
-	batch, err := edbatch.NewKey(priv)
+	batch, err := newBatchSigner(priv)
 	if err != nil {
 		return nil, fmt.Errorf("attest: new session: %w", err)
 	}

@@ -14,8 +14,6 @@ import (
 
 	"github.com/veraison/go-cose"
 
-	"github.com/edge-agent/edge-agent/attest/edbatch"
-
 	"github.com/edge-agent/edge-agent/atomicfile"
 )
 
@@ -41,7 +39,7 @@ const maxKeyFileSize = 16 << 10
 // fileSigner is an Ed25519 key held in memory, loaded from a PEM file.
 type fileSigner struct {
 	priv  ed25519.PrivateKey
-	batch *edbatch.Key // the same key, expanded for SignPayloads
+	batch signBatch // the same key, for SignPayloads; nil in builds without the batch signer
 	pub   []byte
 	id    string
 }
@@ -54,7 +52,7 @@ func newFileSigner(priv ed25519.PrivateKey) (*fileSigner, error) {
 	if err != nil {
 		return nil, err
 	}
-	batch, err := edbatch.NewKey(priv)
+	batch, err := newBatchSigner(priv)
 	if err != nil {
 		return nil, fmt.Errorf("attest: key: %w", err)
 	}

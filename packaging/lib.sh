@@ -58,7 +58,7 @@ flavour_tags() {
 	base=${TAGS:-nethttpomithttp2}
 	case $1 in
 	full) echo "$base" ;;
-	small) echo "$base${base:+,}nop2p,nometrics,nocamera,notpm,nosx127x,noobd" ;;
+	small) echo "$base${base:+,}nop2p,nometrics,nocamera,notpm,nosx127x,noobd,noedbatch" ;;
 	*) die "unknown build flavour $1" ;;
 	esac
 }

@@ -1,3 +1,5 @@
+//go:build !nop2p
+
 package main
 
 import (
