@@ -39,11 +39,12 @@ STATICCHECK := bin/tools/staticcheck
 $(STATICCHECK): tools/staticcheck/go.mod tools/staticcheck/go.sum
 	cd tools/staticcheck && $(GO) build -o $(abspath $@) honnef.co/go/tools/cmd/staticcheck
 
-lint: $(STATICCHECK) ## gofmt, go vet (amd64 and 32-bit arm), staticcheck, the small build compiles, go mod tidy leaves no diff
+lint: $(STATICCHECK) ## gofmt, go vet (amd64 and 32-bit arm; the soak and steady tests too), staticcheck, the small build compiles, go mod tidy leaves no diff
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags '$(TAGS)' ./...
 	GOARCH=arm $(GO) vet -tags '$(TAGS)' ./... # armv6 and the 32-bit OpenWrt targets: int is 32 bits
 	$(GO) build -tags '$(TAGS),$(SMALL_TAGS)' ./agent/... ./attest/... ./doctor/... ./cmd/edge-agent
+	$(GO) vet -tags '$(TAGS),soak,steady' ./cmd/edge-agent ./uplink/p2p # the soak and steady-state tests, which the default run does not compile
 	$(STATICCHECK) -tags '$(TAGS)' ./...
 	@cp go.mod /tmp/go.mod.lint && cp go.sum /tmp/go.sum.lint && $(GO) mod tidy && \
 	  if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum: run it and commit"; \

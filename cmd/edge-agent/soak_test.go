@@ -77,17 +77,17 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// daemon is a running edge-agent child process.
-type daemon struct {
+// soakDaemon is a running edge-agent child process.
+type soakDaemon struct {
 	cmd *exec.Cmd
 }
 
-func startDaemon(t *testing.T, cfg, dir string) *daemon {
-	return &daemon{cmd: startAgent(t, cfg, dir)}
+func startSoakDaemon(t *testing.T, cfg, dir string) *soakDaemon {
+	return &soakDaemon{cmd: startAgent(t, cfg, dir)}
 }
 
 // rss is the process's peak resident set so far (VmHWM).
-func (d *daemon) rss() int64 {
+func (d *soakDaemon) rss() int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
 	if err != nil {
 		return 0
@@ -105,7 +105,7 @@ func (d *daemon) rss() int64 {
 
 // kill ends the daemon with sig and notes its peak RSS; for SIGTERM it
 // returns how long the stop took and fails the trial beyond systemd's 30 s.
-func (d *daemon) kill(t *testing.T, r *soakTally, sig syscall.Signal) time.Duration {
+func (d *soakDaemon) kill(t *testing.T, r *soakTally, sig syscall.Signal) time.Duration {
 	t.Helper()
 	r.peakRSS = max(r.peakRSS, d.rss())
 	start := time.Now()
@@ -262,11 +262,11 @@ func soakSIGKILL(t *testing.T, r *soakTally) {
 	cfg := writeConfig(t, dir, soakLoad+fmt.Sprintf(soakFileUplink, spool))
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	for range 4 {
-		d := startDaemon(t, cfg, dir)
+		d := startSoakDaemon(t, cfg, dir)
 		time.Sleep(time.Duration(150+rng.Intn(700)) * time.Millisecond)
 		d.kill(t, r, syscall.SIGKILL)
 	}
-	d := startDaemon(t, cfg, dir)
+	d := startSoakDaemon(t, cfg, dir)
 	time.Sleep(time.Second)
 	waitDrained(t, dir, 20*time.Second)
 	d.kill(t, r, syscall.SIGTERM)
@@ -292,7 +292,7 @@ func soakDiskFull(t *testing.T, r *soakTally) {
 	cfg := writeConfig(t, dir, soakLoad+fmt.Sprintf(soakFileUplink, spool)+
 		fmt.Sprintf("[store]\npath = %q\nmax_bytes = \"256MiB\"\n", filepath.Join(data, "outbox.db")))
 	chattrSoak(t, "+i", spool) // the uplink is away
-	d := startDaemon(t, cfg, dir)
+	d := startSoakDaemon(t, cfg, dir)
 	time.Sleep(time.Second)
 	fillDisk(t, data)
 	time.Sleep(3 * time.Second) // appends now evict
@@ -309,13 +309,13 @@ func soakReadOnly(t *testing.T, r *soakTally) {
 	spool := filepath.Join(dir, "spool")
 	cfg := writeConfig(t, dir, soakLoad+fmt.Sprintf(soakFileUplink, spool))
 	db := filepath.Join(dir, "outbox.db")
-	d := startDaemon(t, cfg, dir)
+	d := startSoakDaemon(t, cfg, dir)
 	time.Sleep(time.Second)
 	chattrSoak(t, "+i", db)
 	time.Sleep(time.Second)
 	d.kill(t, r, syscall.SIGTERM)
 	chattrSoak(t, "-i", db)
-	d = startDaemon(t, cfg, dir)
+	d = startSoakDaemon(t, cfg, dir)
 	time.Sleep(time.Second)
 	waitDrained(t, dir, 20*time.Second)
 	d.kill(t, r, syscall.SIGTERM)
@@ -340,14 +340,14 @@ count = 1500
 enabled = true
 servers = ["`+proxy.URL()+`"]
 `)
-	d := startDaemon(t, cfg, dir)
+	d := startSoakDaemon(t, cfg, dir)
 	time.Sleep(500 * time.Millisecond)
 	b.Stop() // the broker goes away for a second, then comes back
 	time.Sleep(time.Second)
 	b.Restart()
 	time.Sleep(500 * time.Millisecond)
 	d.kill(t, r, syscall.SIGKILL)
-	d = startDaemon(t, cfg, dir)
+	d = startSoakDaemon(t, cfg, dir)
 	time.Sleep(2 * time.Second)
 	waitDrained(t, dir, 60*time.Second)
 	d.kill(t, r, syscall.SIGTERM)
