@@ -55,6 +55,7 @@ type Collector struct {
 	storeRecords, storeBytes, storeQuota, storeFile, evicts *prometheus.Desc
 	delivered, backlog, connected, certExpiry               *prometheus.Desc
 	clockSynced, clockGNSSOffset, diskFree, diskTotal       *prometheus.Desc
+	cpusInUse, cpusMax, cpuSwitches                         *prometheus.Desc
 	keyInfo, keyBindings, keyValidUntil, keyFailing         *prometheus.Desc
 }
 
@@ -121,6 +122,9 @@ func NewCollector(src status.Source, timeout time.Duration, log *slog.Logger) *C
 		clockGNSSOffset: desc("clock_gnss_offset_seconds", "GNSS time minus system time; positive means the system clock is behind."),
 		diskFree:        desc("disk_free_bytes", "Bytes available on the data directory's filesystem."),
 		diskTotal:       desc("disk_size_bytes", "Size of the data directory's filesystem."),
+		cpusInUse:       desc("cpus_in_use", "Cores the daemon runs on now: one at light load, up to cpus_max when busy."),
+		cpusMax:         desc("cpus_max", "Most cores the daemon uses when busy (device.cpus, else all)."),
+		cpuSwitches:     desc("cpu_switches_total", "Changes of the number of cores since start."),
 
 		keyInfo:       desc("device_key_info", "Always 1; the labels say which backend holds the device key and whether it is hardware.", "backend", "algorithm", "hardware"),
 		keyBindings:   desc("session_bindings_total", "Session keys the hardware device key has bound (one hardware signature each) since start."),
@@ -139,6 +143,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.lora.upUp, c.lora.upSent, c.lora.upAcks, c.lora.upUnsent, c.lora.upDown,
 		c.storeRecords, c.storeBytes, c.storeQuota, c.storeFile, c.evicts,
 		c.delivered, c.backlog, c.connected, c.certExpiry, c.clockSynced, c.clockGNSSOffset, c.diskFree, c.diskTotal,
+		c.cpusInUse, c.cpusMax, c.cpuSwitches,
 		c.keyInfo, c.keyBindings, c.keyValidUntil, c.keyFailing,
 	} {
 		ch <- d
@@ -237,6 +242,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if doc.Disk.Error == "" && doc.Disk.TotalBytes > 0 {
 		gauge(c.diskFree, float64(doc.Disk.FreeBytes))
 		gauge(c.diskTotal, float64(doc.Disk.TotalBytes))
+	}
+	if u := doc.CPUs; u != nil {
+		gauge(c.cpusInUse, float64(u.InUse))
+		gauge(c.cpusMax, float64(u.Max))
+		counter(c.cpuSwitches, u.Switches)
 	}
 
 	if k := id.Key; k != nil {

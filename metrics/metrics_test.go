@@ -215,3 +215,24 @@ func TestHardwareKeyMetrics(t *testing.T) {
 		t.Errorf("%s: %s", p.Metric, p.Text)
 	}
 }
+
+func TestCPUMetrics(t *testing.T) {
+	doc := statustest.Sample(testNow)
+	if body := get(t, serve(t, statustest.NewSource(doc))); strings.Contains(body, "edge_agent_cpus_in_use") {
+		t.Error("cpus metrics from a document without cpus (an agent that does not choose them)")
+	}
+	doc.CPUs = &status.CPUs{InUse: 1, Max: 4, Switches: 6}
+	body := get(t, serve(t, statustest.NewSource(doc)))
+	for _, want := range []string{"edge_agent_cpus_in_use 1", "edge_agent_cpus_max 4", "edge_agent_cpu_switches_total 6"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	problems, err := testutil.CollectAndLint(metrics.NewCollector(statustest.NewSource(doc), time.Second, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
