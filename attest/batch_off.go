@@ -4,6 +4,9 @@ package attest
 
 import "crypto/ed25519"
 
+// BatchSignBuilt says this build signs chunks of records in one batch.
+const BatchSignBuilt = false
+
 type signBatch func(msgs [][]byte) [][]byte
 
 // newBatchSigner in the small OpenWrt builds: the batch signer's curve code

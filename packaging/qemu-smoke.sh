@@ -49,6 +49,7 @@ for pair in arm64:qemu-aarch64-static armv6:qemu-arm-static mips:qemu-mips-stati
 	case $dist in
 	mips | mipsle)
 		printf '%s\n' "$v" | grep -q "not in this build: libp2p" || die "$dist: version does not say the small build leaves out libp2p: $v"
+		printf '%s\n' "$v" | grep -q "not in this build: batch signing" || die "$dist: version does not say the small build signs one record at a time: $v"
 		run config check packaging/openwrt/config.toml >/dev/null || die "$dist: rejects packaging/openwrt/config.toml"
 		echo "$dist: small build; accepts the OpenWrt config"
 		;;
