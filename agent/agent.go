@@ -84,6 +84,7 @@ type Agent struct {
 	store    *store.Store
 	pipeline *pipeline.Pipeline
 	cpus     *procs.Governor // nil unless Options.GovernCPUs
+	flushing chan struct{}   // closed when the final flush begins: uplinks stop pacing their writes
 	drivers  []drivers.Driver
 	uplinks  []uplink.Uplink
 	started  atomic.Pointer[time.Time] // set when Run starts; read by Status from any goroutine
@@ -133,7 +134,8 @@ func New(o Options) (*Agent, error) {
 	}
 	cfg := o.Config
 	a := &Agent{o: o, log: o.Logger.With("component", "agent"), reloads: make(chan reloadRequest), failures: map[string]string{}, probes: map[string]probeResult{},
-		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{}}
+		states: map[string]driverState{}, lastAck: map[string]time.Time{}, counts: map[string]*driverCounts{},
+		flushing: make(chan struct{})}
 
 	if o.GovernCPUs {
 		a.cpus = procs.New(procs.Opts{Max: cfg.Device.CPUs, Logger: o.Logger.With("component", "procs")})
@@ -158,7 +160,7 @@ func New(o Options) (*Agent, error) {
 
 	a.uplinks = o.Uplinks
 	if a.uplinks == nil {
-		if a.uplinks, err = buildUplinks(cfg, signer, o); err != nil {
+		if a.uplinks, err = buildUplinks(cfg, signer, o, a.flushing); err != nil {
 			return nil, err
 		}
 	}
@@ -472,7 +474,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		drain.Stop()
 	}
 
-	// Give the uplinks a bounded chance to deliver the tail.
+	// Give the uplinks a bounded chance to deliver the tail, at once.
+	close(a.flushing)
 	a.flush(a.o.FlushTimeout)
 	stopUplinks()
 	stopServers()

@@ -132,7 +132,7 @@ func (a *Agent) rebuild(cfg *config.Config) error {
 	ups := a.o.Uplinks
 	if ups == nil {
 		var err error
-		if ups, err = buildUplinks(cfg, a.signer, a.o); err != nil {
+		if ups, err = buildUplinks(cfg, a.signer, a.o, a.flushing); err != nil {
 			return err
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 // buildUplinks makes the transports the config enables. Each one's name is
 // its key in the outbox's acknowledgement table.
-func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink.Uplink, error) {
+func buildUplinks(cfg *config.Config, signer attest.Signer, o Options, flushing <-chan struct{}) ([]uplink.Uplink, error) {
 	var ups []uplink.Uplink
 	if f := cfg.Uplinks.File; f.Enabled {
 		u, err := file.New(file.Opts{
@@ -20,6 +20,7 @@ func buildUplinks(cfg *config.Config, signer attest.Signer, o Options) ([]uplink
 			RotateBytes:    int64(f.RotateBytes),
 			RotateInterval: f.RotateInterval.Duration,
 			SyncInterval:   cfg.Pipeline.CommitInterval.Duration,
+			Flush:          flushing,
 			Logger:         o.Logger.With("component", "uplink.file"),
 			Now:            o.Now,
 		})

@@ -40,6 +40,10 @@ type Opts struct {
 	// wait in the outbox meanwhile, so nothing is at risk; the card is
 	// spared a page rewrite per record. 0 writes as soon as records come.
 	SyncInterval time.Duration
+	// Flush, when closed, ends the SyncInterval pacing: the daemon is
+	// stopping, and its final flush has a deadline that a wait of a whole
+	// interval would use up. nil = never.
+	Flush <-chan struct{}
 	// Logger receives repairs and I/O errors; the caller sets its component
 	// attribute. nil discards.
 	Logger *slog.Logger
@@ -159,10 +163,11 @@ func (r *run) step(ctx context.Context) error {
 		r.idle(ctx, changed)
 		return nil
 	}
-	if wait := r.next.Sub(u.o.Now()); wait > 0 && len(recs) < u.o.BatchMax {
+	if wait := r.next.Sub(u.o.Now()); wait > 0 && len(recs) < u.o.BatchMax && !closed(u.o.Flush) {
 		select {
 		case <-ctx.Done():
 		case <-r.startTimer(wait):
+		case <-u.o.Flush:
 		}
 		return nil
 	}
@@ -435,4 +440,14 @@ func syncDir(dir string) error {
 		return nil
 	}
 	return err
+}
+
+// closed reports whether ch is closed; a nil ch never is.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

@@ -562,3 +562,22 @@ func TestSyncIntervalBatchesATrickle(t *testing.T) {
 		t.Fatalf("30 records over ~300ms spooled in %d writes %v; want at most 4 with a 300ms sync interval", len(acks), acks)
 	}
 }
+
+// TestFlushEndsThePacing: once Flush is closed (the daemon's final flush),
+// records are written at once, not after the rest of a SyncInterval that
+// would outlast the flush's deadline.
+func TestFlushEndsThePacing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	q := &checkingQueue{Queue: uplinktest.NewQueue(), tb: t, dir: dir}
+	flush := make(chan struct{})
+	u, _ := newUplink(t, dir, func(o *Opts) { o.SyncInterval = time.Hour; o.Flush = flush })
+	stop := start(t, u, q)
+	defer stop()
+	q.AddN(1, 200)
+	q.WaitAcked(t, 1, 5*time.Second) // the first write is not paced
+	q.AddN(1, 200)                   // this one waits an hour
+	close(flush)
+	q.WaitAcked(t, 2, 5*time.Second)
+	q.AddN(1, 200) // and after the flush began, none waits
+	q.WaitAcked(t, 3, 5*time.Second)
+}
