@@ -11,9 +11,6 @@ import (
 // BatchSignBuilt says this build signs chunks of records in one batch.
 const BatchSignBuilt = true
 
-// signBatch signs many messages with one key at once, in order.
-type signBatch func(msgs [][]byte) [][]byte
-
 // newBatchSigner expands priv for attest/edbatch.
 func newBatchSigner(priv ed25519.PrivateKey) (signBatch, error) {
 	k, err := edbatch.NewKey(priv)

@@ -7,8 +7,6 @@ import "crypto/ed25519"
 // BatchSignBuilt says this build signs chunks of records in one batch.
 const BatchSignBuilt = false
 
-type signBatch func(msgs [][]byte) [][]byte
-
 // newBatchSigner in the small OpenWrt builds: the batch signer's curve code
 // (a second copy of the standard library's, exported) costs more flash than
 // their budget has, and their few records a second do not need it; records

@@ -44,7 +44,14 @@ func SignPayload(s Signer, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attest: sign payload: %w", err)
 	}
-	return sign1(s, protected, payload, sig)
+	if len(sig) == 0 {
+		return nil, errors.New("attest: sign payload: signer returned an empty signature")
+	}
+	if err := checkKey(s.Algorithm(), s.KeyID(), sig); err != nil {
+		// A record no verifier accepts is worse than no record.
+		return nil, fmt.Errorf("attest: sign payload: %w", err)
+	}
+	return sign1(protected, payload, sig), nil
 }
 
 // SignPayloads is SignPayload for each payload, in order. A file key or a
@@ -87,36 +94,29 @@ func SignPayloads(s Signer, payloads [][]byte) ([][]byte, error) {
 	for i, p := range payloads {
 		tbs[i] = sigStructure(protected, p)
 	}
+	// The keys are this package's own Ed25519 keys and edbatch makes
+	// 64-byte signatures: SignPayload's checks of a foreign signer's output
+	// have nothing to find here.
 	sigs := batch(tbs)
 	for i, p := range payloads {
 		if sess != nil {
-			out[i] = appendSessionEnvelope(make([]byte, 0, 16+len(sess.binding)+len(p)+len(sigs[i])), sess.binding, p, sigs[i])
-			continue
-		}
-		var err error
-		if out[i], err = sign1(s, protected, p, sigs[i]); err != nil {
-			return nil, err
+			out[i] = sessionRecord(sess, p, sigs[i])
+		} else {
+			out[i] = sign1(protected, p, sigs[i])
 		}
 	}
 	return out, nil
 }
 
 // sign1 is the COSE_Sign1 envelope around payload and its signature.
-func sign1(s Signer, protected, payload, sig []byte) ([]byte, error) {
-	if len(sig) == 0 {
-		return nil, errors.New("attest: sign payload: signer returned an empty signature")
-	}
-	if err := checkKey(s.Algorithm(), s.KeyID(), sig); err != nil {
-		// A record no verifier accepts is worse than no record.
-		return nil, fmt.Errorf("attest: sign payload: %w", err)
-	}
+func sign1(protected, payload, sig []byte) []byte {
 	out := make([]byte, 0, 2+9+len(protected)+1+9+len(payload)+9+len(sig))
 	out = append(out, tagSign1, array4)
 	out = appendBstr(out, protected)
 	out = append(out, emptyMap)
 	out = appendBstr(out, payload)
 	out = appendBstr(out, sig)
-	return out, nil
+	return out
 }
 
 // appendProtected appends the protected header map {1: alg, 4: kid} in core

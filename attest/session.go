@@ -218,7 +218,12 @@ func signSession(s *SessionSigner, payload []byte) ([]byte, error) {
 	}
 	protected := sessionProtected
 	sig := ed25519.Sign(sess.priv, sigStructure(protected, payload))
-	return appendSessionEnvelope(make([]byte, 0, 16+len(sess.binding)+len(payload)+len(sig)), sess.binding, payload, sig), nil
+	return sessionRecord(sess, payload, sig), nil
+}
+
+// sessionRecord is the session record of payload and its signature.
+func sessionRecord(sess *Session, payload, sig []byte) []byte {
+	return appendSessionEnvelope(make([]byte, 0, 16+len(sess.binding)+len(payload)+len(sig)), sess.binding, payload, sig)
 }
 
 // sessionProtected is {1: -8}.

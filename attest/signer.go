@@ -36,6 +36,10 @@ type Signer interface {
 // about 120 bytes, so anything large is not a key.
 const maxKeyFileSize = 16 << 10
 
+// signBatch signs many messages with one key at once, in order (batch.go;
+// nil in builds without the batch signer).
+type signBatch func(msgs [][]byte) [][]byte
+
 // fileSigner is an Ed25519 key held in memory, loaded from a PEM file.
 type fileSigner struct {
 	priv  ed25519.PrivateKey

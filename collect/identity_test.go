@@ -3,17 +3,10 @@ package collect_test
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,46 +20,6 @@ import (
 	"github.com/edge-agent/edge-agent/config"
 	"github.com/edge-agent/edge-agent/uplink/p2p"
 )
-
-type testCA struct {
-	key  *ecdsa.PrivateKey
-	cert *x509.Certificate
-}
-
-func newCA(t *testing.T, name string) testCA {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return testCA{k, c}
-}
-
-func (ca testCA) issue(t *testing.T, pub crypto.PublicKey, cn string) []byte {
-	return ca.issueUntil(t, pub, cn, time.Now().Add(12*time.Hour))
-}
-
-func (ca testCA) issueUntil(t *testing.T, pub crypto.PublicKey, cn string, notAfter time.Time) []byte {
-	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func (ca testCA) file(t *testing.T) string {
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644)
-	return p
-}
 
 type deviceChain struct {
 	s    attest.Signer
@@ -90,14 +43,6 @@ func (d *deviceChain) next(t *testing.T, kind string, obs any) []byte {
 	return raw
 }
 
-func pubOf(t *testing.T, s attest.Signer) crypto.PublicKey {
-	p, err := attest.PublicKey(s.Algorithm(), s.KeyID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestManufacturerIdentity: devices with a certificate from the trusted
 // manufacturer (an ES256 hardware-style key and an Ed25519 file key) are
 // genuine; one certified by another CA, one with a certificate for another
@@ -107,14 +52,14 @@ func pubOf(t *testing.T, s attest.Signer) crypto.PublicKey {
 // Identify) finds the same verdicts from the stored agent.cert records, and
 // the export's FILE.identity.json says them.
 func TestManufacturerIdentity(t *testing.T) {
-	trusted, rogue := newCA(t, "Trusted Factory CA"), newCA(t, "Rogue CA")
+	trusted, rogue := attesttest.NewCA(t, "Trusted Factory CA"), attesttest.NewCA(t, "Rogue CA")
 	cfg := collect.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Network = "test"
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
 	cfg.Memory = 32 * config.MiB
 	cfg.StatusInterval = config.D(0)
-	cfg.Admission.TrustedManufacturers = []string{trusted.file(t)}
+	cfg.Admission.TrustedManufacturers = []string{trusted.PEMFile(t)}
 	cfg.Admission.RefuseUntrusted = true
 	col, err := collect.StartInProcess(context.Background(), collect.Options{Config: &cfg, CreateKey: true})
 	if err != nil {
@@ -134,11 +79,11 @@ func TestManufacturerIdentity(t *testing.T) {
 	file, _ := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k"), rand.Reader)
 	noCert, _ := attest.CreateKey("file:"+filepath.Join(t.TempDir(), "k2"), rand.Reader)
 	devices := []wantDevice{
-		{"es256 genuine", hw, trusted.issue(t, pubOf(t, hw), "hw"), collect.IdentityGenuine, 3},
-		{"ed25519 genuine", file, trusted.issue(t, pubOf(t, file), "file"), collect.IdentityGenuine, 3},
-		{"untrusted ca", hw2, rogue.issue(t, pubOf(t, hw2), "rogue"), collect.IdentityNotGenuine, 2},
-		{"cert of another key", hw3, trusted.issue(t, pubOf(t, hw), "stolen"), collect.IdentityNotGenuine, 2},
-		{"expired cert", hw4, trusted.issueUntil(t, pubOf(t, hw4), "old", time.Now().Add(-time.Minute)), collect.IdentityNotGenuine, 2},
+		{"es256 genuine", hw, trusted.Issue(t, hw, "hw"), collect.IdentityGenuine, 3},
+		{"ed25519 genuine", file, trusted.Issue(t, file, "file"), collect.IdentityGenuine, 3},
+		{"untrusted ca", hw2, rogue.Issue(t, hw2, "rogue"), collect.IdentityNotGenuine, 2},
+		{"cert of another key", hw3, trusted.Issue(t, hw, "stolen"), collect.IdentityNotGenuine, 2},
+		{"expired cert", hw4, trusted.IssueUntil(t, hw4, "old", time.Now().Add(-time.Minute)), collect.IdentityNotGenuine, 2},
 		{"no cert", noCert, nil, collect.IdentityNoCert, 1},
 	}
 
@@ -251,8 +196,8 @@ func check(t *testing.T, sum []collect.DeviceSummary, devices []wantDevice) {
 // records arrive in; boot and cert records are vouched for, the rest only
 // for a genuine device; a CA file without a certificate is a config error.
 func TestTrustReprovisioned(t *testing.T) {
-	trusted, rogue := newCA(t, "Trusted Factory CA"), newCA(t, "Rogue CA")
-	tr, err := collect.LoadTrust(collect.Admission{TrustedManufacturers: []string{trusted.file(t)}})
+	trusted, rogue := attesttest.NewCA(t, "Trusted Factory CA"), attesttest.NewCA(t, "Rogue CA")
+	tr, err := collect.LoadTrust(collect.Admission{TrustedManufacturers: []string{trusted.PEMFile(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +211,9 @@ func TestTrustReprovisioned(t *testing.T) {
 		return r
 	}
 	boot := rec(dc.next(t, attest.KindBoot, attest.Boot{Version: "t", Reason: attest.BootNewChain}))
-	good := rec(dc.next(t, attest.KindCert, attest.Cert{DER: trusted.issue(t, pubOf(t, s), "d")}))
+	good := rec(dc.next(t, attest.KindCert, attest.Cert{DER: trusted.Issue(t, s, "d")}))
 	data := rec(dc.next(t, "test.count", map[string]any{"n": 1}))
-	bad := rec(dc.next(t, attest.KindCert, attest.Cert{DER: rogue.issue(t, pubOf(t, s), "d")}))
+	bad := rec(dc.next(t, attest.KindCert, attest.Cert{DER: rogue.Issue(t, s, "d")}))
 	if !tr.Vouches(boot) || tr.Vouches(data) || tr.Of(s.DeviceID()).Status != collect.IdentityNoCert {
 		t.Fatal("before any certificate: boot vouched, data not, no certificate")
 	}

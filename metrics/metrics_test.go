@@ -118,8 +118,14 @@ edge_agent_uplink_connected{uplink="mqtt"} 1
 }
 
 func TestLint(t *testing.T) {
-	c := metrics.NewCollector(statustest.NewSource(statustest.Sample(testNow)), time.Second, nil)
-	problems, err := testutil.CollectAndLint(c)
+	requireLintClean(t, statustest.Sample(testNow))
+}
+
+// requireLintClean fails t for every complaint of Prometheus's metric
+// linter about what doc's scrape exposes.
+func requireLintClean(t *testing.T, doc *status.Doc) {
+	t.Helper()
+	problems, err := testutil.CollectAndLint(metrics.NewCollector(statustest.NewSource(doc), time.Second, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,13 +213,7 @@ func TestHardwareKeyMetrics(t *testing.T) {
 			t.Errorf("scrape lacks %q", want)
 		}
 	}
-	problems, err := testutil.CollectAndLint(metrics.NewCollector(statustest.NewSource(doc), time.Second, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	requireLintClean(t, doc)
 }
 
 func TestCPUMetrics(t *testing.T) {
@@ -228,11 +228,5 @@ func TestCPUMetrics(t *testing.T) {
 			t.Errorf("scrape lacks %q", want)
 		}
 	}
-	problems, err := testutil.CollectAndLint(metrics.NewCollector(statustest.NewSource(doc), time.Second, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	requireLintClean(t, doc)
 }

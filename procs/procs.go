@@ -51,10 +51,9 @@ type Opts struct {
 	CPUTime func() time.Duration
 	// Set applies a number of Ps; nil = runtime.GOMAXPROCS. Tests replace it.
 	Set func(n int)
-	// Fixed, when not "", means someone else chose the number of Ps (the
-	// GOMAXPROCS environment variable, by default): the governor only
-	// reports it. nil Fixed = read the environment.
-	Fixed *string
+	// Getenv reads the environment; nil = os.Getenv. A GOMAXPROCS there
+	// means someone else chose the number of Ps: the governor only reports it.
+	Getenv func(string) string
 }
 
 // Governor moves GOMAXPROCS between 1 and its Max from the measured load.
@@ -83,16 +82,15 @@ func New(o Opts) *Governor {
 	if o.Set == nil {
 		o.Set = func(n int) { runtime.GOMAXPROCS(n) }
 	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
 	g := &Governor{o: o, max: start}
-	if o.Fixed == nil {
-		// The runtime obeys a positive number and ignores anything else.
-		if v := os.Getenv("GOMAXPROCS"); v != "" {
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				g.fixed = "GOMAXPROCS=" + v
-			}
+	// The runtime obeys a positive number and ignores anything else.
+	if v := o.Getenv("GOMAXPROCS"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			g.fixed = "GOMAXPROCS=" + v
 		}
-	} else {
-		g.fixed = *o.Fixed
 	}
 	if o.Max > 0 && o.Max < start {
 		g.max = o.Max

@@ -25,10 +25,10 @@ type rig struct {
 	stop context.CancelFunc
 }
 
-func newRig(t *testing.T, max int, fixed string) *rig {
+func newRig(t *testing.T, max int, gomaxprocs string) *rig {
 	r := &rig{t: t, clk: clocktest.NewFake(time.Unix(1_750_000_000, 0)), done: make(chan struct{})}
 	r.g = New(Opts{
-		Max: max, Clock: r.clk, Fixed: &fixed,
+		Max: max, Clock: r.clk, Getenv: func(string) string { return gomaxprocs },
 		CPUTime: func() time.Duration { return time.Duration(r.cpu.Load()) },
 		Set: func(n int) {
 			r.mu.Lock()
@@ -116,7 +116,7 @@ func TestGovernorMaxOneStaysOnOne(t *testing.T) {
 // TestGovernorLeavesAFixedNumber: with GOMAXPROCS in the environment the
 // user chose, and the governor only reports.
 func TestGovernorLeavesAFixedNumber(t *testing.T) {
-	r := newRig(t, 2, "GOMAXPROCS=2")
+	r := newRig(t, 2, "2")
 	r.cpu.Add(int64(10 * time.Second))
 	r.clk.Advance(10 * time.Second)
 	r.stop()
@@ -130,11 +130,11 @@ func TestGovernorLeavesAFixedNumber(t *testing.T) {
 }
 
 func TestNewClampsMax(t *testing.T) {
-	none := ""
-	if g, start := New(Opts{Max: 1 << 20, Fixed: &none}), runtime.GOMAXPROCS(0); g.Max() != start {
+	none := func(string) string { return "" }
+	if g, start := New(Opts{Max: 1 << 20, Getenv: none}), runtime.GOMAXPROCS(0); g.Max() != start {
 		t.Errorf("max %d with %d Ps at start: want no more than the runtime has", g.Max(), start)
 	}
-	if g := New(Opts{Max: 1, Fixed: &none}); g.Max() != 1 {
+	if g := New(Opts{Max: 1, Getenv: none}); g.Max() != 1 {
 		t.Errorf("max 1 gave %d", g.Max())
 	}
 }
@@ -163,4 +163,14 @@ func TestGovernorDemand(t *testing.T) {
 	}
 	var none *Governor
 	none.Demand() // the agent wires it whether or not it governs
+}
+
+// TestGOMAXPROCSTheRuntimeIgnores: only a positive number fixes the Ps, as
+// only such a number is obeyed by the runtime.
+func TestGOMAXPROCSTheRuntimeIgnores(t *testing.T) {
+	for v, want := range map[string]string{"": "", "0": "", "-1": "", "two": "", "3": "GOMAXPROCS=3"} {
+		if got := New(Opts{Getenv: func(string) string { return v }}).Fixed(); got != want {
+			t.Errorf("GOMAXPROCS=%q: fixed by %q, want %q", v, got, want)
+		}
+	}
 }

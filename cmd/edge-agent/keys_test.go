@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/attest/tpmkey/tpmtest"
 	"github.com/edge-agent/edge-agent/doctor"
 )
@@ -43,23 +43,14 @@ func signCSR(t *testing.T, csrPEM []byte, ca *x509.Certificate, caKey *ecdsa.Pri
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func factoryCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Factory CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	c, _ := x509.ParseCertificate(der)
-	return c, k
-}
-
 // TestKeysFactoryFlow walks the factory steps for a TPM key and a file key:
 // keys init, keys show, keys csr, the CA signs, keys install-cert (which
 // refuses another key's certificate), and doctor reports backend, algorithm,
 // hardware, a measured signature time and the certificate.
 func TestKeysFactoryFlow(t *testing.T) {
 	tpm := tpmtest.Start(t)
-	ca, caKey := factoryCA(t)
+	factory := attesttest.NewCA(t, "Factory CA")
+	ca, caKey := factory.Cert, factory.Key
 	for _, tt := range []struct {
 		name, uri, alg string
 		hardware       bool

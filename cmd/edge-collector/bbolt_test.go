@@ -4,15 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +20,7 @@ import (
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/collect"
 	"github.com/edge-agent/edge-agent/condtest"
 	"github.com/edge-agent/edge-agent/uplink/mqtt/mqtttest"
@@ -137,30 +132,14 @@ func TestBboltStatusExport(t *testing.T) {
 // genuine, from the stopped collector's database.
 func TestBboltManufacturerStatus(t *testing.T) {
 	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Factory CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ca := attesttest.NewCA(t, "Factory CA")
+	caFile := ca.PEMFile(t)
 	cfgPath := bboltConfig(t, dir, "listen = [\"/ip4/127.0.0.1/tcp/0\"]\n[admission]\ntrusted_manufacturers = [\""+caFile+"\"]\n")
 	c := startInProcess(t, cfgPath)
 
 	genuine, _ := attest.CreateKey("file:"+filepath.Join(dir, "k1"), rand.Reader)
 	plain, _ := attest.CreateKey("file:"+filepath.Join(dir, "k2"), rand.Reader)
-	pub, _ := attest.PublicKey(genuine.Algorithm(), genuine.KeyID())
-	certDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "board-1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}, ca, pub, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certDER := ca.Issue(t, genuine, "board-1")
 	relay, _ := attest.CreateKey("file:"+filepath.Join(dir, "relay"), rand.Reader)
 	key, _ := p2p.HostKey(relay)
 	n, err := p2p.NewNode(p2p.NodeOpts{Key: key, Network: "test", Bootstrap: c.Addrs(), BackoffMin: 50 * time.Millisecond})

@@ -2,20 +2,14 @@ package pgstore_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/edge-agent/edge-agent/attest"
+	"github.com/edge-agent/edge-agent/attest/attesttest"
 	"github.com/edge-agent/edge-agent/collect"
 )
 
@@ -25,26 +19,8 @@ import (
 // genuine, one for another key is not, no agent.cert is no certificate.
 func TestManufacturerIdentityFromStore(t *testing.T) {
 	dir := t.TempDir()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Factory CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	caFile := filepath.Join(dir, "ca.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	issue := func(s attest.Signer) []byte {
-		pub, _ := attest.PublicKey(s.Algorithm(), s.KeyID())
-		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "board"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}, ca, pub, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der
-	}
+	ca := attesttest.NewCA(t, "Factory CA")
+	issue := func(s attest.Signer) []byte { return ca.Issue(t, s, "board") }
 	var devs [3]attest.Signer
 	for i := range devs {
 		devs[i], _ = attest.CreateKey("file:"+filepath.Join(dir, string(rune('a'+i))), rand.Reader)
@@ -87,7 +63,7 @@ func TestManufacturerIdentityFromStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := collect.DefaultConfig()
-	cfg.Admission.TrustedManufacturers = []string{caFile}
+	cfg.Admission.TrustedManufacturers = []string{ca.PEMFile(t)}
 	if err := collect.Identify(&cfg, sum, func(w io.Writer) (int, error) { return st.Export(ctx, w) }); err != nil {
 		t.Fatal(err)
 	}
